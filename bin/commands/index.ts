@@ -1,0 +1,4 @@
+import type { Command } from './types.js';
+
+/** Every `rekey` subcommand, in the order `rekey --help` lists them. */
+export const COMMANDS: Command[] = [];

@@ -1,0 +1,144 @@
+/**
+ * Typed errors. Every error carries a stable `code`, says whether retrying can help, and names the secret,
+ * the field or the provider call plus the fix. No message ever contains a key value: callers pass names,
+ * ids and field paths, never values.
+ */
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'INVALID_SECRET'
+  | 'INVALID_EVENT'
+  | 'ROTATION_STATE'
+  | 'UNKNOWN_PROVIDER'
+  | 'PROVIDER_RATE_LIMITED'
+  | 'PROVIDER_UNAVAILABLE'
+  | 'PROVIDER_REJECTED'
+  | 'PROVIDER_NOT_FOUND'
+  | 'PROVIDER_BAD_RESPONSE'
+  | 'KEY_TEST_FAILED'
+  | 'ROTATOR_CREDENTIAL'
+  | 'REVOCATION_UNSAFE'
+  | 'ROLLBACK_REFUSED';
+
+export interface RekeyErrorOptions {
+  cause?: unknown;
+  /** Secret name or ARN the error concerns. */
+  secretId?: string;
+  /** Dotted path of the offending field, when there is one. */
+  field?: string;
+}
+
+export class RekeyError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly secretId?: string;
+  readonly field?: string;
+
+  constructor(code: ErrorCode, message: string, retryable: boolean, options: RekeyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = retryable;
+    if (options.secretId !== undefined) this.secretId = options.secretId;
+    if (options.field !== undefined) this.field = options.field;
+  }
+}
+
+/** Input that can never succeed as given: a malformed inventory, secret document or event. */
+export class InvalidInputError extends RekeyError {
+  constructor(
+    code: 'INVALID_INPUT' | 'INVALID_SECRET' | 'INVALID_EVENT' | 'UNKNOWN_PROVIDER' | 'ROTATOR_CREDENTIAL',
+    message: string,
+    options: RekeyErrorOptions = {},
+  ) {
+    super(code, message, false, options);
+  }
+}
+
+/** The secret is not in a state the requested step can act on (wrong token, rotation disabled, …). */
+export class RotationStateError extends RekeyError {
+  constructor(message: string, options: RekeyErrorOptions = {}) {
+    super('ROTATION_STATE', message, false, options);
+  }
+}
+
+/** The provider asked us to slow down. `retryAfterMs` is what its Retry-After (or reset) header said. */
+export class ProviderRateLimitedError extends RekeyError {
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    provider: string,
+    call: string,
+    retryAfterMs: number | undefined,
+    options: RekeyErrorOptions = {},
+  ) {
+    super(
+      'PROVIDER_RATE_LIMITED',
+      `${provider} rate-limited ${call}${retryAfterMs === undefined ? '' : ` (retry after ${retryAfterMs} ms)`}; ` +
+        'rekey retries with backoff; if this persists, rotate fewer keys at once or off-peak.',
+      true,
+      options,
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The provider is down, timed out or answered 5xx. Retrying later may work. */
+export class ProviderUnavailableError extends RekeyError {
+  constructor(provider: string, call: string, detail: string, options: RekeyErrorOptions = {}) {
+    super(
+      'PROVIDER_UNAVAILABLE',
+      `${provider} unavailable during ${call}: ${detail}; the stored keys were left as they were, retry later.`,
+      true,
+      options,
+    );
+  }
+}
+
+/** The provider refused the request for good (bad credential, missing permission, limit reached). */
+export class ProviderRejectedError extends RekeyError {
+  readonly status: number | undefined;
+  constructor(
+    provider: string,
+    call: string,
+    status: number | undefined,
+    fix: string,
+    options: RekeyErrorOptions = {},
+  ) {
+    super(
+      'PROVIDER_REJECTED',
+      `${provider} rejected ${call}${status ? ` (HTTP ${status})` : ''}: ${fix}`,
+      false,
+      options,
+    );
+    this.status = status;
+  }
+}
+
+export class ProviderNotFoundError extends RekeyError {
+  constructor(provider: string, what: string, options: RekeyErrorOptions = {}) {
+    super('PROVIDER_NOT_FOUND', `${provider} has no ${what}`, false, options);
+  }
+}
+
+/** The provider answered with a body that does not match its documented shape. */
+export class ProviderBadResponseError extends RekeyError {
+  constructor(provider: string, call: string, detail: string, options: RekeyErrorOptions = {}) {
+    super(
+      'PROVIDER_BAD_RESPONSE',
+      `${provider} answered ${call} with an unexpected body (${detail}); nothing was stored, check the provider's API version.`,
+      false,
+      options,
+    );
+  }
+}
+
+/** testSecret: the pending key does not authenticate at the provider. */
+export class KeyTestFailedError extends RekeyError {
+  constructor(message: string, options: RekeyErrorOptions = {}) {
+    super('KEY_TEST_FAILED', message, false, options);
+  }
+}
+
+/** Whether an unknown thrown value may succeed when retried. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof RekeyError ? error.retryable : false;
+}

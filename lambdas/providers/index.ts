@@ -1,0 +1,22 @@
+import { InvalidInputError } from '../errors.js';
+import { sendgrid } from './sendgrid.js';
+import type { ProviderDefinition } from './types.js';
+
+/** Every provider adapter rekey ships, by the name key documents and the inventory use. */
+// biome-ignore lint/suspicious/noExplicitAny: each entry has its own credential and option types
+export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> = { sendgrid };
+
+export function providerNamed(
+  name: string,
+  where: { secretId?: string; field?: string } = {},
+): ProviderDefinition {
+  const provider = PROVIDERS[name];
+  if (!provider) {
+    throw new InvalidInputError(
+      'UNKNOWN_PROVIDER',
+      `unknown provider "${name}"${where.secretId ? ` in ${where.secretId}` : ''}; known providers: ${Object.keys(PROVIDERS).join(', ')}.`,
+      where,
+    );
+  }
+  return provider;
+}

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { ProviderRejectedError } from '../errors.js';
+import { ProviderHttp, type ProviderResponse } from './http.js';
+import type { ProviderClient, ProviderDefinition } from './types.js';
+
+/**
+ * SendGrid API keys (`/v3/api_keys`). Keys are bearer tokens; the key value is returned only by the create
+ * call, so a key a crashed attempt created cannot be adopted — it is revoked and replaced instead.
+ * Accounts hold at most 100 keys; a 101st create answers 403.
+ */
+const CredentialSchema = z.object({
+  /** An API key with the api_keys.create, api_keys.read and api_keys.delete scopes. */
+  apiKey: z.string().min(1),
+});
+
+const OptionsSchema = z
+  .object({
+    /** Scopes for new keys. Default: copy the current key's scopes (GET /v3/api_keys/{id}). */
+    scopes: z.array(z.string().min(1)).min(1).optional(),
+    /** `on-behalf-of` header for keys of a subuser. */
+    onBehalfOf: z.string().min(1).optional(),
+  })
+  .strict();
+
+const CreatedSchema = z.object({
+  api_key: z.string().min(1),
+  api_key_id: z.string().min(1),
+  name: z.string(),
+  scopes: z.array(z.string()).optional(),
+});
+const ListSchema = z.object({ result: z.array(z.object({ api_key_id: z.string(), name: z.string() })) });
+const GetSchema = z.object({
+  result: z
+    .array(z.object({ api_key_id: z.string(), name: z.string(), scopes: z.array(z.string()).optional() }))
+    .min(1),
+});
+
+export const SENDGRID_MAX_KEYS = 100;
+
+export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
+  name: 'sendgrid',
+  displayName: 'SendGrid',
+  capabilities: { dualKey: true, maxActiveKeys: SENDGRID_MAX_KEYS, lastUsed: false, valueReadable: false },
+  maxKeyNameLength: 100,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
+    const http = new ProviderHttp({
+      provider: 'SendGrid',
+      baseUrl: endpoint ?? 'https://api.sendgrid.com',
+      ...httpOptions,
+    });
+    const admin: Record<string, string> = { authorization: `Bearer ${credential.apiKey}` };
+    if (options.onBehalfOf) admin['on-behalf-of'] = options.onBehalfOf;
+
+    const adminFailure = (res: ProviderResponse, call: string): never => {
+      if (res.status === 401 || res.status === 403) {
+        throw new ProviderRejectedError(
+          'SendGrid',
+          call,
+          res.status,
+          res.status === 403 && call === 'create key'
+            ? `the account may already hold ${SENDGRID_MAX_KEYS} keys (SendGrid's limit) or the rotator key lacks api_keys.create; delete unused keys or grant the scope.`
+            : 'the rotator credential must be a SendGrid API key with the api_keys.create, api_keys.read and api_keys.delete scopes.',
+        );
+      }
+      throw new ProviderRejectedError(
+        'SendGrid',
+        call,
+        res.status,
+        "unexpected status; check the request against SendGrid's API reference.",
+      );
+    };
+
+    return {
+      async createKey({ name, likeKeyId }) {
+        let scopes = options.scopes;
+        if (!scopes) {
+          const res = await http.request({
+            call: 'read current key scopes',
+            method: 'GET',
+            path: `/v3/api_keys/${encodeURIComponent(likeKeyId)}`,
+            headers: admin,
+          });
+          if (res.status !== 200) adminFailure(res, 'read current key scopes');
+          scopes = http.parse(GetSchema, res, 'read current key scopes').result[0]!.scopes;
+        }
+        const res = await http.request({
+          call: 'create key',
+          method: 'POST',
+          path: '/v3/api_keys',
+          headers: admin,
+          json: { name, ...(scopes ? { scopes } : {}) },
+        });
+        if (res.status !== 201) adminFailure(res, 'create key');
+        const created = http.parse(CreatedSchema, res, 'create key');
+        return { id: created.api_key_id, name: created.name, value: created.api_key };
+      },
+
+      async findKeysByName(name) {
+        const res = await http.request({
+          call: 'list keys',
+          method: 'GET',
+          path: `/v3/api_keys?limit=${SENDGRID_MAX_KEYS}`,
+          headers: admin,
+        });
+        if (res.status !== 200) adminFailure(res, 'list keys');
+        return http
+          .parse(ListSchema, res, 'list keys')
+          .result.filter((key) => key.name === name)
+          .map((key) => ({ id: key.api_key_id, name: key.name }));
+      },
+
+      async validateKey(key) {
+        // GET /v3/scopes is the cheapest call any key may make: it lists the key's own scopes.
+        const res = await http.request({
+          call: 'validate key',
+          method: 'GET',
+          path: '/v3/scopes',
+          headers: { authorization: `Bearer ${key.value}` },
+        });
+        if (res.status === 200 || res.status === 403) return 'accepted';
+        if (res.status === 401) return 'rejected';
+        throw new ProviderRejectedError(
+          'SendGrid',
+          'validate key',
+          res.status,
+          'unexpected status for GET /v3/scopes.',
+        );
+      },
+
+      async revokeKey(keyId) {
+        const res = await http.request({
+          call: 'delete key',
+          method: 'DELETE',
+          path: `/v3/api_keys/${encodeURIComponent(keyId)}`,
+          headers: admin,
+        });
+        if (res.status === 204 || res.status === 200) return 'revoked';
+        if (res.status === 404) return 'already-gone';
+        return adminFailure(res, 'delete key');
+      },
+    };
+  },
+};

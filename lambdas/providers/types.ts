@@ -1,0 +1,82 @@
+import type { z } from 'zod';
+import type { Logger } from '../logger.js';
+import type { RetryHooks, RetryPolicy } from '../retry.js';
+
+/** What a provider can do; rekey's flows branch on these, never on a provider's name. */
+export interface ProviderCapabilities {
+  /** Two keys can be valid at once (the dual-key overlap). */
+  dualKey: boolean;
+  /** Most keys that may be active at once under the rotator credential's account; null if unbounded. */
+  maxActiveKeys: number | null;
+  /** The provider reports when a key was last used (the revoker's first choice of usage evidence). */
+  lastUsed: boolean;
+  /** The provider returns a key's value after creation, so a crashed createSecret can adopt its key. */
+  valueReadable: boolean;
+}
+
+/** A key as listed by the provider. `value` is present only where the provider returns it. */
+export interface ProviderKeyRef {
+  id: string;
+  name: string;
+  value?: string;
+}
+
+export interface CreatedKey {
+  id: string;
+  name: string;
+  value: string;
+}
+
+/** The part of a stored key document a provider needs to authenticate with that key. */
+export interface KeyMaterial {
+  id: string;
+  value: string;
+}
+
+export type ValidationResult = 'accepted' | 'rejected';
+export type RevocationResult = 'revoked' | 'already-gone';
+
+/**
+ * One provider's key API, bound to a rotator credential. Every call retries transient failures
+ * (429 honouring Retry-After, 5xx, timeouts) with backoff and jitter before it throws a typed error.
+ */
+export interface ProviderClient {
+  /**
+   * Creates a key named `name` with the same scopes/permissions as the key `likeKeyId`.
+   * Names are derived from secret and version, so `findKeysByName` finds what a crashed attempt made.
+   */
+  createKey(input: { name: string; likeKeyId: string }): Promise<CreatedKey>;
+  findKeysByName(name: string): Promise<ProviderKeyRef[]>;
+  /** The provider's cheapest authenticated call, made with `key`: does the provider accept it? */
+  validateKey(key: KeyMaterial): Promise<ValidationResult>;
+  /** Revokes a key; a key that is already gone counts as done. */
+  revokeKey(keyId: string): Promise<RevocationResult>;
+  /** When the key was last used, where `capabilities.lastUsed`; null when never used. */
+  lastUsed?(keyId: string): Promise<Date | null>;
+  /** setSecret hook for providers that must be told about a staged key before it is tested. */
+  setKey?(key: KeyMaterial): Promise<void>;
+}
+
+export interface ConnectContext<Credential, Options> {
+  credential: Credential;
+  options: Options;
+  /** Base URL override (a sandbox, a regional endpoint); undefined means the provider's public API. */
+  endpoint?: string;
+  logger: Logger;
+  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks; fetch?: typeof fetch };
+}
+
+/** A provider adapter: its schemas, capabilities and how to bind it to a credential. */
+export interface ProviderDefinition<Credential = unknown, Options = unknown> {
+  /** Name used in key documents and the inventory, e.g. "sendgrid". */
+  readonly name: string;
+  readonly displayName: string;
+  readonly capabilities: ProviderCapabilities;
+  /** Longest key name the provider accepts. */
+  readonly maxKeyNameLength: number;
+  /** Shape of the rotator credential secret's JSON. */
+  readonly credentialSchema: z.ZodType<Credential>;
+  /** Shape of the key document's `options`. */
+  readonly optionsSchema: z.ZodType<Options>;
+  connect(context: ConnectContext<Credential, Options>): ProviderClient;
+}

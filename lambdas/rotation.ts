@@ -1,0 +1,426 @@
+import { createHash } from 'node:crypto';
+import {
+  type DescribeSecretCommandOutput,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+  TagResourceCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { parseDurationSeconds } from './duration.js';
+import { InvalidInputError, KeyTestFailedError, RotationStateError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { CreatedKey, ProviderClient } from './providers/types.js';
+import { type ManagedKey, serializeManagedKey } from './secret-format.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  AWSPREVIOUS,
+  connectProvider,
+  describeSecret,
+  isAwsError,
+  type ProviderConnection,
+  readManagedKey,
+  versionWithStage,
+} from './secrets.js';
+
+/** The event Secrets Manager sends a rotation function. */
+export const RotationEventSchema = z.object({
+  Step: z.enum(['createSecret', 'setSecret', 'testSecret', 'finishSecret']),
+  SecretId: z.string().min(1),
+  ClientRequestToken: z.string().min(1),
+  RotationToken: z.string().optional(),
+});
+export type RotationEvent = z.infer<typeof RotationEventSchema>;
+
+/** Tags rekey keeps on a managed secret. */
+export const TAGS = {
+  /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */
+  gracePeriod: 'rekey:grace-period',
+  /** When the previous key becomes due for revocation (ISO 8601), written by finishSecret. */
+  revokeDueAt: 'rekey:revoke-due-at',
+  /** Version id and provider key id the due revocation concerns. */
+  revokeVersion: 'rekey:revoke-version',
+  revokeKeyId: 'rekey:revoke-key-id',
+} as const;
+
+export const DEFAULT_GRACE_SECONDS = 3600;
+
+/** What finishSecret knows once the new key is AWSCURRENT; the revocation machinery takes it from here. */
+export interface Promotion {
+  secretArn: string;
+  secretName: string;
+  newVersionId: string;
+  previousVersionId: string;
+  previousKeyId: string;
+  /** Seconds the previous key stays valid after promotion. */
+  graceSeconds: number;
+  /** When the previous key becomes due for revocation. */
+  dueAt: Date;
+  metadata: DescribeSecretCommandOutput;
+}
+
+export interface RotationDeps extends ProviderConnection {
+  secretsManager: SecretsManagerClient;
+  logger: Logger;
+  now?: () => Date;
+  /**
+   * Called by finishSecret after the promotion — also when a retried finishSecret finds the promotion
+   * already done, so a crash between the two never loses the revocation. Must be idempotent.
+   * Default: record the due revocation in the secret's tags.
+   */
+  afterPromotion?: (promotion: Promotion, deps: RotationDeps) => Promise<void>;
+}
+
+/**
+ * Provider-side name of the key created for version `token` of `secretName`. Deterministic, so a retried
+ * createSecret finds what a crashed attempt created; bounded by the provider's name length.
+ */
+export function keyNameFor(secretName: string, token: string, maxLength: number): string {
+  const tokenPart =
+    token.length <= 36 && /^[A-Za-z0-9-]+$/.test(token)
+      ? token
+      : createHash('sha256').update(token).digest('hex').slice(0, 32);
+  const room = Math.max(0, maxLength - 'rekey--'.length - tokenPart.length);
+  const slug = secretName
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, Math.min(room, 40))
+    .replace(/-+$/, '');
+  return slug ? `rekey-${slug}-${tokenPart}` : `rekey-${tokenPart}`;
+}
+
+export function parseRotationEvent(event: unknown): RotationEvent {
+  const parsed = RotationEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || '(event)';
+    const secretId =
+      typeof (event as { SecretId?: unknown })?.SecretId === 'string'
+        ? (event as { SecretId: string }).SecretId
+        : undefined;
+    const fix =
+      field === 'Step'
+        ? 'expected one of createSecret, setSecret, testSecret, finishSecret'
+        : 'expected the event Secrets Manager sends a rotation function';
+    throw new InvalidInputError(
+      'INVALID_EVENT',
+      `rotation event${secretId ? ` for ${secretId}` : ''}: field "${field}" is invalid; ${fix}.`,
+      {
+        field,
+        ...(secretId ? { secretId } : {}),
+      },
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * Runs one step of a Secrets Manager rotation. Shaped like AWS's rotation templates: validate the secret's
+ * state, then dispatch to a step that first asks "is my work already done?".
+ */
+export async function runRotationStep(rawEvent: unknown, deps: RotationDeps): Promise<void> {
+  const event = parseRotationEvent(rawEvent);
+  const { SecretId: secretId, ClientRequestToken: token, Step: step } = event;
+  const log = deps.logger.child({ secretId, versionId: token, step });
+  const metadata = await describeSecret(deps.secretsManager, secretId);
+
+  if (!metadata.RotationEnabled) {
+    throw new RotationStateError(
+      `secret ${secretId} is not enabled for rotation; enable it (RotateSecret with a RotationLambdaARN, or deploy the rekey stack) before rotating.`,
+      {
+        secretId,
+      },
+    );
+  }
+  const stages = metadata.VersionIdsToStages?.[token];
+  if (!stages) {
+    throw new RotationStateError(
+      `secret ${secretId} has no version ${token}; the event's ClientRequestToken must be a version Secrets Manager created for this rotation.`,
+      {
+        secretId,
+        field: 'ClientRequestToken',
+      },
+    );
+  }
+  if (stages.includes(AWSCURRENT)) {
+    if (step === 'finishSecret') return finishAlreadyPromoted(secretId, token, metadata, deps, log);
+    log.info('version is already AWSCURRENT; nothing to do');
+    return;
+  }
+  if (!stages.includes(AWSPENDING)) {
+    throw new RotationStateError(
+      `version ${token} of secret ${secretId} is not staged AWSPENDING; only a pending version can be rotated.`,
+      {
+        secretId,
+        field: 'ClientRequestToken',
+      },
+    );
+  }
+
+  switch (step) {
+    case 'createSecret':
+      return createSecret(secretId, token, metadata, deps, log);
+    case 'setSecret':
+      return setSecret(secretId, token, deps, log);
+    case 'testSecret':
+      return testSecret(secretId, token, deps, log);
+    case 'finishSecret':
+      return finishSecret(secretId, token, metadata, deps, log);
+  }
+}
+
+async function readCurrent(
+  secretId: string,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<{ doc: ManagedKey; versionId: string }> {
+  const current = await readManagedKey(deps.secretsManager, log, {
+    SecretId: secretId,
+    VersionStage: AWSCURRENT,
+  });
+  if (!current) {
+    throw new RotationStateError(
+      `secret ${secretId} has no AWSCURRENT value; import the current key first (rekey import) so rotation knows what to replace.`,
+      {
+        secretId,
+      },
+    );
+  }
+  return current;
+}
+
+async function createSecret(
+  secretId: string,
+  token: string,
+  metadata: DescribeSecretCommandOutput,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<void> {
+  const sm = deps.secretsManager;
+  const current = await readCurrent(secretId, deps, log);
+  if (await readManagedKey(sm, log, { SecretId: secretId, VersionId: token, VersionStage: AWSPENDING })) {
+    log.info('pending version already holds a key; createSecret is done');
+    return;
+  }
+  const provider = await connectProvider(sm, log, secretId, current.doc, deps);
+  const name = keyNameFor(metadata.Name ?? secretId, token, deps.provider.maxKeyNameLength);
+  const created = await createOrAdoptKey(provider, name, current.doc.keyId, deps, log);
+  log.protect(created.value);
+
+  const now = (deps.now ?? (() => new Date()))();
+  const doc: ManagedKey = {
+    ...current.doc,
+    key: created.value,
+    keyId: created.id,
+    keyName: created.name,
+    createdAt: now.toISOString(),
+  };
+  try {
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: secretId,
+        ClientRequestToken: token,
+        SecretString: serializeManagedKey(doc),
+        VersionStages: [AWSPENDING],
+      }),
+    );
+  } catch (error) {
+    // The new key is stored nowhere, so nothing can be using it: revoke it rather than orphan it.
+    if (isAwsError(error, 'ResourceExistsException')) {
+      log.warn('a concurrent createSecret stored another key for this version; revoking ours', {
+        keyId: created.id,
+      });
+      await revokeQuietly(provider, created.id, log);
+      return;
+    }
+    log.error('storing the new key failed; revoking it at the provider so it is not orphaned', {
+      keyId: created.id,
+      error,
+    });
+    await revokeQuietly(provider, created.id, log);
+    throw error;
+  }
+  log.info('created new key and staged it AWSPENDING', { keyId: created.id, keyName: created.name });
+}
+
+/**
+ * Finds what a crashed attempt for this version left at the provider. A key whose value the provider can
+ * return is adopted; one whose value is lost (SendGrid, Twilio, Cloudflare show it only at creation) was
+ * never stored, so nothing can use it: it is revoked and a fresh key created. Either way exactly one key
+ * for this version remains.
+ */
+async function createOrAdoptKey(
+  provider: ProviderClient,
+  name: string,
+  likeKeyId: string,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<CreatedKey> {
+  const leftovers = await provider.findKeysByName(name);
+  const adoptable = leftovers.find(
+    (key): key is CreatedKey => typeof key.value === 'string' && key.value.length > 0,
+  );
+  for (const key of leftovers) {
+    if (key === adoptable) continue;
+    log.warn('revoking a key an earlier attempt created but never stored', { keyId: key.id, keyName: name });
+    await provider.revokeKey(key.id);
+  }
+  if (adoptable) {
+    log.protect(adoptable.value);
+    log.info('adopting the key an earlier attempt created', { keyId: adoptable.id, keyName: name });
+    return adoptable;
+  }
+  const capabilities = deps.provider.capabilities;
+  if (!capabilities.dualKey) {
+    throw new RotationStateError(
+      `${deps.provider.displayName} keys cannot overlap (dualKey: false); this function performs dual-key rotation only.`,
+    );
+  }
+  return provider.createKey({ name, likeKeyId });
+}
+
+async function revokeQuietly(provider: ProviderClient, keyId: string, log: Logger): Promise<void> {
+  try {
+    await provider.revokeKey(keyId);
+  } catch (error) {
+    log.error('could not revoke an unstored key; it is orphaned until revoked by hand', { keyId, error });
+  }
+}
+
+async function setSecret(secretId: string, token: string, deps: RotationDeps, log: Logger): Promise<void> {
+  const pending = await readPending(secretId, token, deps, log);
+  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps);
+  if (provider.setKey) {
+    await provider.setKey({ id: pending.doc.keyId, value: pending.doc.key });
+    log.info('provider told about the pending key', { keyId: pending.doc.keyId });
+  } else {
+    log.info('setSecret: nothing to set for plain API keys');
+  }
+}
+
+async function readPending(
+  secretId: string,
+  token: string,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<{ doc: ManagedKey; versionId: string }> {
+  const pending = await readManagedKey(deps.secretsManager, log, {
+    SecretId: secretId,
+    VersionId: token,
+    VersionStage: AWSPENDING,
+  });
+  if (!pending) {
+    throw new RotationStateError(
+      `version ${token} of secret ${secretId} has no value yet; createSecret must succeed before this step.`,
+      { secretId },
+    );
+  }
+  return pending;
+}
+
+async function testSecret(secretId: string, token: string, deps: RotationDeps, log: Logger): Promise<void> {
+  const pending = await readPending(secretId, token, deps, log);
+  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps);
+  const verdict = await provider.validateKey({ id: pending.doc.keyId, value: pending.doc.key });
+  if (verdict !== 'accepted') {
+    throw new KeyTestFailedError(
+      `the pending key ${pending.doc.keyId} of secret ${secretId} (version ${token}) does not authenticate at ${deps.provider.displayName}; AWSCURRENT was left unchanged. Check the key's scopes and the provider account, then retry the rotation.`,
+      { secretId },
+    );
+  }
+  log.info('pending key authenticates at the provider', { keyId: pending.doc.keyId });
+}
+
+async function finishSecret(
+  secretId: string,
+  token: string,
+  metadata: DescribeSecretCommandOutput,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<void> {
+  const previousVersionId = versionWithStage(metadata, AWSCURRENT);
+  await deps.secretsManager.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: AWSCURRENT,
+      MoveToVersionId: token,
+      ...(previousVersionId ? { RemoveFromVersionId: previousVersionId } : {}),
+    }),
+  );
+  log.info('promoted the new key to AWSCURRENT', { previousVersionId });
+  const promoted = await describeSecret(deps.secretsManager, secretId);
+  await finishAlreadyPromoted(secretId, token, promoted, deps, log);
+}
+
+/** The idempotent tail of finishSecret: clear AWSPENDING, then hand the previous key to revocation. */
+async function finishAlreadyPromoted(
+  secretId: string,
+  token: string,
+  metadata: DescribeSecretCommandOutput,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<void> {
+  if (metadata.VersionIdsToStages?.[token]?.includes(AWSPENDING)) {
+    await deps.secretsManager.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: secretId,
+        VersionStage: AWSPENDING,
+        RemoveFromVersionId: token,
+      }),
+    );
+  }
+  const previousVersionId = versionWithStage(metadata, AWSPREVIOUS);
+  if (!previousVersionId) {
+    log.info('no previous version; nothing to revoke');
+    return;
+  }
+  const previous = await readManagedKey(deps.secretsManager, log, {
+    SecretId: secretId,
+    VersionId: previousVersionId,
+  });
+  if (!previous) return;
+  const graceSeconds = gracePeriodSeconds(metadata);
+  const now = (deps.now ?? (() => new Date()))();
+  const promotion: Promotion = {
+    secretArn: metadata.ARN ?? secretId,
+    secretName: metadata.Name ?? secretId,
+    newVersionId: token,
+    previousVersionId,
+    previousKeyId: previous.doc.keyId,
+    graceSeconds,
+    dueAt: new Date(now.getTime() + graceSeconds * 1000),
+    metadata,
+  };
+  await (deps.afterPromotion ?? recordRevocationDue)(promotion, deps);
+}
+
+/** The grace period from the secret's `rekey:grace-period` tag, or the default. */
+export function gracePeriodSeconds(metadata: DescribeSecretCommandOutput): number {
+  const tag = metadata.Tags?.find((t) => t.Key === TAGS.gracePeriod)?.Value;
+  const seconds = tag === undefined ? undefined : parseDurationSeconds(tag);
+  return seconds ?? DEFAULT_GRACE_SECONDS;
+}
+
+/** Records the due revocation on the secret. Re-running it for the same promotion changes nothing. */
+export async function recordRevocationDue(promotion: Promotion, deps: RotationDeps): Promise<void> {
+  const tags = promotion.metadata.Tags ?? [];
+  if (tags.some((t) => t.Key === TAGS.revokeVersion && t.Value === promotion.previousVersionId)) return;
+  await deps.secretsManager.send(
+    new TagResourceCommand({
+      SecretId: promotion.secretArn,
+      Tags: [
+        { Key: TAGS.revokeDueAt, Value: promotion.dueAt.toISOString() },
+        { Key: TAGS.revokeVersion, Value: promotion.previousVersionId },
+        { Key: TAGS.revokeKeyId, Value: promotion.previousKeyId },
+      ],
+    }),
+  );
+  deps.logger.info('previous key is due for revocation', {
+    secretId: promotion.secretArn,
+    versionId: promotion.previousVersionId,
+    keyId: promotion.previousKeyId,
+    dueAt: promotion.dueAt.toISOString(),
+  });
+}

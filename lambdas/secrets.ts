@@ -1,0 +1,151 @@
+import {
+  DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { InvalidInputError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { ProviderClient, ProviderDefinition } from './providers/types.js';
+import type { RetryHooks, RetryPolicy } from './retry.js';
+import { describeIssue, type ManagedKey, parseManagedKey } from './secret-format.js';
+
+export const AWSCURRENT = 'AWSCURRENT';
+export const AWSPENDING = 'AWSPENDING';
+export const AWSPREVIOUS = 'AWSPREVIOUS';
+
+export function isAwsError(error: unknown, ...names: string[]): boolean {
+  return error instanceof Error && names.includes(error.name);
+}
+
+export function describeSecret(
+  sm: SecretsManagerClient,
+  secretId: string,
+): Promise<DescribeSecretCommandOutput> {
+  return sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+}
+
+/** The version id carrying `stage`, if any. */
+export function versionWithStage(metadata: DescribeSecretCommandOutput, stage: string): string | undefined {
+  return Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
+}
+
+/** GetSecretValue that returns undefined where Secrets Manager says the version (or its value) does not exist. */
+export async function getSecretValueIfPresent(
+  sm: SecretsManagerClient,
+  input: { SecretId: string; VersionId?: string; VersionStage?: string },
+): Promise<GetSecretValueCommandOutput | undefined> {
+  try {
+    return await sm.send(new GetSecretValueCommand(input));
+  } catch (error) {
+    if (isAwsError(error, 'ResourceNotFoundException')) return undefined;
+    throw error;
+  }
+}
+
+/** Reads and parses one version of a managed key, registering its key value with the logger's redaction. */
+export async function readManagedKey(
+  sm: SecretsManagerClient,
+  logger: Logger,
+  input: { SecretId: string; VersionId?: string; VersionStage?: string },
+): Promise<{ doc: ManagedKey; versionId: string } | undefined> {
+  const value = await getSecretValueIfPresent(sm, input);
+  if (!value) return undefined;
+  logger.protect(value.SecretString);
+  const doc = parseManagedKey(value.SecretString, {
+    secretId: input.SecretId,
+    ...(value.VersionId ? { versionId: value.VersionId } : {}),
+  });
+  logger.protect(doc.key);
+  return { doc, versionId: value.VersionId! };
+}
+
+export interface ProviderConnection {
+  /** The adapter for this function's provider. */
+  provider: ProviderDefinition;
+  /** Base URL override for the provider's API (sandboxes, regional endpoints). */
+  endpoint?: string;
+  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+}
+
+/**
+ * Binds the provider adapter to the rotator credential named by the key document. The credential lives in
+ * its own secret so that the apps reading the managed key can never read the admin key.
+ */
+export async function connectProvider(
+  sm: SecretsManagerClient,
+  logger: Logger,
+  secretId: string,
+  doc: ManagedKey,
+  connection: ProviderConnection,
+): Promise<ProviderClient> {
+  const { provider } = connection;
+  if (doc.provider !== provider.name) {
+    throw new InvalidInputError(
+      'INVALID_SECRET',
+      `secret ${secretId}: field "provider" is "${doc.provider}" but this rotation function serves "${provider.name}"; attach the ${doc.provider} rotation function or fix the document.`,
+      { secretId, field: 'provider' },
+    );
+  }
+  let raw: GetSecretValueCommandOutput;
+  try {
+    raw = await sm.send(new GetSecretValueCommand({ SecretId: doc.rotatorSecretArn }));
+  } catch (error) {
+    const reason = error instanceof Error ? error.name : 'unknown error';
+    throw new InvalidInputError(
+      'ROTATOR_CREDENTIAL',
+      `secret ${secretId}: cannot read the rotator credential ${doc.rotatorSecretArn} (${reason}); create that secret and allow this function secretsmanager:GetSecretValue on it.`,
+      {
+        secretId,
+        field: 'rotatorSecretArn',
+        cause: error instanceof Error ? { name: error.name } : undefined,
+      },
+    );
+  }
+  logger.protect(raw.SecretString);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.SecretString ?? '');
+  } catch {
+    throw new InvalidInputError(
+      'ROTATOR_CREDENTIAL',
+      `rotator credential ${doc.rotatorSecretArn} for ${secretId} is not JSON; store ${provider.displayName}'s credential document (see README, "Providers").`,
+      {
+        secretId,
+        field: 'rotatorSecretArn',
+      },
+    );
+  }
+  const credential = provider.credentialSchema.safeParse(json);
+  if (!credential.success) {
+    const issue = credential.error.issues[0]!;
+    throw new InvalidInputError(
+      'ROTATOR_CREDENTIAL',
+      `rotator credential ${doc.rotatorSecretArn} for ${secretId}: field "${issue.path.join('.')}" ${describeIssue(issue)}; store ${provider.displayName}'s credential document (see README, "Providers").`,
+      { secretId, field: `rotatorSecretArn:${issue.path.join('.')}` },
+    );
+  }
+  for (const value of Object.values(credential.data as Record<string, unknown>))
+    if (typeof value === 'string') logger.protect(value);
+  const options = provider.optionsSchema.safeParse(doc.options);
+  if (!options.success) {
+    const issue = options.error.issues[0]!;
+    const field = `options.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(',') : '')}`;
+    throw new InvalidInputError(
+      'INVALID_SECRET',
+      `secret ${secretId}: field "${field}" ${describeIssue(issue)} for ${provider.displayName}; fix the key document or the inventory.`,
+      {
+        secretId,
+        field,
+      },
+    );
+  }
+  return provider.connect({
+    credential: credential.data,
+    options: options.data,
+    logger,
+    ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
+    ...(connection.http ? { http: connection.http } : {}),
+  });
+}

@@ -1,0 +1,47 @@
+/**
+ * The one definition of rekey's metric namespace, names and dimensions. The client emits them (EMF),
+ * the revoker reads them, the CDK stack alarms on them; all three import this file, which has no
+ * dependencies so the client can ship it.
+ */
+export const METRIC_NAMESPACE = 'Rekey';
+
+export const DIMENSIONS = {
+  /** The managed secret's name (the inventory's vault_path). */
+  secret: 'SecretName',
+  /** Which key a call used: "current" or "previous". */
+  keyVersion: 'KeyVersion',
+  /** Outcome of a revocation attempt (see REVOCATION_OUTCOMES). */
+  outcome: 'Outcome',
+} as const;
+
+export const METRICS = {
+  /** Client: authenticated provider calls, by SecretName and KeyVersion (current|previous). */
+  keyCalls: 'KeyCalls',
+  /** Client: provider answered 401/403 to a call with a managed key, by SecretName. */
+  authFailures: 'AuthFailures',
+  /** Client: a call used the previous key after its grace period ended, by SecretName. */
+  previousKeyUseAfterGrace: 'PreviousKeyUseAfterGrace',
+  /** Client: a call was made with a key already revoked at the provider, by SecretName. */
+  revokedKeyUse: 'RevokedKeyUse',
+  /** Client: a cached key was served because the vault could not be read, by SecretName. */
+  staleServes: 'StaleServes',
+  /** Rotation function: a rotation step failed, by SecretName. */
+  rotationFailures: 'RotationFailures',
+  /** Key-age monitor: age of the AWSCURRENT key in seconds, by SecretName. */
+  keyAgeSeconds: 'KeyAgeSeconds',
+  /** Revoker: one datapoint per revocation attempt, by SecretName and Outcome. */
+  revocations: 'Revocations',
+} as const;
+
+export const KEY_VERSIONS = ['current', 'previous'] as const;
+export type KeyVersionLabel = (typeof KEY_VERSIONS)[number];
+
+export const REVOCATION_OUTCOMES = [
+  'revoked',
+  'already-revoked',
+  'deferred',
+  'aborted',
+  'gave-up',
+  'failed',
+] as const;
+export type RevocationOutcome = (typeof REVOCATION_OUTCOMES)[number];

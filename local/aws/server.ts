@@ -1,0 +1,150 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Clock, systemClock } from '../clock.js';
+import { LambdaRegistry } from './lambda.js';
+import {
+  type AwsRequest,
+  type AwsResponse,
+  type AwsService,
+  AwsServiceError,
+  jsonError,
+} from './protocol.js';
+import { SecretsManagerService } from './secrets-manager.js';
+
+export interface LoopbackAwsOptions {
+  clock?: Clock;
+  region?: string;
+  accountId?: string;
+}
+
+/**
+ * The loopback AWS endpoint: one HTTP server on 127.0.0.1 that answers real SDK v3 clients pointed at it
+ * through AWS_ENDPOINT_URL. Requests are routed by the SigV4 credential scope's service name, so one URL
+ * serves every service. A test and rehearsal tool: signatures are required but not verified.
+ */
+export class LoopbackAws {
+  readonly clock: Clock;
+  readonly region: string;
+  readonly accountId: string;
+  readonly lambdas: LambdaRegistry;
+  readonly secretsManager: SecretsManagerService;
+  private readonly services: AwsService[] = [];
+  private server: Server | undefined;
+  private outage: 'none' | 'unavailable' | 'refuse' = 'none';
+  /** Requests answered, by service and operation, for assertions ("exactly one GetSecretValue"). */
+  readonly requestCounts = new Map<string, number>();
+
+  constructor(options: LoopbackAwsOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '123456789012';
+    this.lambdas = new LambdaRegistry(this.region, this.accountId);
+    this.secretsManager = new SecretsManagerService(this.clock, this.lambdas, this.region, this.accountId);
+    this.addService(this.secretsManager);
+  }
+
+  /** Adds a service (Scheduler, SNS, CloudWatch…) answered on the same endpoint. */
+  addService(service: AwsService): void {
+    this.services.push(service);
+  }
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    if (!address) throw new Error('the loopback endpoint is not started');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  async start(port = 0): Promise<string> {
+    const server = createServer((req, res) => void this.serve(req, res));
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    this.server = server;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    await this.secretsManager.settled();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Simulates an outage of the whole endpoint: 'unavailable' answers 503 ServiceUnavailableException,
+   * 'refuse' drops connections; 'none' restores service.
+   */
+  setOutage(mode: 'none' | 'unavailable' | 'refuse'): void {
+    this.outage = mode;
+  }
+
+  /** Count of requests answered for `service.Operation` (e.g. "secretsmanager.GetSecretValue"). */
+  count(operation: string): number {
+    return this.requestCounts.get(operation) ?? 0;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (this.outage === 'refuse') {
+      req.socket.destroy();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const request: AwsRequest = {
+      service: signingService(req.headers.authorization),
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
+    let response: AwsResponse;
+    if (!request.service) {
+      response = jsonError(
+        new AwsServiceError(
+          'MissingAuthenticationTokenException',
+          'Request is missing a SigV4 Authorization header.',
+          403,
+        ),
+      );
+    } else if (this.outage === 'unavailable') {
+      response = jsonError(
+        new AwsServiceError(
+          'ServiceUnavailableException',
+          'The loopback endpoint is simulating an outage.',
+          503,
+        ),
+      );
+    } else {
+      const service = this.services.find((s) => s.signingNames.includes(request.service));
+      response = service
+        ? await service.handle(request)
+        : jsonError(
+            new AwsServiceError(
+              'UnknownServiceException',
+              `The loopback endpoint does not serve ${request.service}.`,
+              400,
+            ),
+          );
+      const operation =
+        String(req.headers['x-amz-target'] ?? '')
+          .split('.')
+          .pop() || `${request.method} ${request.path}`;
+      const key = `${request.service}.${operation}`;
+      this.requestCounts.set(key, (this.requestCounts.get(key) ?? 0) + 1);
+    }
+    res.writeHead(response.status, { ...response.headers, 'x-amzn-requestid': crypto.randomUUID() });
+    res.end(response.body);
+  }
+}
+
+/** "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/secretsmanager/aws4_request, …" → "secretsmanager". */
+function signingService(authorization: string | undefined): string {
+  const match = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '');
+  return match?.[1] ?? '';
+}

@@ -1,0 +1,160 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SandboxRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  /** Raw body text. */
+  body: string;
+}
+
+export interface SandboxResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** JSON-serialized when an object; sent as-is when a string; omitted when undefined. */
+  body?: unknown;
+}
+
+/** A fault to inject: the next `times` matching requests get `status` (and Retry-After, if set). */
+export interface Fault {
+  status: number;
+  times: number;
+  retryAfterSeconds?: number;
+  /** Only requests for which this holds; default every request. */
+  match?: (req: SandboxRequest) => boolean;
+}
+
+/**
+ * The base of every provider sandbox: a stateful HTTP server on 127.0.0.1 with fault injection
+ * (429 with Retry-After, 5xx, latency, a full outage) and a request log. Subclasses implement `route`
+ * following their provider's documented API and error shapes.
+ */
+export abstract class ProviderSandbox {
+  private server: Server | undefined;
+  private readonly faults: Fault[] = [];
+  /** Added before every answer. */
+  latencyMs = 0;
+  private down = false;
+  readonly requests: Array<{ method: string; path: string; status: number }> = [];
+  private readonly issued = new Set<string>();
+
+  protected abstract route(req: SandboxRequest): SandboxResponse | Promise<SandboxResponse>;
+  /** The provider's error body for a status and message. */
+  protected abstract errorBody(status: number, message: string): unknown;
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    if (!address) throw new Error('sandbox not started');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  async start(port = 0): Promise<string> {
+    const server = createServer((req, res) => void this.serve(req, res));
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    this.server = server;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Every secret value this sandbox ever issued, for scans of logs and reports. */
+  issuedSecrets(): string[] {
+    return [...this.issued];
+  }
+
+  protected recordIssued(value: string): void {
+    this.issued.add(value);
+  }
+
+  injectFault(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** While down, every request is answered 503 — a provider outage. */
+  setOutage(down: boolean): void {
+    this.down = down;
+  }
+
+  private takeFault(req: SandboxRequest): Fault | undefined {
+    const fault = this.faults.find((f) => f.times > 0 && (!f.match || f.match(req)));
+    if (fault) fault.times -= 1;
+    return fault;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const request: SandboxRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    let response: SandboxResponse;
+    const fault = this.down ? { status: 503, times: 1 } : this.takeFault(request);
+    if (fault) {
+      response = {
+        status: fault.status,
+        ...(fault.retryAfterSeconds === undefined
+          ? {}
+          : { headers: { 'retry-after': String(fault.retryAfterSeconds) } }),
+        body: this.errorBody(
+          fault.status,
+          fault.status === 429 ? 'too many requests' : 'service unavailable',
+        ),
+      };
+    } else {
+      try {
+        response = await this.route(request);
+      } catch (error) {
+        response = {
+          status: 500,
+          body: this.errorBody(500, error instanceof Error ? error.message : 'internal error'),
+        };
+      }
+    }
+    this.requests.push({ method: request.method, path: request.path, status: response.status });
+    const headers: Record<string, string> = { ...response.headers };
+    let body: string | undefined;
+    if (typeof response.body === 'string') body = response.body;
+    else if (response.body !== undefined) {
+      body = JSON.stringify(response.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    res.writeHead(response.status, headers);
+    res.end(body);
+  }
+}
+
+/** Reads a JSON body, or undefined when the body is not JSON. */
+export function jsonBody(req: SandboxRequest): unknown {
+  try {
+    return JSON.parse(req.body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export function bearerToken(req: SandboxRequest): string | undefined {
+  const match = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''));
+  return match?.[1];
+}

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import {
+  bearerToken,
+  jsonBody,
+  ProviderSandbox,
+  type SandboxRequest,
+  type SandboxResponse,
+} from './sandbox.js';
+
+interface SendGridKey {
+  id: string;
+  name: string;
+  value: string;
+  scopes: string[];
+}
+
+export const SENDGRID_ADMIN_SCOPES = [
+  'api_keys.create',
+  'api_keys.read',
+  'api_keys.update',
+  'api_keys.delete',
+  'mail.send',
+  'scopes.read',
+];
+const MAX_KEYS = 100;
+
+/**
+ * SendGrid's `/v3/api_keys` API as documented: bearer-key auth, JSON bodies, `{errors:[{field,message}]}`
+ * error shape, keys shown only at creation, 100 keys per account, deleted keys answered 401.
+ * `POST /v3/mail/send` (scope mail.send) is the call simulated applications make.
+ */
+export class SendGridSandbox extends ProviderSandbox {
+  private readonly keys = new Map<string, SendGridKey>();
+
+  /** Creates a key directly (a key made in SendGrid's UI): the rotator credential or an app's first key. */
+  seedKey(name: string, scopes: string[] = SENDGRID_ADMIN_SCOPES): { id: string; value: string } {
+    const key = this.newKey(name, scopes);
+    return { id: key.id, value: key.value };
+  }
+
+  /** Keys present now (what an auditor would list in the SendGrid UI). */
+  listKeys(): Array<{ id: string; name: string; scopes: string[] }> {
+    return [...this.keys.values()].map(({ id, name, scopes }) => ({ id, name, scopes: [...scopes] }));
+  }
+
+  accepts(value: string): boolean {
+    return [...this.keys.values()].some((k) => k.value === value);
+  }
+
+  /** Revokes a key out of band (a key deleted in the UI), for rollback-refusal tests. */
+  deleteKey(id: string): void {
+    this.keys.delete(id);
+  }
+
+  protected errorBody(_status: number, message: string): unknown {
+    return { errors: [{ field: null, message }] };
+  }
+
+  private newKey(name: string, scopes: string[]): SendGridKey {
+    const id = randomBytes(16).toString('base64url').slice(0, 22);
+    const value = `SG.${id}.${randomBytes(32).toString('base64url').slice(0, 43)}`;
+    const key = { id, name, value, scopes: [...scopes] };
+    this.keys.set(id, key);
+    this.recordIssued(value);
+    return key;
+  }
+
+  private fail(status: number, message: string, field: string | null = null): SandboxResponse {
+    return { status, body: { errors: [{ field, message }] } };
+  }
+
+  protected route(req: SandboxRequest): SandboxResponse {
+    const token = bearerToken(req);
+    const caller = token ? [...this.keys.values()].find((k) => k.value === token) : undefined;
+    if (!caller)
+      return this.fail(
+        401,
+        token ? 'authorization required' : 'authorization required: use "Authorization: Bearer <API key>"',
+      );
+    const need = (scope: string): SandboxResponse | undefined =>
+      caller.scopes.includes(scope) ? undefined : this.fail(403, 'access forbidden');
+
+    const item = /^\/v3\/api_keys\/([^/]+)$/.exec(req.path);
+    if (req.path === '/v3/scopes' && req.method === 'GET')
+      return { status: 200, body: { scopes: caller.scopes } };
+    if (req.path === '/v3/mail/send' && req.method === 'POST') return need('mail.send') ?? { status: 202 };
+    if (req.path === '/v3/api_keys' && req.method === 'GET') {
+      const denied = need('api_keys.read');
+      if (denied) return denied;
+      const limit = req.query.has('limit') ? Number(req.query.get('limit')) : undefined;
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+        return this.fail(400, 'limit must be a positive integer', 'limit');
+      const result = [...this.keys.values()].slice(0, limit).map((k) => ({ api_key_id: k.id, name: k.name }));
+      return { status: 200, body: { result } };
+    }
+    if (req.path === '/v3/api_keys' && req.method === 'POST') {
+      const denied = need('api_keys.create');
+      if (denied) return denied;
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
+        return this.fail(415, 'content-type must be application/json');
+      const body = jsonBody(req) as { name?: unknown; scopes?: unknown } | undefined;
+      if (!body || typeof body.name !== 'string' || body.name.length === 0)
+        return this.fail(400, 'missing required argument', 'name');
+      if (
+        body.scopes !== undefined &&
+        (!Array.isArray(body.scopes) || body.scopes.some((s) => typeof s !== 'string'))
+      ) {
+        return this.fail(400, 'scopes must be an array of strings', 'scopes');
+      }
+      const scopes = (body.scopes as string[] | undefined) ?? caller.scopes;
+      if (scopes.some((s) => !caller.scopes.includes(s)))
+        return this.fail(403, 'cannot grant scopes the caller does not hold', 'scopes');
+      if (this.keys.size >= MAX_KEYS) return this.fail(403, `you may have at most ${MAX_KEYS} API keys`);
+      const key = this.newKey(body.name, scopes);
+      return {
+        status: 201,
+        body: { api_key: key.value, api_key_id: key.id, name: key.name, scopes: key.scopes },
+      };
+    }
+    if (item && req.method === 'GET') {
+      const denied = need('api_keys.read');
+      if (denied) return denied;
+      const key = this.keys.get(decodeURIComponent(item[1]!));
+      if (!key) return this.fail(404, 'unable to find API key');
+      return { status: 200, body: { result: [{ api_key_id: key.id, name: key.name, scopes: key.scopes }] } };
+    }
+    if (item && req.method === 'DELETE') {
+      const denied = need('api_keys.delete');
+      if (denied) return denied;
+      const id = decodeURIComponent(item[1]!);
+      if (!this.keys.delete(id)) return this.fail(404, 'unable to find API key');
+      return { status: 204 };
+    }
+    return this.fail(404, 'not found');
+  }
+}

@@ -1,0 +1,119 @@
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { Logger } from '../../lambdas/logger.js';
+import { sendgrid } from '../../lambdas/providers/sendgrid.js';
+import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
+import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
+import type { LoopbackAws } from '../../local/aws/server.js';
+import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
+import { CapturedLogs, startLoopbackAws } from './env.js';
+
+export const APP_SCOPES = ['mail.send'];
+
+/**
+ * A SendGrid key under rekey's management on loopback: the sandbox holds the rotator's admin key and the
+ * app's current key; Secrets Manager holds both secrets; the rotation function is registered as a Lambda.
+ */
+export class SendGridRotationEnv {
+  readonly logs = new CapturedLogs();
+  readonly logger = new Logger(this.logs.sink, {}, 'debug');
+  readonly sandbox = new SendGridSandbox();
+  aws!: LoopbackAws;
+  sm!: SecretsManagerClient;
+  rotatorArn!: string;
+  secretArn!: string;
+  lambdaArn!: string;
+  /** Every secret value the test saw, for the log scan. */
+  readonly secretValues = new Set<string>();
+  /** Overridable pieces of the rotation function's dependencies. */
+  depsOverride: Partial<RotationDeps> = {};
+
+  async start(secretName = 'prod/sendgrid/api-key'): Promise<this> {
+    this.aws = await startLoopbackAws();
+    await this.sandbox.start();
+    this.sm = new SecretsManagerClient({});
+    const admin = this.sandbox.seedKey('rekey-rotator');
+    const current = this.sandbox.seedKey('notification-service', APP_SCOPES);
+    this.secretValues.add(admin.value).add(current.value);
+    this.rotatorArn = (
+      await this.sm.send(
+        new CreateSecretCommand({
+          Name: 'rekey/rotator/sendgrid',
+          SecretString: JSON.stringify({ apiKey: admin.value }),
+        }),
+      )
+    ).ARN!;
+    const doc: ManagedKey = {
+      provider: 'sendgrid',
+      key: current.value,
+      keyId: current.id,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      rotatorSecretArn: this.rotatorArn,
+      options: {},
+    };
+    this.secretArn = (
+      await this.sm.send(new CreateSecretCommand({ Name: secretName, SecretString: JSON.stringify(doc) }))
+    ).ARN!;
+    this.lambdaArn = this.aws.lambdas.register('rekey-rotate-sendgrid', (event) =>
+      runRotationStep(event, this.deps()),
+    );
+    return this;
+  }
+
+  deps(): RotationDeps {
+    return {
+      secretsManager: this.sm,
+      logger: this.logger,
+      provider: sendgrid,
+      endpoint: this.sandbox.url,
+      http: { timeoutMs: 2000, retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 20 } },
+      ...this.depsOverride,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.sm?.destroy();
+    await this.aws?.stop();
+    await this.sandbox.stop();
+  }
+
+  /** RotateSecret, then wait for the four steps to finish; returns the new version id. */
+  async rotate(token?: string): Promise<string> {
+    const out = await this.sm.send(
+      new RotateSecretCommand({
+        SecretId: this.secretArn,
+        RotationLambdaARN: this.lambdaArn,
+        ...(token ? { ClientRequestToken: token } : {}),
+      }),
+    );
+    await this.aws.secretsManager.settled();
+    return out.VersionId!;
+  }
+
+  async read(stage: string): Promise<ManagedKey & { versionId: string }> {
+    const out = await this.sm.send(
+      new GetSecretValueCommand({ SecretId: this.secretArn, VersionStage: stage }),
+    );
+    const doc = parseManagedKey(out.SecretString, { secretId: this.secretArn });
+    this.secretValues.add(doc.key);
+    return { ...doc, versionId: out.VersionId! };
+  }
+
+  /** Provider keys rekey created for this secret (name prefix), plus the app's original key. */
+  appKeys(): Array<{ id: string; name: string }> {
+    return this.sandbox.listKeys().filter((k) => k.name !== 'rekey-rotator');
+  }
+
+  lastOutcome() {
+    return this.aws.secretsManager.outcomes.at(-1);
+  }
+
+  /** Lines of captured logs that contain any secret value the sandbox ever issued or the test saw. */
+  leakedLines(): string[] {
+    return this.logs.leaks([...this.secretValues, ...this.sandbox.issuedSecrets()]);
+  }
+}
