@@ -79,7 +79,8 @@ export function parseManagedKey(
 export function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? 'is missing' : `must be ${issue.expected}`;
+      // zod names the received type (never the value): "expected string, received undefined".
+      return /received undefined/.test(issue.message) ? 'is missing' : `must be ${issue.expected}`;
     case 'too_small':
       return 'must not be empty';
     case 'unrecognized_keys':
