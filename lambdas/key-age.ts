@@ -1,0 +1,104 @@
+import { ListSecretVersionIdsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { emfRecord } from './emf.js';
+import { InvalidInputError } from './errors.js';
+import type { Logger } from './logger.js';
+import { AWSCURRENT } from './secrets.js';
+import { DIMENSIONS, METRICS } from './telemetry.js';
+
+/** The managed secrets the monitor covers, as the stack passes them in REKEY_MANAGED_SECRETS. */
+export const MonitoredSecretsSchema = z
+  .array(z.object({ name: z.string().min(1), arn: z.string().min(1) }))
+  .min(1);
+export type MonitoredSecret = z.infer<typeof MonitoredSecretsSchema>[number];
+
+export function monitoredSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): MonitoredSecret[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(env.REKEY_MANAGED_SECRETS ?? '');
+  } catch {
+    json = undefined;
+  }
+  const parsed = MonitoredSecretsSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      'key-age monitor: REKEY_MANAGED_SECRETS must be a JSON list of {"name","arn"}; deploy the function with the rekey stack.',
+      { field: 'REKEY_MANAGED_SECRETS' },
+    );
+  }
+  return parsed.data;
+}
+
+export interface KeyAge {
+  secretName: string;
+  versionId: string;
+  ageSeconds: number;
+}
+
+export interface KeyAgeDeps {
+  secretsManager: SecretsManagerClient;
+  logger: Logger;
+  /** Where EMF lines go: stdout in Lambda, where CloudWatch Logs turns them into metrics. */
+  emit: (line: string) => void;
+  now?: () => Date;
+}
+
+/** Age of the AWSCURRENT version, from version metadata only: the monitor never reads a key value. */
+async function currentVersionAge(
+  sm: SecretsManagerClient,
+  secret: MonitoredSecret,
+  now: Date,
+): Promise<KeyAge> {
+  let token: string | undefined;
+  do {
+    const page = await sm.send(new ListSecretVersionIdsCommand({ SecretId: secret.arn, NextToken: token }));
+    const current = page.Versions?.find((v) => v.VersionStages?.includes(AWSCURRENT));
+    if (current?.CreatedDate && current.VersionId) {
+      const ageSeconds = Math.max(0, Math.floor((now.getTime() - current.CreatedDate.getTime()) / 1000));
+      return { secretName: secret.name, versionId: current.VersionId, ageSeconds };
+    }
+    token = page.NextToken;
+  } while (token);
+  throw new InvalidInputError('INVALID_SECRET', `secret ${secret.name} has no AWSCURRENT version`, {
+    secretId: secret.arn,
+  });
+}
+
+/**
+ * Publishes KeyAgeSeconds for every monitored secret (one EMF line each). A secret that cannot be read is
+ * logged and skipped, then reported by throwing once all others were published, so the function's Errors
+ * alarm fires without hiding the ages of the rest.
+ */
+export async function publishKeyAges(secrets: MonitoredSecret[], deps: KeyAgeDeps): Promise<KeyAge[]> {
+  const now = (deps.now ?? (() => new Date()))();
+  const ages: KeyAge[] = [];
+  const failed: string[] = [];
+  for (const secret of secrets) {
+    try {
+      const age = await currentVersionAge(deps.secretsManager, secret, now);
+      deps.emit(
+        JSON.stringify(
+          emfRecord(
+            [{ name: METRICS.keyAgeSeconds, value: age.ageSeconds, unit: 'Seconds' }],
+            { [DIMENSIONS.secret]: secret.name },
+            { versionId: age.versionId },
+            now,
+          ),
+        ),
+      );
+      ages.push(age);
+    } catch (error) {
+      deps.logger.error('cannot read the key age', { secretId: secret.arn, error });
+      failed.push(secret.name);
+    }
+  }
+  deps.logger.info('published key ages', { published: ages.length, failed: failed.length });
+  if (failed.length) {
+    throw new InvalidInputError(
+      'INVALID_SECRET',
+      `key-age monitor could not read ${failed.join(', ')}; check that the secrets exist and the monitor may call secretsmanager:ListSecretVersionIds on them.`,
+    );
+  }
+  return ages;
+}

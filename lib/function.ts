@@ -1,0 +1,145 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The repository root: NodejsFunction entries, the lock file and tsconfig are found from here. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Path of the Lambda handler `lambdas/handlers/<name>.ts`. */
+export function handlerPath(name: string): string {
+  return join(PROJECT_ROOT, 'lambdas', 'handlers', `${name}.ts`);
+}
+
+/** Providers with a rotation function: every `lambdas/handlers/rotate-<provider>.ts`. */
+export function rotationProviders(): string[] {
+  return readdirSync(join(PROJECT_ROOT, 'lambdas', 'handlers'))
+    .map((file) => /^rotate-([a-z0-9]+)\.ts$/.exec(file)?.[1])
+    .filter((name): name is string => name !== undefined)
+    .sort();
+}
+
+/** The newest Node.js runtime this aws-cdk-lib offers; every rekey function uses it. */
+export const RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+export interface RekeyFunctionProps {
+  /** Handler file name under `lambdas/handlers/`, without `.ts` (e.g. `rotate-sendgrid`). */
+  readonly handler: string;
+  /** What the function does, shown in the Lambda console. */
+  readonly description: string;
+  /**
+   * Environment variables. Never secret values: functions read keys from Secrets Manager.
+   * @default - none
+   */
+  readonly environment?: Record<string, string>;
+  /**
+   * How long one invocation may run.
+   * @default Duration.minutes(1)
+   */
+  readonly timeout?: Duration;
+  /**
+   * A fixed function name, for a function whose ARN must be known before it exists (the revoker tells
+   * Scheduler to invoke itself again).
+   * @default - a name CloudFormation generates
+   */
+  readonly functionName?: string;
+  /**
+   * Memory in MiB.
+   * @default 256
+   */
+  readonly memorySize?: number;
+  /**
+   * How long the function's own log group keeps logs.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * A rekey Lambda function: TypeScript bundled locally by esbuild (no Docker), the newest Node.js runtime
+ * on arm64, JSON logs into its own log group with a retention, and its own role that may write only to
+ * that log group until a construct grants it more.
+ *
+ * @example
+ * const revoker = new RekeyFunction(this, 'Revoker', { handler: 'revoke', description: 'Revokes old keys' });
+ * secret.grantRead(revoker);
+ */
+export class RekeyFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RekeyFunctionProps) {
+    super(scope, id);
+    const entry = handlerPath(props.handler);
+    if (!existsSync(entry)) {
+      throw new Error(`\`handler\` names no file: ${entry} does not exist`);
+    }
+    if (props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10_240)) {
+      throw new Error(`\`memorySize\` must be between 128 and 10240 MiB, got ${props.memorySize}`);
+    }
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (rekey)`,
+    });
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry,
+      handler: 'handler',
+      description: props.description,
+      ...(props.functionName ? { functionName: props.functionName } : {}),
+      runtime: RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.minutes(1),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        forceDockerBundling: false,
+        format: nodejs.OutputFormat.CJS,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        // Ship the SDK versions the tests ran against instead of whatever the runtime bundles.
+        bundleAwsSDK: true,
+        tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
+      },
+    });
+    // Lambda writes to the log group by name; its ARN attribute already ends in ":*" (its log streams).
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+  }
+
+  get functionArn(): string {
+    return this.function.functionArn;
+  }
+
+  /** Invocations that ended in an error (a thrown step, a timeout), summed over 5 minutes. */
+  metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5), ...props });
+  }
+
+  /** Invocations Lambda refused for lack of concurrency, summed over 5 minutes. */
+  metricThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.function.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5), ...props });
+  }
+}

@@ -1,0 +1,438 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { parseDurationSeconds } from '../lambdas/duration.js';
+import { InvalidInputError } from '../lambdas/errors.js';
+import { PROVIDERS } from '../lambdas/providers/index.js';
+import {
+  type RotationSchedule,
+  rateFromFrequency,
+  rotationWindow,
+  ScheduleError,
+  scheduleFromExpression,
+} from './schedule.js';
+
+/**
+ * The key inventory (`rekey.yaml`): the guide's `api_keys` and `rotation_schedules` sections as the guide
+ * writes them, plus rekey's own fields. `InventorySchema` checks each entry on its own; `resolveInventory`
+ * checks the entries against each other and against the providers rekey can rotate, and returns one
+ * `ManagedKeyPlan` per key — the stack's and the CLI's input model.
+ */
+
+/** A bad inventory. The message names the file, the entry, the field and the fix — one line per problem. */
+export class InventoryError extends InvalidInputError {
+  /** Every problem found, each "<entry>: field "<field>" <problem>; <fix>". */
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super('INVALID_INPUT', `inventory ${source} is invalid:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** What to write instead, by field name; appended to every message about that field. */
+const FIX: Record<string, string> = {
+  api_keys: 'list the keys to rotate under api_keys (see README, "Inventory")',
+  name: 'give the entry a unique name of letters, digits, ".", "_" or "-"',
+  provider: 'name the provider, e.g. "SendGrid"',
+  vault_path: 'write the Secrets Manager secret name, e.g. "prod/sendgrid/api-key"',
+  rotation_frequency: 'write a duration such as 30d, 7d or 12h (at least 4h, at most 1000d)',
+  used_by: 'list the applications that read the key, e.g. ["notification-service"]',
+  supports_dual_key: 'write true or false',
+  criticality: 'write low, medium, high or critical',
+  auth_failure_baseline:
+    'write the usual number of auth failures per 5 minutes, a whole number of at least 1',
+  provider_api: 'write the URL of the provider key API, e.g. "https://api.sendgrid.com/v3/api_keys"',
+  adapter: 'name a rekey provider adapter',
+  rotator_secret:
+    'name (or ARN) the secret holding the provider admin credential, e.g. "rekey/rotator/sendgrid"',
+  options: 'write provider options as a mapping, e.g. { scopes: [mail.send] }',
+  imported: 'write true once `rekey import` stored the current key, false before',
+  secret_arn: 'write the full ARN of an existing secret, or remove the field to let the stack create it',
+  kms_key_arn: 'write the ARN of the KMS key that encrypts the existing secret',
+  secret: 'write the name or vault_path of an api_keys entry',
+  schedule: 'write a 5-field cron such as "0 2 1 * *", or cron(...) / rate(...)',
+  grace_period: 'write a duration such as 1h or 15m, shorter than the rotation interval',
+  alert_on_failure: 'write true or false',
+  rollback_on_failure: 'write true or false',
+  rotation_window: 'write whole hours such as 2h that fit the schedule',
+  notifications: 'write on_call, security and app_team lists of e-mail addresses or https URLs',
+  on_call: 'list e-mail addresses or https:// URLs',
+  security: 'list e-mail addresses or https:// URLs',
+  app_team: 'list e-mail addresses or https:// URLs',
+  providers: 'write per-provider settings, e.g. { sendgrid: { endpoint: "https://api.eu.sendgrid.com" } }',
+  endpoint: 'write the https:// base URL of the provider API',
+};
+
+/** A refinement that runs a converter and turns its ScheduleError into a zod issue. */
+function converted<T>(convert: (text: string) => T) {
+  return z.string().transform((text, ctx): T => {
+    try {
+      return convert(text);
+    } catch (error) {
+      if (!(error instanceof ScheduleError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  });
+}
+
+const Duration = z
+  .string()
+  .refine(
+    (text) => parseDurationSeconds(text) !== undefined,
+    'is not a duration (a whole number and s, m, h, d or w)',
+  );
+
+const Subscription = z
+  .string()
+  .refine(
+    (text) => EMAIL.test(text) || /^https:\/\/\S+$/.test(text),
+    'must be an e-mail address or an https:// URL',
+  );
+
+export const ApiKeySchema = z
+  .object({
+    /** Unique name of the entry; the CLI and the stack's construct ids use it. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1–64 letters, digits, ".", "_" or "-"'),
+    /** The provider as people write it ("SendGrid"); the adapter is derived from it unless `adapter` is set. */
+    provider: z.string().min(1),
+    environment: z.string().min(1).optional(),
+    used_by: z.array(z.string().min(1)).default([]),
+    /** The Secrets Manager secret name. */
+    vault_path: z
+      .string()
+      .regex(SECRET_NAME, 'must be a Secrets Manager secret name (letters, digits, /_+=.@-)'),
+    rotation_frequency: converted(rateFromFrequency),
+    supports_dual_key: z.boolean().default(true),
+    provider_api: z.url({ protocol: /^https?$/ }).optional(),
+    criticality: z.enum(['low', 'medium', 'high', 'critical']).optional(),
+    // rekey's own fields
+    /** Auth failures per 5 minutes in normal operation; the spike alarm fires above 3 × this. */
+    auth_failure_baseline: z.number().int().positive().default(1),
+    adapter: z.string().min(1).optional(),
+    rotator_secret: z
+      .string()
+      .refine((s) => SECRET_NAME.test(s) || SECRET_ARN.test(s), 'must be a secret name or a secret ARN')
+      .optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
+    imported: z.boolean().default(false),
+    secret_arn: z.string().regex(SECRET_ARN, 'must be the full ARN of a Secrets Manager secret').optional(),
+    kms_key_arn: z.string().regex(KMS_KEY_ARN, 'must be the ARN of a KMS key').optional(),
+  })
+  .strict()
+  .superRefine((entry, ctx) => {
+    if (!entry.supports_dual_key) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['supports_dual_key'],
+        message:
+          'is false, but zero-downtime rotation needs two valid keys at once; rotate this key by hand or remove the entry',
+      });
+    }
+    if (entry.kms_key_arn && !entry.secret_arn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kms_key_arn'],
+        message: 'applies only to an existing secret (secret_arn); secrets the stack creates use its own key',
+      });
+    }
+  });
+
+export const RotationScheduleEntrySchema = z
+  .object({
+    secret: z.string().min(1),
+    provider: z.string().min(1).optional(),
+    schedule: converted(scheduleFromExpression),
+    grace_period: Duration.default('1h'),
+    alert_on_failure: z.boolean().default(true),
+    rollback_on_failure: z.boolean().default(false),
+    rotation_window: z.string().optional(),
+  })
+  .strict()
+  .transform((entry, ctx) => {
+    let window: string | undefined;
+    if (entry.rotation_window !== undefined) {
+      try {
+        window = rotationWindow(entry.rotation_window, entry.schedule);
+      } catch (error) {
+        if (!(error instanceof ScheduleError)) throw error;
+        ctx.addIssue({ code: 'custom', path: ['rotation_window'], message: error.message });
+        return z.NEVER;
+      }
+    }
+    const grace = parseDurationSeconds(entry.grace_period)!;
+    if (grace >= entry.schedule.minIntervalSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grace_period'],
+        message: `is ${entry.grace_period}, not shorter than the time between rotations of ${entry.schedule.expression}`,
+      });
+      return z.NEVER;
+    }
+    return { ...entry, rotation_window: window };
+  });
+
+const Subscriptions = z.array(Subscription).default([]);
+
+export const InventorySchema = z
+  .object({
+    api_keys: z.array(ApiKeySchema).min(1),
+    rotation_schedules: z.array(RotationScheduleEntrySchema).default([]),
+    notifications: z
+      .object({ on_call: Subscriptions, security: Subscriptions, app_team: Subscriptions })
+      .strict()
+      .default({ on_call: [], security: [], app_team: [] }),
+    providers: z
+      .record(z.string(), z.object({ endpoint: z.url({ protocol: /^https$/ }) }).strict())
+      .default({}),
+  })
+  .strict();
+
+export type Inventory = z.infer<typeof InventorySchema>;
+export type ApiKeyEntry = z.infer<typeof ApiKeySchema>;
+export type RotationScheduleEntry = z.infer<typeof RotationScheduleEntrySchema>;
+
+/** "api_keys[1] (sendgrid-api-key)" for an issue path, using the raw input to find the entry's name. */
+function entryLabel(raw: unknown, path: PropertyKey[]): { entry: string; rest: PropertyKey[] } {
+  const [section, index, ...rest] = path;
+  if ((section === 'api_keys' || section === 'rotation_schedules') && typeof index === 'number') {
+    const item = (raw as Record<string, unknown[]>)[section]?.[index] as Record<string, unknown> | undefined;
+    const id = section === 'api_keys' ? item?.name : item?.secret;
+    return { entry: `${section}[${index}]${typeof id === 'string' ? ` (${id})` : ''}`, rest };
+  }
+  if (section === 'notifications' || section === 'providers') {
+    return { entry: String(section), rest: index === undefined ? [] : [index, ...rest] };
+  }
+  return { entry: 'inventory', rest: path };
+}
+
+function problemOf(raw: unknown, issue: z.core.$ZodIssue): string {
+  const { entry, rest } = entryLabel(raw, issue.path);
+  const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+  const field = unknownKeys.length
+    ? [...rest, unknownKeys.join(', ')].join('.')
+    : rest.join('.') || String(issue.path.at(-1) ?? '(document)');
+  const leaf = unknownKeys.length
+    ? undefined
+    : ([...rest].reverse().find((p): p is string => typeof p === 'string') ?? String(issue.path[0] ?? ''));
+  let problem: string;
+  switch (issue.code) {
+    case 'invalid_type':
+      problem = /received undefined/.test(issue.message) ? 'is missing' : `must be ${issue.expected}`;
+      break;
+    case 'unrecognized_keys':
+      problem = 'is not an inventory field (check the spelling; see README, "Inventory")';
+      break;
+    case 'too_small':
+      problem = issue.origin === 'array' ? 'must not be empty' : 'must not be empty';
+      break;
+    case 'invalid_value':
+      problem = `must be one of ${issue.values.map(String).join(', ')}`;
+      break;
+    case 'invalid_format':
+      problem = issue.format === 'url' ? 'must be a URL' : issue.message;
+      break;
+    default:
+      problem = issue.message;
+  }
+  const fix = leaf && FIX[leaf] && !problem.includes('; ') ? `; ${FIX[leaf]}` : '';
+  return `${entry}: field "${field}" ${problem}${fix}`;
+}
+
+/** Validates a parsed YAML/JSON document against the inventory schema. `source` names it in errors. */
+export function parseInventory(raw: unknown, source = 'rekey.yaml'): Inventory {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InventoryError(source, ['inventory: the document must be a mapping with an api_keys list']);
+  }
+  const parsed = InventorySchema.safeParse(raw);
+  if (!parsed.success)
+    throw new InventoryError(
+      source,
+      parsed.error.issues.map((i) => problemOf(raw, i)),
+    );
+  return parsed.data;
+}
+
+/** Reads and validates an inventory file (YAML; JSON is YAML too). */
+export function readInventory(path: string): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new InventoryError(path, [
+      `inventory: cannot read the file (${reason}); pass -c inventory=<path> or create rekey.yaml`,
+    ]);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    throw new InventoryError(
+      path,
+      doc.errors.map((e) => `inventory: YAML syntax error at line ${e.linePos?.[0].line ?? '?'}: ${e.code}`),
+    );
+  }
+  return parseInventory(doc.toJS(), path);
+}
+
+/** One managed key, as the stack deploys it and the CLI inspects it. */
+export interface ManagedKeyPlan {
+  /** The inventory entry's name. */
+  name: string;
+  /** rekey provider adapter name ("sendgrid"). */
+  provider: string;
+  /** The provider as the inventory wrote it ("SendGrid"). */
+  providerLabel: string;
+  /** Secrets Manager secret name (vault_path). */
+  secretName: string;
+  /** Full ARN when the secret already exists outside the stack. */
+  existingSecretArn?: string;
+  existingKmsKeyArn?: string;
+  /** Name or ARN of the rotator-credential secret. */
+  rotatorSecret: string;
+  options: Record<string, unknown>;
+  /** `rekey import` stored the current key: the rotation schedule may be attached. */
+  imported: boolean;
+  schedule: RotationSchedule;
+  /** Rotation window in AWS's form ("2h"), when the inventory sets one. */
+  window?: string;
+  frequencySeconds: number;
+  gracePeriod: string;
+  graceSeconds: number;
+  alertOnFailure: boolean;
+  rollbackOnFailure: boolean;
+  /** Auth failures per 5 minutes in normal operation. */
+  authFailureBaseline: number;
+  usedBy: string[];
+  environment?: string;
+  criticality?: string;
+}
+
+/** "SendGrid" → "sendgrid", "Internal API Gateway" → "internalapigateway". */
+export function adapterNameOf(provider: string): string {
+  return provider.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+/**
+ * Checks entries against each other and against the provider adapters rekey can deploy, and joins each key
+ * with its rotation schedule. `providers` lists the adapters available (the stack: those with a rotation
+ * handler; the CLI: those it can call).
+ */
+export function resolveInventory(
+  inventory: Inventory,
+  providers: readonly string[],
+  source = 'rekey.yaml',
+): ManagedKeyPlan[] {
+  const problems: string[] = [];
+  const label = (i: number) => `api_keys[${i}] (${inventory.api_keys[i]!.name})`;
+  const byName = new Map<string, number>();
+  const byPath = new Map<string, number>();
+  inventory.api_keys.forEach((key, i) => {
+    if (byName.has(key.name)) {
+      problems.push(`${label(i)}: field "name" repeats api_keys[${byName.get(key.name)}]; ${FIX.name}`);
+    } else byName.set(key.name, i);
+    if (byPath.has(key.vault_path)) {
+      problems.push(
+        `${label(i)}: field "vault_path" repeats api_keys[${byPath.get(key.vault_path)}] (one secret per key); ${FIX.vault_path}`,
+      );
+    } else byPath.set(key.vault_path, i);
+  });
+
+  const scheduleOf = new Map<number, RotationScheduleEntry>();
+  inventory.rotation_schedules.forEach((entry, j) => {
+    const where = `rotation_schedules[${j}] (${entry.secret})`;
+    const i = byPath.get(entry.secret) ?? byName.get(entry.secret);
+    if (i === undefined) {
+      problems.push(
+        `${where}: field "secret" names no api_keys entry; write the name or vault_path of one of: ${inventory.api_keys.map((k) => k.vault_path).join(', ')}`,
+      );
+      return;
+    }
+    if (scheduleOf.has(i)) {
+      problems.push(
+        `${where}: field "secret" is scheduled twice for ${label(i)}; keep one rotation_schedules entry`,
+      );
+      return;
+    }
+    const key = inventory.api_keys[i]!;
+    const adapter = key.adapter ?? adapterNameOf(key.provider);
+    if (entry.provider !== undefined && adapterNameOf(entry.provider) !== adapter) {
+      problems.push(
+        `${where}: field "provider" is "${entry.provider}" but ${label(i)} is rotated by "${adapter}"; make them agree`,
+      );
+    }
+    scheduleOf.set(i, entry);
+  });
+
+  const plans: ManagedKeyPlan[] = [];
+  inventory.api_keys.forEach((key, i) => {
+    const adapter = key.adapter ?? adapterNameOf(key.provider);
+    const field = key.adapter ? 'adapter' : 'provider';
+    if (!providers.includes(adapter)) {
+      problems.push(
+        `${label(i)}: field "${field}" is "${key.adapter ?? key.provider}", which rekey cannot rotate; known providers: ${providers.join(', ')} (set "adapter" to one of them, or remove the entry)`,
+      );
+      return;
+    }
+    const definition = PROVIDERS[adapter];
+    if (definition) {
+      const options = definition.optionsSchema.safeParse(key.options);
+      if (!options.success) {
+        const issue = options.error.issues[0]!;
+        const path =
+          issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
+        problems.push(
+          `${label(i)}: field "options${path ? `.${path}` : ''}" is not valid for ${definition.displayName} (${issue.message}); see README, "Providers"`,
+        );
+      }
+    }
+    if (!key.rotator_secret) {
+      problems.push(`${label(i)}: field "rotator_secret" is missing; ${FIX.rotator_secret}`);
+      return;
+    }
+    const entry = scheduleOf.get(i);
+    const schedule = entry?.schedule ?? key.rotation_frequency;
+    const gracePeriod = entry?.grace_period ?? '1h';
+    const graceSeconds = parseDurationSeconds(gracePeriod)!;
+    if (!entry && graceSeconds >= key.rotation_frequency.minIntervalSeconds) {
+      problems.push(
+        `${label(i)}: field "rotation_frequency" must be longer than the default 1h grace period`,
+      );
+    }
+    plans.push({
+      name: key.name,
+      provider: adapter,
+      providerLabel: key.provider,
+      secretName: key.vault_path,
+      ...(key.secret_arn ? { existingSecretArn: key.secret_arn } : {}),
+      ...(key.kms_key_arn ? { existingKmsKeyArn: key.kms_key_arn } : {}),
+      rotatorSecret: key.rotator_secret,
+      options: key.options,
+      imported: key.imported,
+      schedule,
+      ...(entry?.rotation_window ? { window: entry.rotation_window } : {}),
+      frequencySeconds: key.rotation_frequency.minIntervalSeconds,
+      gracePeriod,
+      graceSeconds,
+      alertOnFailure: entry?.alert_on_failure ?? true,
+      rollbackOnFailure: entry?.rollback_on_failure ?? false,
+      authFailureBaseline: key.auth_failure_baseline,
+      usedBy: key.used_by,
+      ...(key.environment ? { environment: key.environment } : {}),
+      ...(key.criticality ? { criticality: key.criticality } : {}),
+    });
+  });
+  if (problems.length) throw new InventoryError(source, problems);
+  return plans;
+}
+
+/** Reads, validates and resolves an inventory file in one step. */
+export function loadInventory(path: string, providers: readonly string[]): ManagedKeyPlan[] {
+  return resolveInventory(readInventory(path), providers, path);
+}

@@ -1,0 +1,213 @@
+import { ArnFormat, Duration, SecretValue, Stack, Tags, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { TAGS } from '../lambdas/tags.js';
+import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
+import type { RekeyFunction } from './function.js';
+import type { ManagedKeyPlan } from './inventory.js';
+
+/** What a secret created by the stack holds until `rekey import` stores the real key. */
+export const PLACEHOLDER = JSON.stringify({
+  rekey: 'placeholder',
+  next: 'run `rekey import <name>` with the current key on stdin, then set `imported: true` and deploy',
+});
+
+/** What a rotation function does to its secrets: the four steps, the revocation tags. */
+export const ROTATION_ACTIONS = [
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:UpdateSecretVersionStage',
+  'secretsmanager:TagResource',
+  'secretsmanager:UntagResource',
+] as const;
+
+export interface ManagedKeyProps {
+  /** The inventory entry, resolved. */
+  readonly plan: ManagedKeyPlan;
+  /** The rotation function of the key's provider. */
+  readonly rotationFunction: RekeyFunction;
+  /**
+   * Encrypts the secret when the stack creates it.
+   * @default - ignored for an existing secret (`plan.existingSecretArn`), which keeps its own key
+   */
+  readonly encryptionKey: kms.IKey;
+}
+
+/**
+ * One API key under rekey's management: its secret (created with a placeholder, or an existing one by ARN),
+ * the invoke permission Secrets Manager needs — restricted to this account and this secret — the rotation
+ * function's access to exactly this secret and its rotator credential, and, once the key is imported, the
+ * rotation schedule.
+ *
+ * The schedule waits for `imported: true` because CloudFormation starts the first rotation as soon as the
+ * schedule exists: rotating a placeholder would fail in createSecret and leave an AWSPENDING version behind.
+ */
+export class ManagedKey extends Construct {
+  readonly plan: ManagedKeyPlan;
+  readonly secret: secretsmanager.ISecret;
+  /** Full ARN of the rotator-credential secret, or a `-??????` pattern when the inventory names it. */
+  readonly rotatorSecretArn: string;
+  /** Present once the key is imported. */
+  readonly rotationSchedule?: secretsmanager.RotationSchedule;
+
+  constructor(scope: Construct, id: string, props: ManagedKeyProps) {
+    super(scope, id);
+    const { plan, rotationFunction } = props;
+    this.plan = plan;
+    const stack = Stack.of(this);
+    if (plan.existingSecretArn) {
+      const encryptionKey = plan.existingKmsKeyArn
+        ? kms.Key.fromKeyArn(this, 'ExistingKey', plan.existingKmsKeyArn)
+        : undefined;
+      this.secret = secretsmanager.Secret.fromSecretAttributes(this, 'Secret', {
+        secretCompleteArn: plan.existingSecretArn,
+        ...(encryptionKey ? { encryptionKey } : {}),
+      });
+    } else {
+      const secret = new secretsmanager.Secret(this, 'Secret', {
+        secretName: plan.secretName,
+        description: `rekey: ${plan.providerLabel} key "${plan.name}"${plan.usedBy.length ? ` used by ${plan.usedBy.join(', ')}` : ''}`,
+        encryptionKey: props.encryptionKey,
+        secretStringValue: SecretValue.unsafePlainText(PLACEHOLDER),
+      });
+      Tags.of(secret).add(TAGS.gracePeriod, plan.gracePeriod);
+      if (!plan.imported) {
+        Validations.of(secret).acknowledge({
+          id: 'AwsSolutions-SMG4',
+          reason: `Rotation of "${plan.name}" is attached once \`rekey import\` stored its current key (inventory: imported: true); rotating the placeholder would fail and leave AWSPENDING behind.`,
+        });
+      }
+      this.secret = secret;
+    }
+    this.rotatorSecretArn = plan.rotatorSecret.startsWith('arn:')
+      ? plan.rotatorSecret
+      : stack.formatArn({
+          service: 'secretsmanager',
+          resource: 'secret',
+          resourceName: `${plan.rotatorSecret}-??????`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        });
+
+    const permission = new lambda.CfnPermission(this, 'SecretsManagerInvokes', {
+      action: 'lambda:InvokeFunction',
+      functionName: rotationFunction.functionArn,
+      principal: 'secretsmanager.amazonaws.com',
+      sourceAccount: stack.account,
+      sourceArn: this.secret.secretArn,
+    });
+    this.grantKeyAccess(rotationFunction.role, ROTATION_ACTIONS);
+
+    if (plan.imported) {
+      // RotationSchedule is given a reference to the function, so it grants nothing itself: its own
+      // grants are an invoke permission without conditions and secretsmanager:GetRandomPassword on "*".
+      const reference = lambda.Function.fromFunctionAttributes(this, 'RotationFunctionRef', {
+        functionArn: rotationFunction.functionArn,
+        sameEnvironment: true,
+        skipPermissions: true,
+      });
+      this.rotationSchedule = new secretsmanager.RotationSchedule(this, 'Rotation', {
+        secret: this.secret,
+        rotationLambda: reference,
+        automaticallyAfter: Duration.seconds(plan.frequencySeconds),
+      });
+      const cfn = this.rotationSchedule.node.defaultChild as secretsmanager.CfnRotationSchedule;
+      cfn.rotationRules = {
+        scheduleExpression: plan.schedule.expression,
+        ...(plan.window ? { duration: plan.window } : {}),
+      };
+      // The first rotation starts when the schedule is created: permission and policy must exist by then.
+      this.rotationSchedule.node.addDependency(permission, rotationFunction);
+    }
+  }
+
+  /**
+   * Lets a rekey function act on this key: `actions` on the secret, GetSecretValue on its rotator
+   * credential, and the secret's KMS key (decrypt; encrypt too when it writes) through Secrets Manager only.
+   */
+  grantKeyAccess(grantee: iam.IGrantable, actions: readonly string[]): void {
+    const principal = grantee.grantPrincipal;
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...actions], resources: [this.secret.secretArn] }),
+    );
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.rotatorSecretArn],
+      }),
+    );
+    const writes = actions.includes('secretsmanager:PutSecretValue');
+    this.grantKeyUse(grantee, writes ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt']);
+  }
+
+  /** KMS actions on the secret's key, usable only through Secrets Manager in this region. */
+  grantKeyUse(grantee: iam.IGrantable, actions: string[]): void {
+    const key = this.secret.encryptionKey;
+    if (!key) return; // the AWS managed key aws/secretsmanager needs no grant
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions,
+        resources: [key.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+        },
+      }),
+    );
+  }
+
+  /**
+   * Lets an application read the key (GetSecretValue, DescribeSecret and decryption through Secrets
+   * Manager) — never the rotator credential.
+   */
+  grantRead(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [this.secret.secretArn],
+      }),
+    );
+    this.grantKeyUse(grantee, ['kms:Decrypt']);
+  }
+
+  /** A rekey metric of this key (namespace `Rekey`, dimension `SecretName`). */
+  metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName,
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...props,
+      dimensionsMap: { [DIMENSIONS.secret]: this.plan.secretName, ...props.dimensionsMap },
+    });
+  }
+
+  metricRotationFailures(): cloudwatch.Metric {
+    return this.metric(METRICS.rotationFailures);
+  }
+
+  /** Age of the AWSCURRENT version (the key-age monitor publishes it hourly). */
+  metricKeyAge(): cloudwatch.Metric {
+    return this.metric(METRICS.keyAgeSeconds, { statistic: 'Maximum', period: Duration.hours(1) });
+  }
+
+  metricPreviousKeyUseAfterGrace(): cloudwatch.Metric {
+    return this.metric(METRICS.previousKeyUseAfterGrace);
+  }
+
+  metricAuthFailures(): cloudwatch.Metric {
+    return this.metric(METRICS.authFailures);
+  }
+
+  metricRevokedKeyUse(): cloudwatch.Metric {
+    return this.metric(METRICS.revokedKeyUse);
+  }
+
+  /** Revocation attempts with the given outcome (`gave-up`, `revoked`, …). */
+  metricRevocations(outcome: string): cloudwatch.Metric {
+    return this.metric(METRICS.revocations, { dimensionsMap: { [DIMENSIONS.outcome]: outcome } });
+  }
+}

@@ -1,0 +1,311 @@
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import { formatDuration } from '../lambdas/duration.js';
+import { AlertTopics, type Audience } from './alert-topics.js';
+import { RekeyFunction } from './function.js';
+import type { ManagedKeyPlan } from './inventory.js';
+import { ManagedKey } from './managed-key.js';
+import { Revocation } from './revocation.js';
+
+export interface RekeyStackProps extends StackProps {
+  /** The keys to manage: `resolveInventory` of the inventory. */
+  readonly keys: readonly ManagedKeyPlan[];
+  /**
+   * Alert subscriptions per audience (e-mail addresses or https:// URLs).
+   * @default - none
+   */
+  readonly subscriptions?: Partial<Record<Audience, readonly string[]>>;
+  /**
+   * Provider API base URLs by provider (a regional endpoint such as SendGrid's EU API).
+   * @default - each provider's public API
+   */
+  readonly providerEndpoints?: Record<string, string>;
+}
+
+/** Secrets Manager actions of the revoker and rollback functions on managed secrets. */
+const REVOKER_ACTIONS = [
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:UpdateSecretVersionStage',
+  'secretsmanager:TagResource',
+  'secretsmanager:UntagResource',
+] as const;
+
+/** Secrets Manager reports these rotation outcomes through CloudTrail (best effort). */
+const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'];
+
+/** The auth-failure alarm fires above this many times the key's baseline of failures per 5 minutes. */
+export const AUTH_FAILURE_SPIKE_FACTOR = 3;
+/** The key-age alarm fires when the current key is older than this many rotation intervals. */
+export const KEY_AGE_FACTOR = 1.5;
+
+/**
+ * rekey in one stack: from the resolved inventory to rotation functions per provider, managed secrets with
+ * their rotation schedules, the revocation machinery, the key-age monitor, the guide's five monitoring
+ * rules as alarms on SNS topics per audience, and a dashboard.
+ */
+export class RekeyStack extends Stack {
+  readonly keyEncryption: kms.Key;
+  readonly topics: AlertTopics;
+  readonly revocation: Revocation;
+  readonly rotationFunctions = new Map<string, RekeyFunction>();
+  readonly keys: ManagedKey[] = [];
+  readonly keyAgeMonitor: RekeyFunction;
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: RekeyStackProps) {
+    super(scope, id, props);
+    if (props.keys.length === 0)
+      throw new Error('`keys` must list at least one key; add entries to api_keys');
+    this.keyEncryption = new kms.Key(this, 'SecretsKey', {
+      description: 'rekey: encrypts the managed API key secrets',
+      enableKeyRotation: true,
+    });
+    this.topics = new AlertTopics(
+      this,
+      'Alerts',
+      props.subscriptions ? { subscriptions: props.subscriptions } : {},
+    );
+    this.revocation = new Revocation(this, 'Revocation');
+    const wiring = this.revocation.environment(this.topics.security.topicArn);
+
+    for (const provider of new Set(props.keys.map((k) => k.provider))) {
+      const endpoint = props.providerEndpoints?.[provider];
+      const fn = new RekeyFunction(this, `Rotate-${provider}`, {
+        handler: `rotate-${provider}`,
+        description: `rekey: rotates ${provider} API keys (Secrets Manager rotation steps)`,
+        // Secrets Manager allows a rotation function 15 minutes per step.
+        timeout: Duration.minutes(5),
+        environment: { ...wiring, ...(endpoint ? { REKEY_PROVIDER_ENDPOINT: endpoint } : {}) },
+      });
+      this.revocation.grantScheduling(fn.role);
+      this.topics.grantPublish(fn.role, 'security');
+      this.rotationFunctions.set(provider, fn);
+    }
+    for (const fn of [this.revocation.revoker, this.revocation.rollback]) {
+      for (const [name, value] of Object.entries(wiring)) fn.function.addEnvironment(name, value);
+      this.topics.grantPublish(fn.role, 'security');
+    }
+    // The usage check reads the client's metrics; GetMetricData has no resource type in IAM.
+    this.revocation.revoker.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
+    );
+    Validations.of(this.revocation.revoker.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only scheduler:ListSchedules and cloudwatch:GetMetricData are granted on "*": neither has a resource type in IAM, so AWS offers nothing narrower.',
+    });
+
+    for (const plan of props.keys) {
+      const key = new ManagedKey(this, `Key-${plan.name}`, {
+        plan,
+        rotationFunction: this.rotationFunctions.get(plan.provider)!,
+        encryptionKey: this.keyEncryption,
+      });
+      key.grantKeyAccess(this.revocation.revoker.role, REVOKER_ACTIONS);
+      key.grantKeyAccess(this.revocation.rollback.role, REVOKER_ACTIONS);
+      this.keys.push(key);
+    }
+
+    this.keyAgeMonitor = new RekeyFunction(this, 'KeyAgeMonitor', {
+      handler: 'monitor-key-age',
+      description: 'rekey: publishes the age of every managed key (KeyAgeSeconds)',
+      environment: {
+        REKEY_MANAGED_SECRETS: this.toJsonString(
+          this.keys.map((k) => ({ name: k.plan.secretName, arn: k.secret.secretArn })),
+        ),
+      },
+    });
+    this.keyAgeMonitor.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:ListSecretVersionIds'],
+        resources: this.keys.map((k) => k.secret.secretArn),
+      }),
+    );
+    new events.Rule(this, 'KeyAgeSchedule', {
+      description: 'rekey: hourly key-age audit',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new targets.LambdaFunction(this.keyAgeMonitor.function, { retryAttempts: 2 })],
+    });
+
+    this.topics.rollback.addSubscription(
+      new subscriptions.LambdaSubscription(this.revocation.rollback.function),
+    );
+    this.addAlarms();
+    this.dashboard = this.addDashboard();
+  }
+
+  private alarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    audiences: Array<'onCall' | 'security' | 'appTeam' | 'rollback'>,
+  ): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    for (const audience of audiences) {
+      const topic = audience === 'rollback' ? this.topics.rollback : this.topics.topicFor(audience);
+      alarm.addAlarmAction(new actions.SnsAction(topic));
+    }
+    return alarm;
+  }
+
+  /** The guide's five monitoring rules, per key and for the machinery they depend on. */
+  private addAlarms(): void {
+    // Rule 1, rotation failure → page on-call.
+    for (const [provider, fn] of this.rotationFunctions) {
+      this.alarm(
+        `RotationErrors-${provider}`,
+        fn.metricErrors(),
+        0,
+        `rekey: the ${provider} rotation function failed a step`,
+        ['onCall'],
+      );
+      this.alarm(
+        `RotationThrottles-${provider}`,
+        fn.metricThrottles(),
+        0,
+        `rekey: the ${provider} rotation function was throttled`,
+        ['onCall'],
+      );
+    }
+    for (const [name, fn] of [
+      ['Revoker', this.revocation.revoker],
+      ['Rollback', this.revocation.rollback],
+      ['KeyAgeMonitor', this.keyAgeMonitor],
+    ] as const) {
+      this.alarm(`${name}Errors`, fn.metricErrors(), 0, `rekey: the ${name} function failed`, ['onCall']);
+    }
+    this.alarm(
+      'RevocationDeadLetters',
+      this.revocation.metricDeadLetters(),
+      0,
+      'rekey: Scheduler could not deliver a revocation; an old key may stay valid',
+      ['onCall'],
+    );
+    new events.Rule(this, 'RotationFailureEvents', {
+      description: 'rekey: Secrets Manager rotation failures reported through CloudTrail',
+      eventPattern: {
+        source: ['aws.secretsmanager'],
+        detailType: ['AWS Service Event via CloudTrail'],
+        detail: { eventSource: ['secretsmanager.amazonaws.com'], eventName: ROTATION_FAILURE_EVENTS },
+      },
+      targets: [new targets.SnsTopic(this.topics.onCall)],
+    });
+
+    for (const key of this.keys) {
+      const { plan } = key;
+      const name = plan.name;
+      if (plan.alertOnFailure) {
+        this.alarm(
+          `RotationFailed-${name}`,
+          key.metricRotationFailures(),
+          0,
+          `rekey: rotation of ${plan.secretName} failed`,
+          ['onCall'],
+        );
+        this.alarm(
+          `RevocationGaveUp-${name}`,
+          key.metricRevocations('gave-up'),
+          0,
+          `rekey: revocation of the previous key of ${plan.secretName} gave up; revoke it by hand`,
+          ['onCall'],
+        );
+      }
+      // Rule 2, key older than 1.5 × rotation_frequency → security team.
+      const maxAge = Math.round(plan.frequencySeconds * KEY_AGE_FACTOR);
+      this.alarm(
+        `KeyTooOld-${name}`,
+        key.metricKeyAge(),
+        maxAge,
+        `rekey: the key in ${plan.secretName} is older than ${formatDuration(maxAge)} (1.5 × rotation_frequency)`,
+        ['security'],
+      );
+      // Rule 3, old key still in use after the grace period → application team.
+      this.alarm(
+        `PreviousKeyAfterGrace-${name}`,
+        key.metricPreviousKeyUseAfterGrace(),
+        0,
+        `rekey: apps still use the previous key of ${plan.secretName} after the ${plan.gracePeriod} grace period`,
+        ['appTeam'],
+      );
+      // Rule 4, auth-failure spike → page on-call (and roll back, when the inventory says so).
+      this.alarm(
+        `AuthFailureSpike-${name}`,
+        key.metricAuthFailures(),
+        AUTH_FAILURE_SPIKE_FACTOR * plan.authFailureBaseline,
+        `rekey: more than ${AUTH_FAILURE_SPIKE_FACTOR} × the baseline of ${plan.authFailureBaseline} auth failures per 5 minutes with ${plan.secretName}`,
+        plan.rollbackOnFailure ? ['onCall', 'rollback'] : ['onCall'],
+      );
+      // Rule 5, a revoked key was used → security team.
+      this.alarm(
+        `RevokedKeyUse-${name}`,
+        key.metricRevokedKeyUse(),
+        0,
+        `rekey: someone used a revoked key of ${plan.secretName}`,
+        ['security'],
+      );
+    }
+  }
+
+  private addDashboard(): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
+    for (const key of this.keys) {
+      const { plan } = key;
+      const days = (m: cloudwatch.IMetric) =>
+        new cloudwatch.MathExpression({
+          expression: 'age / 86400',
+          usingMetrics: { age: m },
+          label: 'age (days)',
+          period: Duration.hours(1),
+        });
+      dashboard.addWidgets(
+        new cloudwatch.TextWidget({
+          markdown: `### ${plan.name} — ${plan.secretName}\n${plan.providerLabel}, rotates ${plan.schedule.expression}, grace ${plan.gracePeriod}${plan.imported ? '' : ' — **not imported yet** (`rekey import`)'}. Next revocation: \`rekey status\`.`,
+          width: 24,
+          height: 2,
+        }),
+        new cloudwatch.SingleValueWidget({
+          title: 'Key age / last rotation (days ago)',
+          metrics: [days(key.metricKeyAge())],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Rotation failures and give-ups',
+          left: [key.metricRotationFailures(), key.metricRevocations('gave-up')],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Auth failures',
+          left: [key.metricAuthFailures()],
+          leftAnnotations: [{ value: AUTH_FAILURE_SPIKE_FACTOR * plan.authFailureBaseline, label: 'alarm' }],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Revocations, old and revoked key use',
+          left: [
+            key.metricRevocations('revoked'),
+            key.metricPreviousKeyUseAfterGrace(),
+            key.metricRevokedKeyUse(),
+          ],
+          width: 6,
+        }),
+      );
+    }
+    return dashboard;
+  }
+}
