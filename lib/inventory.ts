@@ -75,7 +75,9 @@ function converted<T>(convert: (text: string) => T) {
       return convert(text);
     } catch (error) {
       if (!(error instanceof ScheduleError)) throw error;
-      ctx.addIssue({ code: 'custom', message: error.message });
+      // Name what the user wrote when the reason speaks of the converted form.
+      const message = error.message.includes(text) ? error.message : `"${text}" → ${error.message}`;
+      ctx.addIssue({ code: 'custom', message });
       return z.NEVER;
     }
   });

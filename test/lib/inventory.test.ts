@@ -1,0 +1,455 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  InventoryError,
+  loadInventory,
+  parseInventory,
+  readInventory,
+  resolveInventory,
+} from '../../lib/inventory.js';
+
+const GUIDE = fileURLToPath(new URL('./guide-inventory.yaml', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../rekey.yaml', import.meta.url));
+
+/** A valid inventory; each malformed case changes one thing. */
+function valid(): Record<string, any> {
+  return {
+    api_keys: [
+      {
+        name: 'sendgrid-api-key',
+        provider: 'SendGrid',
+        environment: 'production',
+        used_by: ['notification-service'],
+        vault_path: 'prod/sendgrid/api-key',
+        rotation_frequency: '90d',
+        supports_dual_key: true,
+        provider_api: 'https://api.sendgrid.com/v3/api_keys',
+        criticality: 'medium',
+        rotator_secret: 'rekey/rotator/sendgrid',
+      },
+    ],
+    rotation_schedules: [
+      { secret: 'prod/sendgrid/api-key', provider: 'sendgrid', schedule: '0 2 1 */3 *', grace_period: '4h' },
+    ],
+  };
+}
+
+function problemsOf(mutate: (inv: Record<string, any>) => void): string {
+  const inv = valid();
+  mutate(inv);
+  try {
+    resolveInventory(parseInventory(inv, 'test.yaml'), ['sendgrid'], 'test.yaml');
+  } catch (error) {
+    assert.ok(error instanceof InventoryError, `expected an InventoryError, got ${String(error)}`);
+    assert.equal(error.code, 'INVALID_INPUT');
+    return error.message;
+  }
+  assert.fail('the inventory was accepted');
+}
+
+const key = (inv: Record<string, any>) => inv.api_keys[0];
+const schedule = (inv: Record<string, any>) => inv.rotation_schedules[0];
+
+describe('inventory: valid inventories', () => {
+  it("accepts the guide's own inventory and schedules as written", () => {
+    const inventory = readInventory(GUIDE);
+    assert.deepEqual(
+      inventory.api_keys.map((k) => [k.name, k.rotation_frequency.expression]),
+      [
+        ['stripe-api-key', 'rate(30 days)'],
+        ['sendgrid-api-key', 'rate(90 days)'],
+        ['internal-service-api-key', 'rate(7 days)'],
+      ],
+    );
+    assert.deepEqual(
+      inventory.rotation_schedules.map((s) => s.schedule.expression),
+      ['cron(0 2 1 * ? *)', 'cron(0 3 ? * SUN *)', 'cron(0 2 1 */3 ? *)'],
+    );
+  });
+
+  it("says exactly why the guide's inventory cannot be deployed as is (providers, schedule names)", () => {
+    const error = (() => {
+      try {
+        resolveInventory(readInventory(GUIDE), ['sendgrid'], 'guide');
+      } catch (e) {
+        return e as InventoryError;
+      }
+      assert.fail('resolved');
+    })();
+    assert.ok(
+      error.problems.some((p) =>
+        /api_keys\[0\] \(stripe-api-key\): field "provider" is "Stripe".*known providers: sendgrid/.test(p),
+      ),
+    );
+    assert.ok(
+      error.problems.some((p) =>
+        /rotation_schedules\[2\] \(prod\/sendgrid-api-key\): field "secret" names no api_keys entry/.test(p),
+      ),
+    );
+  });
+
+  it('accepts the shipped rekey.yaml and joins each key with its schedule', () => {
+    const [first, second] = loadInventory(EXAMPLE, ['sendgrid']);
+    assert.equal(first?.secretName, 'prod/sendgrid/api-key');
+    assert.equal(first?.schedule.expression, 'cron(0 2 1 */3 ? *)');
+    assert.equal(first?.window, '2h');
+    assert.equal(first?.graceSeconds, 4 * 3600);
+    assert.equal(first?.rollbackOnFailure, true);
+    assert.equal(first?.frequencySeconds, 90 * 86_400);
+    assert.equal(second?.schedule.expression, 'cron(0 3 ? * SUN *)');
+    assert.equal(second?.rollbackOnFailure, false);
+  });
+
+  it('defaults: no schedule entry → rate from rotation_frequency, 1h grace, alerts on, no rollback', () => {
+    const inv = valid();
+    inv.rotation_schedules = [];
+    const [plan] = resolveInventory(parseInventory(inv), ['sendgrid']);
+    assert.equal(plan?.schedule.expression, 'rate(90 days)');
+    assert.equal(plan?.gracePeriod, '1h');
+    assert.equal(plan?.alertOnFailure, true);
+    assert.equal(plan?.rollbackOnFailure, false);
+    assert.equal(plan?.imported, false);
+    assert.equal(plan?.provider, 'sendgrid');
+  });
+});
+
+/** [what is wrong, mutation, the entry the message must name, the field it must name] */
+const MALFORMED: Array<[string, (inv: Record<string, any>) => void, string, string]> = [
+  ['no api_keys section', (inv) => delete inv.api_keys, 'inventory', 'api_keys'],
+  [
+    'an empty api_keys list',
+    (inv) => {
+      inv.api_keys = [];
+      inv.rotation_schedules = [];
+    },
+    'inventory',
+    'api_keys',
+  ],
+  [
+    'a key without vault_path',
+    (inv) => delete key(inv).vault_path,
+    'api_keys[0] (sendgrid-api-key)',
+    'vault_path',
+  ],
+  [
+    'a key without rotation_frequency',
+    (inv) => delete key(inv).rotation_frequency,
+    'api_keys[0] (sendgrid-api-key)',
+    'rotation_frequency',
+  ],
+  [
+    'a frequency under 4 hours',
+    (inv) => {
+      key(inv).rotation_frequency = '3h';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotation_frequency',
+  ],
+  [
+    'a frequency in words',
+    (inv) => {
+      key(inv).rotation_frequency = 'monthly';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotation_frequency',
+  ],
+  [
+    'a frequency over 1000 days',
+    (inv) => {
+      key(inv).rotation_frequency = '1001d';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotation_frequency',
+  ],
+  [
+    'a vault_path with a space',
+    (inv) => {
+      key(inv).vault_path = 'prod/sendgrid key';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'vault_path',
+  ],
+  [
+    'a name with punctuation',
+    (inv) => {
+      key(inv).name = 'send grid!';
+    },
+    'api_keys[0] (send grid!)',
+    'name',
+  ],
+  [
+    'a misspelt field',
+    (inv) => {
+      key(inv).rotaton_frequency = '30d';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotaton_frequency',
+  ],
+  [
+    'supports_dual_key: false',
+    (inv) => {
+      key(inv).supports_dual_key = false;
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'supports_dual_key',
+  ],
+  [
+    'an unknown criticality',
+    (inv) => {
+      key(inv).criticality = 'urgent';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'criticality',
+  ],
+  [
+    'used_by as a string',
+    (inv) => {
+      key(inv).used_by = 'notification-service';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'used_by',
+  ],
+  [
+    'provider_api that is not a URL',
+    (inv) => {
+      key(inv).provider_api = 'sendgrid api';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'provider_api',
+  ],
+  [
+    'a rotator_secret with spaces',
+    (inv) => {
+      key(inv).rotator_secret = 'rotator secret';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotator_secret',
+  ],
+  [
+    'a malformed secret_arn',
+    (inv) => {
+      key(inv).secret_arn = 'arn:aws:s3:::bucket';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'secret_arn',
+  ],
+  [
+    'kms_key_arn without secret_arn',
+    (inv) => {
+      key(inv).kms_key_arn = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'kms_key_arn',
+  ],
+  [
+    'auth_failure_baseline of 0',
+    (inv) => {
+      key(inv).auth_failure_baseline = 0;
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'auth_failure_baseline',
+  ],
+  [
+    'a schedule not on the hour',
+    (inv) => {
+      schedule(inv).schedule = '30 2 * * *';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'schedule',
+  ],
+  [
+    'a schedule restricting both day fields',
+    (inv) => {
+      schedule(inv).schedule = '0 2 1 * 1';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'schedule',
+  ],
+  [
+    'an hourly schedule',
+    (inv) => {
+      schedule(inv).schedule = '0 * * * *';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'schedule',
+  ],
+  [
+    'a 4-field schedule',
+    (inv) => {
+      schedule(inv).schedule = '0 2 1 *';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'schedule',
+  ],
+  [
+    'a grace period in words',
+    (inv) => {
+      schedule(inv).grace_period = 'soon';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'grace_period',
+  ],
+  [
+    'a grace period as long as the interval',
+    (inv) => {
+      schedule(inv).schedule = '0 2 * * *';
+      schedule(inv).grace_period = '1d';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'grace_period',
+  ],
+  [
+    'a window past midnight UTC',
+    (inv) => {
+      schedule(inv).schedule = '0 22 * * *';
+      schedule(inv).rotation_window = '3h';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'rotation_window',
+  ],
+  [
+    'a window in minutes',
+    (inv) => {
+      schedule(inv).rotation_window = '90m';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'rotation_window',
+  ],
+  [
+    'rollback_on_failure as a string',
+    (inv) => {
+      schedule(inv).rollback_on_failure = 'yes';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'rollback_on_failure',
+  ],
+  [
+    'a schedule for no key',
+    (inv) => {
+      schedule(inv).secret = 'prod/stripe-api-key';
+    },
+    'rotation_schedules[0] (prod/stripe-api-key)',
+    'secret',
+  ],
+  [
+    'a schedule whose provider disagrees with the key',
+    (inv) => {
+      schedule(inv).provider = 'stripe';
+    },
+    'rotation_schedules[0] (prod/sendgrid/api-key)',
+    'provider',
+  ],
+  [
+    'two schedules for one key',
+    (inv) => {
+      inv.rotation_schedules.push({ ...schedule(inv) });
+    },
+    'rotation_schedules[1] (prod/sendgrid/api-key)',
+    'secret',
+  ],
+  [
+    'two keys with one name',
+    (inv) => {
+      inv.api_keys.push({ ...key(inv), vault_path: 'prod/other' });
+    },
+    'api_keys[1] (sendgrid-api-key)',
+    'name',
+  ],
+  [
+    'two keys in one secret',
+    (inv) => {
+      inv.api_keys.push({ ...key(inv), name: 'other' });
+    },
+    'api_keys[1] (other)',
+    'vault_path',
+  ],
+  [
+    'a provider rekey cannot rotate',
+    (inv) => {
+      key(inv).provider = 'Stripe';
+      inv.rotation_schedules = [];
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'provider',
+  ],
+  [
+    'an unknown adapter',
+    (inv) => {
+      key(inv).adapter = 'mailgun';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'adapter',
+  ],
+  [
+    'no rotator_secret',
+    (inv) => delete key(inv).rotator_secret,
+    'api_keys[0] (sendgrid-api-key)',
+    'rotator_secret',
+  ],
+  [
+    'SendGrid options the adapter does not know',
+    (inv) => {
+      key(inv).options = { scope: ['mail.send'] };
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'options.scope',
+  ],
+  [
+    'a subscription that is neither e-mail nor https',
+    (inv) => {
+      inv.notifications = { on_call: ['http://pager.example.com'] };
+    },
+    'notifications',
+    'on_call.0',
+  ],
+  [
+    'an unknown top-level section',
+    (inv) => {
+      inv.monitoring = {};
+    },
+    'inventory',
+    'monitoring',
+  ],
+];
+
+describe('inventory: malformed inventories name the entry, the field and the fix', () => {
+  it(`covers at least 20 cases (${MALFORMED.length})`, () => assert.ok(MALFORMED.length >= 20));
+  for (const [what, mutate, entry, field] of MALFORMED) {
+    it(`rejects ${what}`, () => {
+      const message = problemsOf(mutate);
+      assert.ok(message.startsWith('inventory test.yaml is invalid'), message);
+      const line = message.split('\n').find((l) => l.includes(`${entry}: field "${field}"`));
+      assert.ok(line, `no line names ${entry} and field "${field}":\n${message}`);
+      assert.match(line, /; |must be one of|is not an inventory field/, `the line gives no fix: ${line}`);
+    });
+  }
+
+  it('lists the known providers when the provider is unknown', () => {
+    const message = problemsOf((inv) => {
+      key(inv).provider = 'Stripe';
+      inv.rotation_schedules = [];
+    });
+    assert.match(message, /known providers: sendgrid/);
+  });
+
+  it('names the YAML line of a syntax error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-inv-'));
+    const path = join(dir, 'broken.yaml');
+    writeFileSync(path, 'api_keys:\n  - name: "a\n    provider: x\n');
+    assert.throws(
+      () => readInventory(path),
+      (e: Error) => e instanceof InventoryError && /line \d+/.test(e.message),
+    );
+  });
+
+  it('names the file when it cannot be read', () => {
+    assert.throws(
+      () => readInventory('/nonexistent/rekey.yaml'),
+      /inventory \/nonexistent\/rekey.yaml is invalid:[\s\S]*ENOENT/,
+    );
+  });
+});
