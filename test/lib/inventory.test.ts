@@ -15,8 +15,11 @@ import {
 const GUIDE = fileURLToPath(new URL('./guide-inventory.yaml', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../rekey.yaml', import.meta.url));
 
+// biome-ignore lint/suspicious/noExplicitAny: malformed cases mutate the raw document freely
+type Raw = Record<string, any>;
+
 /** A valid inventory; each malformed case changes one thing. */
-function valid(): Record<string, any> {
+function valid(): Raw {
   return {
     api_keys: [
       {
@@ -38,7 +41,7 @@ function valid(): Record<string, any> {
   };
 }
 
-function problemsOf(mutate: (inv: Record<string, any>) => void): string {
+function problemsOf(mutate: (inv: Raw) => void): string {
   const inv = valid();
   mutate(inv);
   try {
@@ -51,8 +54,8 @@ function problemsOf(mutate: (inv: Record<string, any>) => void): string {
   assert.fail('the inventory was accepted');
 }
 
-const key = (inv: Record<string, any>) => inv.api_keys[0];
-const schedule = (inv: Record<string, any>) => inv.rotation_schedules[0];
+const key = (inv: Raw) => inv.api_keys[0];
+const schedule = (inv: Raw) => inv.rotation_schedules[0];
 
 describe('inventory: valid inventories', () => {
   it("accepts the guide's own inventory and schedules as written", () => {
@@ -118,7 +121,7 @@ describe('inventory: valid inventories', () => {
 });
 
 /** [what is wrong, mutation, the entry the message must name, the field it must name] */
-const MALFORMED: Array<[string, (inv: Record<string, any>) => void, string, string]> = [
+const MALFORMED: Array<[string, (inv: Raw) => void, string, string]> = [
   ['no api_keys section', (inv) => delete inv.api_keys, 'inventory', 'api_keys'],
   [
     'an empty api_keys list',

@@ -1,0 +1,445 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { createRekeyApp } from '../../lib/app.js';
+import type { RekeyStack } from '../../lib/rekey-stack.js';
+
+const EXISTING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/legacy/key-AbCdEf';
+const EXISTING_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const ROTATOR_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rekey/rotator/legacy-XyZ123';
+
+const INVENTORY = `
+api_keys:
+  - name: imported-key
+    provider: SendGrid
+    vault_path: prod/sendgrid/api-key
+    rotation_frequency: 90d
+    rotator_secret: rekey/rotator/sendgrid
+    imported: true
+  - name: fresh-key
+    provider: SendGrid
+    vault_path: staging/sendgrid/key
+    rotation_frequency: 30d
+    rotator_secret: rekey/rotator/sendgrid
+  - name: legacy-key
+    provider: SendGrid
+    vault_path: prod/legacy/key
+    rotation_frequency: 7d
+    rotator_secret: ${ROTATOR_ARN}
+    secret_arn: ${EXISTING_SECRET}
+    kms_key_arn: ${EXISTING_KEY}
+    imported: true
+rotation_schedules:
+  - secret: prod/sendgrid/api-key
+    schedule: "0 2 1 */3 *"
+    grace_period: 4h
+    rollback_on_failure: true
+    rotation_window: 2h
+  - secret: staging/sendgrid/key
+    schedule: "0 3 * * 0"
+    rollback_on_failure: false
+notifications:
+  on_call: [oncall@example.com]
+  security: ["https://hooks.example.com/security"]
+`;
+
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON, inspected field by field
+type Json = any;
+type Resources = Record<string, { Type: string; Properties?: Record<string, Json>; DependsOn?: string[] }>;
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+  Principal?: unknown;
+  Condition?: Json;
+};
+
+const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Every statement of identity policies (AWS::IAM::Policy, inline role policies), with where it is. */
+function identityStatements(resources: Resources): Array<{ id: string; statement: Statement }> {
+  const out: Array<{ id: string; statement: Statement }> = [];
+  for (const [id, r] of Object.entries(resources)) {
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
+      for (const s of r.Properties?.PolicyDocument.Statement ?? []) out.push({ id, statement: s });
+    }
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const p of r.Properties?.Policies ?? [])
+        for (const s of p.PolicyDocument.Statement) out.push({ id, statement: s });
+    }
+  }
+  return out;
+}
+
+/** Actions that have no resource type in IAM, so "*" is the only resource AWS accepts for them. */
+const NO_RESOURCE_TYPE = new Set(['scheduler:ListSchedules', 'cloudwatch:GetMetricData']);
+
+function wildcardResourceStatements(resources: Resources): string[] {
+  return identityStatements(resources)
+    .filter(({ statement }) => list(statement.Resource).includes('*'))
+    .flatMap(({ id, statement }) =>
+      list(statement.Action)
+        .filter((a) => !NO_RESOURCE_TYPE.has(a))
+        .map((a) => `${id}: ${a}`),
+    );
+}
+
+/** Lambda permissions lacking confused-deputy conditions. */
+function unconditionedInvokePermissions(resources: Resources): string[] {
+  return Object.entries(resources)
+    .filter(([, r]) => r.Type === 'AWS::Lambda::Permission')
+    .filter(([, r]) => {
+      const p = r.Properties!;
+      if (p.Principal === 'secretsmanager.amazonaws.com') return !p.SourceAccount || !p.SourceArn;
+      return !p.SourceArn && !p.SourceAccount;
+    })
+    .map(([id]) => id);
+}
+
+describe('the synthesized rekey stack', () => {
+  let stack: RekeyStack;
+  let template: Template;
+  let resources: Resources;
+  const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(construct.node.defaultChild as never);
+
+  before(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-stack-'));
+    const path = join(dir, 'rekey.yaml');
+    writeFileSync(path, INVENTORY);
+    // Bundling is skipped here (esbuild output is not under test); `npx cdk synth` bundles for real.
+    ({ stack } = createRekeyApp({ context: { inventory: path, 'aws:cdk:bundling-stacks': [] } }));
+    template = Template.fromStack(stack);
+    resources = template.toJSON().Resources;
+  });
+
+  describe('rotation functions', () => {
+    it('builds one rotation function per provider in use, on the newest Node.js runtime, arm64, JSON logs', () => {
+      assert.deepEqual([...stack.rotationFunctions.keys()], ['sendgrid']);
+      const fn = resources[logicalId(stack.rotationFunctions.get('sendgrid')!.function)]!;
+      assert.equal(fn.Properties!.Runtime, 'nodejs24.x');
+      assert.deepEqual(fn.Properties!.Architectures, ['arm64']);
+      assert.equal(fn.Properties!.LoggingConfig.LogFormat, 'JSON');
+      assert.ok(fn.Properties!.LoggingConfig.LogGroup, 'writes to its own log group');
+      assert.ok(fn.Properties!.Timeout <= 900, 'fits Secrets Manager 15-minute step limit');
+      for (const name of [
+        'REKEY_SCHEDULE_GROUP',
+        'REKEY_SCHEDULER_ROLE_ARN',
+        'REKEY_REVOKER_ARN',
+        'REKEY_DLQ_ARN',
+        'REKEY_ALERT_TOPIC_ARN',
+      ]) {
+        assert.ok(fn.Properties!.Environment.Variables[name], `${name} is set`);
+      }
+    });
+
+    it('gives every function log group a retention', () => {
+      const groups = Object.values(resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+      assert.equal(
+        groups.length,
+        4,
+        'one each: the sendgrid rotation function, revoker, rollback, key-age monitor',
+      );
+      for (const g of groups) assert.ok(g.Properties?.RetentionInDays > 0);
+    });
+  });
+
+  describe('invoke permissions (confused deputy)', () => {
+    it('lets Secrets Manager invoke a rotation function only from this account and for one secret each', () => {
+      const perms = Object.values(resources).filter(
+        (r) =>
+          r.Type === 'AWS::Lambda::Permission' && r.Properties!.Principal === 'secretsmanager.amazonaws.com',
+      );
+      assert.equal(perms.length, 3, 'one per managed secret');
+      for (const p of perms) {
+        assert.deepEqual(p.Properties!.SourceAccount, { Ref: 'AWS::AccountId' });
+        assert.ok(p.Properties!.SourceArn, 'restricted to one secret');
+      }
+      assert.ok(perms.some((p) => p.Properties!.SourceArn === EXISTING_SECRET));
+    });
+
+    it('has no invoke permission without SourceAccount/SourceArn conditions (RotationSchedule’s own is gone)', () => {
+      assert.deepEqual(unconditionedInvokePermissions(resources), []);
+    });
+
+    it('the condition check catches the unconditioned permission RotationSchedule would add', () => {
+      const probe = new Stack();
+      const fn = new lambda.Function(probe, 'Fn', {
+        runtime: lambda.Runtime.NODEJS_24_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('exports.handler = async () => {}'),
+      });
+      fn.grantInvoke(new iam.ServicePrincipal('secretsmanager.amazonaws.com'));
+      assert.equal(unconditionedInvokePermissions(Template.fromStack(probe).toJSON().Resources).length, 1);
+    });
+  });
+
+  describe('rotation schedules', () => {
+    it('attaches a rotation schedule only to imported keys, with the converted cron and the window', () => {
+      const schedules = Object.values(resources).filter(
+        (r) => r.Type === 'AWS::SecretsManager::RotationSchedule',
+      );
+      assert.equal(schedules.length, 2, 'imported-key and legacy-key, not fresh-key');
+      const rules = schedules.map((s) => s.Properties!.RotationRules);
+      assert.deepEqual(
+        rules.find((r) => r.ScheduleExpression.startsWith('cron')),
+        {
+          ScheduleExpression: 'cron(0 2 1 */3 ? *)',
+          Duration: '2h',
+        },
+      );
+      assert.deepEqual(
+        rules.find((r) => r.ScheduleExpression.startsWith('rate')),
+        { ScheduleExpression: 'rate(7 days)' },
+      );
+    });
+
+    it('creates a schedule only after its invoke permission and the function policy exist', () => {
+      const key = stack.keys.find((k) => k.plan.name === 'imported-key')!;
+      const schedule = resources[logicalId(key.rotationSchedule!)]!;
+      const perm = Object.entries(resources).find(
+        ([, r]) =>
+          r.Type === 'AWS::Lambda::Permission' &&
+          JSON.stringify(r.Properties!.SourceArn).includes(logicalId(key.secret as never)),
+      )![0];
+      assert.ok(schedule.DependsOn?.includes(perm), 'depends on the invoke permission');
+      assert.ok(
+        schedule.DependsOn?.some((d) => resources[d]?.Type === 'AWS::IAM::Policy'),
+        'depends on the rotation function policy',
+      );
+    });
+
+    it('creates not-yet-imported secrets with a placeholder and the grace-period tag', () => {
+      const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
+      assert.equal(secrets.length, 2, 'the existing legacy secret is referenced, not created');
+      const fresh = secrets.find((s) => s.Properties!.Name === 'staging/sendgrid/key')!;
+      assert.match(fresh.Properties!.SecretString, /rekey import/);
+      assert.deepEqual(fresh.Properties!.Tags, [{ Key: 'rekey:grace-period', Value: '1h' }]);
+    });
+
+    it('grants nothing on "*" for secretsmanager:GetRandomPassword (RotationSchedule’s default)', () => {
+      assert.ok(!JSON.stringify(resources).includes('GetRandomPassword'));
+    });
+  });
+
+  describe('least privilege', () => {
+    it('grants "*" resources only for actions that have no resource type in IAM', () => {
+      assert.deepEqual(wildcardResourceStatements(resources), []);
+    });
+
+    it('the wildcard check catches a "*" where a narrower resource exists', () => {
+      assert.deepEqual(
+        wildcardResourceStatements({
+          P: {
+            Type: 'AWS::IAM::Policy',
+            Properties: {
+              PolicyDocument: {
+                Statement: [
+                  {
+                    Effect: 'Allow',
+                    Action: ['secretsmanager:GetSecretValue', 'scheduler:ListSchedules'],
+                    Resource: '*',
+                  },
+                ],
+              },
+            },
+          },
+        }),
+        ['P: secretsmanager:GetSecretValue'],
+      );
+    });
+
+    it('lets the rotation function read only its own keys and rotator credentials', () => {
+      const policy = identityStatements(resources).filter(({ id }) => id.startsWith('Rotatesendgrid'));
+      const reads = policy.filter(({ statement }) =>
+        list(statement.Action).includes('secretsmanager:GetSecretValue'),
+      );
+      const resourcesRead = JSON.stringify(reads.map(({ statement }) => statement.Resource));
+      assert.ok(resourcesRead.includes('rekey/rotator/sendgrid-??????'));
+      assert.ok(resourcesRead.includes(ROTATOR_ARN));
+      assert.ok(resourcesRead.includes(EXISTING_SECRET));
+      assert.ok(!resourcesRead.includes('"*"'));
+    });
+
+    it('uses KMS keys only through Secrets Manager or SNS', () => {
+      for (const { id, statement } of identityStatements(resources)) {
+        if (!list(statement.Action).some((a) => a.startsWith('kms:'))) continue;
+        assert.ok(
+          statement.Condition?.StringEquals?.['kms:ViaService'],
+          `${id} uses KMS without kms:ViaService`,
+        );
+      }
+    });
+
+    it('lets the Scheduler role invoke the revoker and nothing else', () => {
+      const roleId = logicalId(stack.revocation.schedulerRole);
+      const role = resources[roleId]!;
+      const trust = role.Properties!.AssumeRolePolicyDocument.Statement[0];
+      assert.deepEqual(trust.Principal, { Service: 'scheduler.amazonaws.com' });
+      assert.ok(trust.Condition.StringEquals['aws:SourceAccount']);
+      assert.ok(trust.Condition.ArnEquals['aws:SourceArn']);
+      const statements = identityStatements(resources).filter(({ id }) => {
+        const roles = resources[id]!.Properties!.Roles ?? [{ Ref: id }];
+        return roles.some((r: { Ref: string }) => r.Ref === roleId);
+      });
+      const actions = statements.flatMap(({ statement }) => list(statement.Action)).sort();
+      assert.deepEqual(actions, ['lambda:InvokeFunction', 'sqs:SendMessage']);
+      const invoke = statements.find(({ statement }) =>
+        list(statement.Action).includes('lambda:InvokeFunction'),
+      )!;
+      const resolved = JSON.stringify(invoke.statement.Resource);
+      assert.ok(resolved.includes(`:function:${stack.stackName}-revoker`), resolved);
+      assert.equal(list(invoke.statement.Resource).length, 1);
+    });
+
+    it('is the only role allowed to invoke the revoker', () => {
+      const invokers = identityStatements(resources).filter(({ statement }) =>
+        list(statement.Action).some((a) => a.startsWith('lambda:')),
+      );
+      assert.equal(new Set(invokers.map(({ id }) => id)).size, 1);
+    });
+  });
+
+  describe('encryption', () => {
+    it('encrypts every secret the stack creates with its KMS key, every topic and every queue', () => {
+      for (const [id, r] of Object.entries(resources)) {
+        if (r.Type === 'AWS::SecretsManager::Secret') assert.ok(r.Properties!.KmsKeyId, `${id} unencrypted`);
+        if (r.Type === 'AWS::SNS::Topic') assert.ok(r.Properties!.KmsMasterKeyId, `${id} unencrypted`);
+        if (r.Type === 'AWS::SQS::Queue') {
+          assert.ok(
+            r.Properties!.KmsMasterKeyId || r.Properties!.SqsManagedSseEnabled === true,
+            `${id} unencrypted`,
+          );
+        }
+        if (r.Type === 'AWS::KMS::Key')
+          assert.equal(r.Properties!.EnableKeyRotation, true, `${id} not rotated`);
+      }
+    });
+
+    it('refuses plain-HTTP publishing on every topic and queue', () => {
+      const policies = Object.values(resources).filter(
+        (r) => r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy',
+      );
+      assert.equal(policies.length, 5, 'four topics and the dead-letter queue');
+      for (const p of policies) {
+        const deny = p.Properties!.PolicyDocument.Statement.find((s: Statement) => s.Effect === 'Deny');
+        assert.deepEqual(deny.Condition, { Bool: { 'aws:SecureTransport': 'false' } });
+      }
+    });
+  });
+
+  describe("the guide's five monitoring rules", () => {
+    const topicRef = (audience: 'onCall' | 'security' | 'appTeam' | 'rollback') => ({
+      Ref: logicalId(stack.topics[audience]),
+    });
+    const alarmFor = (metric: string, secret: string) =>
+      Object.values(resources).find(
+        (r) =>
+          r.Type === 'AWS::CloudWatch::Alarm' &&
+          r.Properties!.MetricName === metric &&
+          r.Properties!.Dimensions?.some(
+            (d: { Name: string; Value: string }) => d.Name === 'SecretName' && d.Value === secret,
+          ),
+      );
+
+    for (const secret of ['prod/sendgrid/api-key', 'staging/sendgrid/key', 'prod/legacy/key']) {
+      it(`alarms for ${secret}: failure → on-call, age → security, old key → app team, spike → on-call, revoked → security`, () => {
+        const expected: Array<[string, string]> = [
+          ['RotationFailures', 'onCall'],
+          ['KeyAgeSeconds', 'security'],
+          ['PreviousKeyUseAfterGrace', 'appTeam'],
+          ['AuthFailures', 'onCall'],
+          ['RevokedKeyUse', 'security'],
+        ];
+        for (const [metric, audience] of expected) {
+          const alarm = alarmFor(metric, secret);
+          assert.ok(alarm, `no ${metric} alarm for ${secret}`);
+          assert.equal(alarm.Properties!.Namespace, 'Rekey');
+          assert.ok(
+            alarm.Properties!.AlarmActions.some(
+              (a: unknown) => JSON.stringify(a) === JSON.stringify(topicRef(audience as never)),
+            ),
+            `${metric} alarm of ${secret} does not notify ${audience}`,
+          );
+        }
+      });
+    }
+
+    it('sets the key-age threshold at 1.5 × rotation_frequency', () => {
+      assert.equal(
+        alarmFor('KeyAgeSeconds', 'prod/sendgrid/api-key')!.Properties!.Threshold,
+        1.5 * 90 * 86_400,
+      );
+      assert.equal(alarmFor('KeyAgeSeconds', 'prod/legacy/key')!.Properties!.Threshold, 1.5 * 7 * 86_400);
+    });
+
+    it('wires the auth-failure alarm to rollback only where rollback_on_failure is true', () => {
+      const rollback = JSON.stringify(topicRef('rollback'));
+      const actions = (secret: string) =>
+        alarmFor('AuthFailures', secret)!.Properties!.AlarmActions.map((a: unknown) => JSON.stringify(a));
+      assert.ok(actions('prod/sendgrid/api-key').includes(rollback));
+      assert.ok(!actions('staging/sendgrid/key').includes(rollback));
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'lambda',
+        TopicArn: topicRef('rollback'),
+        Endpoint: { 'Fn::GetAtt': [logicalId(stack.revocation.rollback.function), 'Arn'] },
+      });
+    });
+
+    it('pages on-call for rotation-function errors, throttles, dead letters and Secrets Manager failure events', () => {
+      const onCall = JSON.stringify(topicRef('onCall'));
+      const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
+      for (const metric of ['Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible']) {
+        const alarm = alarms.find((a) => a.Properties!.MetricName === metric);
+        assert.ok(alarm, `no ${metric} alarm`);
+        assert.ok(alarm.Properties!.AlarmActions.map((a: unknown) => JSON.stringify(a)).includes(onCall));
+      }
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.secretsmanager'],
+          detail: { eventName: ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'] },
+        },
+        Targets: [{ Arn: topicRef('onCall') }],
+      });
+    });
+
+    it('subscribes the audiences the inventory lists', () => {
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: 'oncall@example.com',
+        TopicArn: topicRef('onCall'),
+      });
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'https',
+        TopicArn: topicRef('security'),
+      });
+    });
+  });
+
+  describe('cdk-nag', () => {
+    it('reports no unacknowledged AwsSolutions finding', () => {
+      const report = new AwsSolutionsChecks().validateScope(stack);
+      assert.deepEqual(
+        report.violations.map(
+          (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
+        ),
+        [],
+      );
+    });
+
+    it('catches an unacknowledged finding', () => {
+      const probe = new Stack();
+      new iam.Role(probe, 'Wide', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      }).addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+      assert.ok(new AwsSolutionsChecks().validateScope(probe).violations.length > 0);
+    });
+  });
+});
