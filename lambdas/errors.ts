@@ -138,6 +138,13 @@ export class KeyTestFailedError extends RekeyError {
   }
 }
 
+/** A rollback that would leave no working key, or that the secret's state does not allow. */
+export class RollbackRefusedError extends RekeyError {
+  constructor(message: string, options: RekeyErrorOptions = {}) {
+    super('ROLLBACK_REFUSED', message, false, options);
+  }
+}
+
 /** Whether an unknown thrown value may succeed when retried. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof RekeyError ? error.retryable : false;

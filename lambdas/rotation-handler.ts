@@ -1,31 +1,60 @@
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
+import { emfRecord } from './emf.js';
 import { RekeyError } from './errors.js';
 import { type Logger, rootLogger } from './logger.js';
 import type { ProviderDefinition } from './providers/types.js';
+import { revocationAfterPromotion, revocationConfigFromEnv } from './revocation.js';
 import { type RotationDeps, runRotationStep } from './rotation.js';
+import { DIMENSIONS, METRICS } from './telemetry.js';
 
 /**
- * Builds the Lambda handler of one provider's rotation function. Clients are built once per container;
+ * Builds the Lambda handler of one provider's rotation function. Clients are built once per container.
  * `REKEY_PROVIDER_ENDPOINT` points the adapter at a sandbox or regional API (never read from the secret,
- * so whoever can write a secret cannot redirect the admin credential).
+ * so whoever can write a secret cannot redirect the admin credential); the REKEY_* revocation variables
+ * (see revocationConfigFromEnv) make finishSecret schedule the revoker.
  */
-export function rotationHandler(provider: ProviderDefinition, overrides: Partial<RotationDeps> = {}) {
+export function rotationHandler(provider: ProviderDefinition) {
   const endpoint = process.env.REKEY_PROVIDER_ENDPOINT;
+  const config = revocationConfigFromEnv();
   const deps: RotationDeps = {
     secretsManager: new SecretsManagerClient({}),
     logger: rootLogger.child({ function: `rotate-${provider.name}` }),
     provider,
     ...(endpoint ? { endpoint } : {}),
-    ...overrides,
+    ...(config
+      ? {
+          afterPromotion: revocationAfterPromotion({
+            scheduler: new SchedulerClient({}),
+            sns: new SNSClient({}),
+            config,
+            ...(endpoint ? { endpoints: { [provider.name]: endpoint } } : {}),
+          }),
+        }
+      : {}),
   };
   return middy(async (event: unknown) => {
     try {
       await runRotationStep(event, deps);
     } catch (error) {
+      const secretId = (event as { SecretId?: unknown } | undefined)?.SecretId;
+      deps.logger.error(
+        'rotation step failed',
+        emfRecord([{ name: METRICS.rotationFailures, value: 1 }], {
+          [DIMENSIONS.secret]: secretNameOf(typeof secretId === 'string' ? secretId : 'unknown'),
+        }),
+      );
       throw logAndSanitize(error, deps.logger);
     }
   });
+}
+
+/** "arn:aws:secretsmanager:…:secret:prod/key-AbCdEf" → "prod/key" (the metric dimension the alarms use). */
+export function secretNameOf(secretId: string): string {
+  const match = /^arn:aws[a-z-]*:secretsmanager:[^:]+:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/.exec(secretId);
+  return match?.[1] ?? secretId;
 }
 
 /** Logs a failed step once and rethrows an error whose message went through redaction. */

@@ -10,6 +10,10 @@ import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
 import { InvalidInputError, KeyTestFailedError, RotationStateError } from './errors.js';
 import type { Logger } from './logger.js';
+import { TAGS, tagMap } from './tags.js';
+
+export { TAGS } from './tags.js';
+
 import type { CreatedKey, ProviderClient } from './providers/types.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
@@ -33,17 +37,6 @@ export const RotationEventSchema = z.object({
 });
 export type RotationEvent = z.infer<typeof RotationEventSchema>;
 
-/** Tags rekey keeps on a managed secret. */
-export const TAGS = {
-  /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */
-  gracePeriod: 'rekey:grace-period',
-  /** When the previous key becomes due for revocation (ISO 8601), written by finishSecret. */
-  revokeDueAt: 'rekey:revoke-due-at',
-  /** Version id and provider key id the due revocation concerns. */
-  revokeVersion: 'rekey:revoke-version',
-  revokeKeyId: 'rekey:revoke-key-id',
-} as const;
-
 export const DEFAULT_GRACE_SECONDS = 3600;
 
 /** What finishSecret knows once the new key is AWSCURRENT; the revocation machinery takes it from here. */
@@ -53,6 +46,8 @@ export interface Promotion {
   newVersionId: string;
   previousVersionId: string;
   previousKeyId: string;
+  /** When finishSecret saw the new version become AWSCURRENT. */
+  promotedAt: Date;
   /** Seconds the previous key stays valid after promotion. */
   graceSeconds: number;
   /** When the previous key becomes due for revocation. */
@@ -389,6 +384,7 @@ async function finishAlreadyPromoted(
     newVersionId: token,
     previousVersionId,
     previousKeyId: previous.doc.keyId,
+    promotedAt: now,
     graceSeconds,
     dueAt: new Date(now.getTime() + graceSeconds * 1000),
     metadata,
@@ -396,17 +392,22 @@ async function finishAlreadyPromoted(
   await (deps.afterPromotion ?? recordRevocationDue)(promotion, deps);
 }
 
-/** The grace period from the secret's `rekey:grace-period` tag, or the default. */
+/**
+ * The grace period: an emergency rotation's (`rekey:emergency-grace`), else the key's
+ * (`rekey:grace-period`), else the default hour.
+ */
 export function gracePeriodSeconds(metadata: DescribeSecretCommandOutput): number {
-  const tag = metadata.Tags?.find((t) => t.Key === TAGS.gracePeriod)?.Value;
-  const seconds = tag === undefined ? undefined : parseDurationSeconds(tag);
-  return seconds ?? DEFAULT_GRACE_SECONDS;
+  const tags = tagMap(metadata.Tags);
+  for (const tag of [tags[TAGS.emergencyGrace], tags[TAGS.gracePeriod]]) {
+    const seconds = tag === undefined ? undefined : parseDurationSeconds(tag);
+    if (seconds !== undefined) return seconds;
+  }
+  return DEFAULT_GRACE_SECONDS;
 }
 
 /** Records the due revocation on the secret. Re-running it for the same promotion changes nothing. */
 export async function recordRevocationDue(promotion: Promotion, deps: RotationDeps): Promise<void> {
-  const tags = promotion.metadata.Tags ?? [];
-  if (tags.some((t) => t.Key === TAGS.revokeVersion && t.Value === promotion.previousVersionId)) return;
+  if (tagMap(promotion.metadata.Tags)[TAGS.revokeVersion] === promotion.previousVersionId) return;
   await deps.secretsManager.send(
     new TagResourceCommand({
       SecretId: promotion.secretArn,

@@ -9,7 +9,9 @@ import {
   AwsServiceError,
   jsonError,
 } from './protocol.js';
+import { SchedulerService } from './scheduler.js';
 import { SecretsManagerService } from './secrets-manager.js';
+import { SnsService } from './sns.js';
 
 export interface LoopbackAwsOptions {
   clock?: Clock;
@@ -28,6 +30,8 @@ export class LoopbackAws {
   readonly accountId: string;
   readonly lambdas: LambdaRegistry;
   readonly secretsManager: SecretsManagerService;
+  readonly scheduler: SchedulerService;
+  readonly sns: SnsService;
   private readonly services: AwsService[] = [];
   private server: Server | undefined;
   private outage: 'none' | 'unavailable' | 'refuse' = 'none';
@@ -40,7 +44,11 @@ export class LoopbackAws {
     this.accountId = options.accountId ?? '123456789012';
     this.lambdas = new LambdaRegistry(this.region, this.accountId);
     this.secretsManager = new SecretsManagerService(this.clock, this.lambdas, this.region, this.accountId);
+    this.scheduler = new SchedulerService(this.clock, this.lambdas, this.region, this.accountId);
+    this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
     this.addService(this.secretsManager);
+    this.addService(this.scheduler);
+    this.addService(this.sns);
   }
 
   /** Adds a service (Scheduler, SNS, CloudWatch…) answered on the same endpoint. */
@@ -67,6 +75,7 @@ export class LoopbackAws {
 
   async stop(): Promise<void> {
     await this.secretsManager.settled();
+    await this.sns.settled();
     const server = this.server;
     this.server = undefined;
     if (!server) return;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
+  CancelRotateSecretCommand,
   CreateSecretCommand,
   DescribeSecretCommand,
   PutSecretValueCommand,
@@ -276,6 +277,7 @@ describe('rotation core: retries, crashes and bad input', () => {
   });
 
   it('refuses to rotate a secret whose rotation is not enabled', async () => {
+    await env.sm.send(new CancelRotateSecretCommand({ SecretId: env.secretArn }));
     const current = await env.read('AWSCURRENT');
     await assert.rejects(
       runRotationStep(

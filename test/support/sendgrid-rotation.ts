@@ -1,14 +1,22 @@
+import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '../../lambdas/logger.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
+import {
+  type RevocationDeps,
+  revocationAfterPromotion,
+  revokePreviousKey,
+} from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
 import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
+import { ManualClock } from '../../local/clock.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { CapturedLogs, startLoopbackAws } from './env.js';
 
@@ -16,16 +24,23 @@ export const APP_SCOPES = ['mail.send'];
 
 /**
  * A SendGrid key under rekey's management on loopback: the sandbox holds the rotator's admin key and the
- * app's current key; Secrets Manager holds both secrets; the rotation function is registered as a Lambda.
+ * app's current key; Secrets Manager holds both secrets; the rotation function and the revoker are
+ * registered as Lambdas, Scheduler fires on a manual clock (`advance` + `fireDue`), alerts go to SNS.
  */
 export class SendGridRotationEnv {
   readonly logs = new CapturedLogs();
   readonly logger = new Logger(this.logs.sink, {}, 'debug');
   readonly sandbox = new SendGridSandbox();
+  readonly clock = new ManualClock(new Date());
   aws!: LoopbackAws;
   sm!: SecretsManagerClient;
+  scheduler!: SchedulerClient;
+  sns!: SNSClient;
+  alertTopicArn!: string;
+  revokerArn!: string;
   rotatorArn!: string;
   secretArn!: string;
+  secretName!: string;
   lambdaArn!: string;
   /** Every secret value the test saw, for the log scan. */
   readonly secretValues = new Set<string>();
@@ -33,9 +48,17 @@ export class SendGridRotationEnv {
   depsOverride: Partial<RotationDeps> = {};
 
   async start(secretName = 'prod/sendgrid/api-key'): Promise<this> {
-    this.aws = await startLoopbackAws();
+    this.secretName = secretName;
+    this.aws = await startLoopbackAws({ clock: this.clock });
     await this.sandbox.start();
     this.sm = new SecretsManagerClient({});
+    this.scheduler = new SchedulerClient({});
+    this.sns = new SNSClient({});
+    this.alertTopicArn = this.aws.sns.createTopic('rekey-alerts');
+    await this.scheduler.send(new CreateScheduleGroupCommand({ Name: 'rekey' }));
+    this.revokerArn = this.aws.lambdas.register('rekey-revoker', (event) =>
+      revokePreviousKey(event, this.revocationDeps()),
+    );
     const admin = this.sandbox.seedKey('rekey-rotator');
     const current = this.sandbox.seedKey('notification-service', APP_SCOPES);
     this.secretValues.add(admin.value).add(current.value);
@@ -61,22 +84,73 @@ export class SendGridRotationEnv {
     this.lambdaArn = this.aws.lambdas.register('rekey-rotate-sendgrid', (event) =>
       runRotationStep(event, this.deps()),
     );
+    // As the deployed stack leaves it: a rotation function attached, no rotation running.
+    await this.sm.send(
+      new RotateSecretCommand({
+        SecretId: this.secretArn,
+        RotationLambdaARN: this.lambdaArn,
+        RotateImmediately: false,
+      }),
+    );
     return this;
   }
 
   deps(): RotationDeps {
+    const { secretsManager: _sm, logger: _logger, ...revocation } = this.revocationDeps();
     return {
       secretsManager: this.sm,
       logger: this.logger,
       provider: sendgrid,
       endpoint: this.sandbox.url,
-      http: { timeoutMs: 2000, retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 20 } },
+      http: this.http,
+      now: () => this.clock.now(),
+      afterPromotion: revocationAfterPromotion(revocation),
       ...this.depsOverride,
     };
   }
 
+  readonly http = { timeoutMs: 2000, retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 20 } };
+  /** Overridable pieces of the revoker's dependencies (e.g. usage sources). */
+  revocationOverride: Partial<RevocationDeps> = {};
+
+  revocationDeps(): RevocationDeps {
+    return {
+      secretsManager: this.sm,
+      scheduler: this.scheduler,
+      sns: this.sns,
+      logger: this.logger,
+      now: () => this.clock.now(),
+      config: {
+        scheduleGroup: 'rekey',
+        schedulerRoleArn: 'arn:aws:iam::123456789012:role/rekey-scheduler',
+        revokerArn: this.revokerArn,
+        deadLetterArn: 'arn:aws:sqs:us-east-1:123456789012:rekey-revocation-dlq',
+        alertTopicArn: this.alertTopicArn,
+        recheckSeconds: 600,
+        maxAttempts: 3,
+      },
+      endpoints: { sendgrid: this.sandbox.url },
+      http: this.http,
+      ...this.revocationOverride,
+    };
+  }
+
+  /** Moves the clock by `ms` and fires every schedule then due; returns how many fired. */
+  async advanceAndFire(ms: number): Promise<number> {
+    this.clock.advance(ms);
+    return this.aws.scheduler.runDue();
+  }
+
+  alerts(): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
+    return this.aws.sns
+      .messagesTo(this.alertTopicArn)
+      .map((m) => ({ subject: m.subject, message: JSON.parse(m.message) as Record<string, unknown> }));
+  }
+
   async stop(): Promise<void> {
     this.sm?.destroy();
+    this.scheduler?.destroy();
+    this.sns?.destroy();
     await this.aws?.stop();
     await this.sandbox.stop();
   }

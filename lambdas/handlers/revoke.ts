@@ -1,0 +1,25 @@
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import { InvalidInputError } from '../errors.js';
+import { rootLogger } from '../logger.js';
+import { revocationConfigFromEnv, revokePreviousKey } from '../revocation.js';
+
+const config = revocationConfigFromEnv();
+const logger = rootLogger.child({ function: 'rekey-revoker' });
+const clients = {
+  secretsManager: new SecretsManagerClient({}),
+  scheduler: new SchedulerClient({}),
+  sns: new SNSClient({}),
+};
+
+/** The revoker: EventBridge Scheduler delivers a revocation request (at least once). */
+export const handler = middy(async (event: unknown) => {
+  if (!config)
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      'the revoker needs REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN and REKEY_REVOKER_ARN; deploy it with the rekey stack.',
+    );
+  return revokePreviousKey(event, { ...clients, config, logger });
+});

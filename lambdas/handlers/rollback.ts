@@ -1,0 +1,34 @@
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import { InvalidInputError } from '../errors.js';
+import { rootLogger } from '../logger.js';
+import { revocationConfigFromEnv } from '../revocation.js';
+import { type RollbackReport, rollbackKey, rollbackRequestFromEvent } from '../rollback.js';
+
+const config = revocationConfigFromEnv();
+const logger = rootLogger.child({ function: 'rekey-rollback' });
+const clients = {
+  secretsManager: new SecretsManagerClient({}),
+  scheduler: new SchedulerClient({}),
+  sns: new SNSClient({}),
+};
+
+/**
+ * Rollback: invoked directly with `{ secretId, revokeNow? }`, or by SNS carrying a CloudWatch alarm whose
+ * SecretName dimension names the key (the stack wires `rollback_on_failure` keys' auth-failure alarms here).
+ */
+export const handler = middy(async (event: unknown): Promise<RollbackReport | undefined> => {
+  if (!config)
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      'the rollback function needs REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN and REKEY_REVOKER_ARN; deploy it with the rekey stack.',
+    );
+  const request = rollbackRequestFromEvent(event);
+  if (!request) {
+    logger.info('event is not an alarm entering ALARM; nothing to roll back');
+    return undefined;
+  }
+  return rollbackKey(request, { ...clients, config, logger });
+});

@@ -1,0 +1,228 @@
+import {
+  type SecretsManagerClient,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { publishAlert } from './alerts.js';
+import { InvalidInputError, RollbackRefusedError } from './errors.js';
+import { providerNamed } from './providers/index.js';
+import {
+  cancelRevocation,
+  type RevocationDeps,
+  type RevocationReport,
+  type RevocationRequest,
+  revokePreviousKey,
+  scheduleRevocation,
+} from './revocation.js';
+import { gracePeriodSeconds } from './rotation.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  AWSPREVIOUS,
+  connectProvider,
+  describeSecret,
+  readManagedKey,
+  versionWithStage,
+} from './secrets.js';
+import { TAGS, tagMap } from './tags.js';
+import { DIMENSIONS } from './telemetry.js';
+
+export const RollbackRequestSchema = z.object({
+  /** Secret name or ARN. */
+  secretId: z.string().min(1),
+  /** Revoke the rejected key now instead of after the grace period. */
+  revokeNow: z.boolean().default(false),
+});
+export type RollbackRequest = z.input<typeof RollbackRequestSchema>;
+
+export interface RollbackReport {
+  secret: string;
+  restoredVersionId: string;
+  restoredKeyId: string;
+  rejectedVersionId: string;
+  rejectedKeyId: string;
+  cancelledSchedules: number;
+  rejectedKey: 'revoked' | 'revocation-scheduled';
+  revocation?: RevocationReport;
+}
+
+/**
+ * Rolls a key back to its previous version — only while that key still authenticates at the provider.
+ * Moves AWSCURRENT back, cancels the pending revocation of the restored key, and schedules (or performs,
+ * with revokeNow) revocation of the rejected key. Refuses, changing nothing, when the previous key is gone.
+ */
+export async function rollbackKey(
+  rawRequest: unknown,
+  deps: RevocationDeps & { secretsManager: SecretsManagerClient },
+): Promise<RollbackReport> {
+  const parsed = RollbackRequestSchema.safeParse(rawRequest);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InvalidInputError(
+      'INVALID_EVENT',
+      `rollback request: field "${issue.path.join('.')}" is invalid; expected { secretId, revokeNow? }.`,
+      { field: issue.path.join('.') },
+    );
+  }
+  const { secretId, revokeNow } = parsed.data;
+  const sm = deps.secretsManager;
+  const log = deps.logger.child({ secretId, action: 'rollback' });
+  const metadata = await describeSecret(sm, secretId);
+  const name = metadata.Name ?? secretId;
+  const arn = metadata.ARN ?? secretId;
+  const tags = tagMap(metadata.Tags);
+  const currentVersion = versionWithStage(metadata, AWSCURRENT);
+  const previousVersion = versionWithStage(metadata, AWSPREVIOUS);
+  const pendingVersion = versionWithStage(metadata, AWSPENDING);
+  const emergencyAdvice = `rotate instead: rekey rotate ${name} --emergency`;
+
+  if (pendingVersion && pendingVersion !== currentVersion) {
+    throw new RollbackRefusedError(
+      `${name} has a rotation in progress (version ${pendingVersion} is AWSPENDING); wait for it to finish or fail, or cancel it with: rekey rotate ${name} --emergency`,
+      { secretId: name },
+    );
+  }
+  if (!previousVersion || !currentVersion) {
+    const revoked = tags[TAGS.lastRevokedVersion];
+    throw new RollbackRefusedError(
+      revoked
+        ? `cannot roll back ${name}: the previous key ${tags[TAGS.lastRevokedKeyId]} (version ${revoked}) was already revoked at ${tags[TAGS.lastRevokedAt]}; ${emergencyAdvice}`
+        : `cannot roll back ${name}: it has no previous version; ${emergencyAdvice}`,
+      { secretId: name },
+    );
+  }
+  const current = await readManagedKey(sm, log, { SecretId: arn, VersionId: currentVersion });
+  const previous = await readManagedKey(sm, log, { SecretId: arn, VersionId: previousVersion });
+  if (!current || !previous)
+    throw new RollbackRefusedError(`cannot roll back ${name}: a version has no value; ${emergencyAdvice}`, {
+      secretId: name,
+    });
+  const definition = (
+    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
+  )(current.doc.provider);
+  const endpoint = deps.endpoints?.[definition.name];
+  const provider = await connectProvider(sm, log, arn, current.doc, {
+    provider: definition,
+    ...(endpoint ? { endpoint } : {}),
+    ...(deps.http ? { http: deps.http } : {}),
+  });
+  if ((await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) !== 'accepted') {
+    throw new RollbackRefusedError(
+      `cannot roll back ${name}: the previous key ${previous.doc.keyId} (version ${previousVersion}) no longer authenticates at ${definition.displayName} — it was revoked; rolling back would leave no working key. ${emergencyAdvice}`,
+      { secretId: name },
+    );
+  }
+
+  await sm.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: arn,
+      VersionStage: AWSCURRENT,
+      MoveToVersionId: previousVersion,
+      RemoveFromVersionId: currentVersion,
+    }),
+  );
+  const cancelledSchedules = await cancelRevocation(name, previousVersion, deps);
+  const now = (deps.now ?? (() => new Date()))();
+  await sm.send(
+    new TagResourceCommand({
+      SecretId: arn,
+      Tags: [
+        { Key: TAGS.rolledBackAt, Value: now.toISOString() },
+        { Key: TAGS.rolledBackFrom, Value: currentVersion },
+      ],
+    }),
+  );
+  if (tags[TAGS.revokeVersion] === previousVersion) {
+    await sm.send(
+      new UntagResourceCommand({
+        SecretId: arn,
+        TagKeys: [TAGS.revokeDueAt, TAGS.revokeVersion, TAGS.revokeKeyId],
+      }),
+    );
+  }
+  log.info('audit: rolled back', {
+    audit: 'rekey.rolled-back',
+    restoredVersionId: previousVersion,
+    rejectedVersionId: currentVersion,
+    cancelledSchedules,
+  });
+
+  const request: RevocationRequest = {
+    secretArn: arn,
+    previousVersionId: currentVersion,
+    previousKeyId: current.doc.keyId,
+    newVersionId: previousVersion,
+    promotedAt: now.toISOString(),
+    reason: 'rollback',
+  };
+  const report: RollbackReport = {
+    secret: name,
+    restoredVersionId: previousVersion,
+    restoredKeyId: previous.doc.keyId,
+    rejectedVersionId: currentVersion,
+    rejectedKeyId: current.doc.keyId,
+    cancelledSchedules,
+    rejectedKey: 'revocation-scheduled',
+  };
+  if (revokeNow) {
+    report.revocation = await revokePreviousKey(request, { ...deps, logger: log });
+    if (report.revocation.outcome === 'revoked' || report.revocation.outcome === 'already-revoked')
+      report.rejectedKey = 'revoked';
+  } else {
+    // Instances that already picked up the rejected key need the usual grace to move back.
+    const graceSeconds = gracePeriodSeconds(metadata);
+    await scheduleRevocation(request, new Date(now.getTime() + graceSeconds * 1000), {
+      ...deps,
+      logger: log,
+      secretName: name,
+    });
+  }
+  await publishAlert(
+    deps.sns,
+    deps.config.alertTopicArn,
+    {
+      subject: `rekey: rolled back ${name}`,
+      secret: name,
+      event: 'rolled-back',
+      detail: `AWSCURRENT is key ${previous.doc.keyId} again; key ${current.doc.keyId} is ${report.rejectedKey}.`,
+    },
+    log,
+  );
+  return report;
+}
+
+const AlarmNotificationSchema = z.object({
+  NewStateValue: z.string(),
+  Trigger: z.object({ Dimensions: z.array(z.object({ name: z.string(), value: z.string() })).default([]) }),
+});
+
+/**
+ * A rollback request from a direct invocation, or from an SNS-delivered CloudWatch alarm entering ALARM
+ * (its SecretName dimension names the key). Undefined for alarm transitions that call for nothing.
+ */
+export function rollbackRequestFromEvent(event: unknown): RollbackRequest | undefined {
+  const records = (event as { Records?: Array<{ Sns?: { Message?: string } }> } | undefined)?.Records;
+  if (!Array.isArray(records)) return event as RollbackRequest;
+  const message = records[0]?.Sns?.Message;
+  let alarm: z.infer<typeof AlarmNotificationSchema>;
+  try {
+    alarm = AlarmNotificationSchema.parse(JSON.parse(message ?? ''));
+  } catch {
+    throw new InvalidInputError(
+      'INVALID_EVENT',
+      'rollback: the SNS message is not a CloudWatch alarm notification; subscribe this function only to rekey alarm topics.',
+      { field: 'Records[0].Sns.Message' },
+    );
+  }
+  if (alarm.NewStateValue !== 'ALARM') return undefined;
+  const secret = alarm.Trigger.Dimensions.find((d) => d.name === DIMENSIONS.secret)?.value;
+  if (!secret)
+    throw new InvalidInputError(
+      'INVALID_EVENT',
+      `rollback: the alarm has no ${DIMENSIONS.secret} dimension; wire only per-key auth-failure alarms to rollback.`,
+      { field: 'Trigger.Dimensions' },
+    );
+  return { secretId: secret, revokeNow: false };
+}

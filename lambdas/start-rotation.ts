@@ -1,0 +1,174 @@
+import {
+  RotateSecretCommand,
+  type SecretsManagerClient,
+  TagResourceCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { formatDuration } from './duration.js';
+import { RotationStateError } from './errors.js';
+import type { Logger } from './logger.js';
+import { providerNamed } from './providers/index.js';
+import type { ProviderDefinition } from './providers/types.js';
+import type { RetryHooks, RetryPolicy } from './retry.js';
+import { keyNameFor } from './rotation.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  connectProvider,
+  describeSecret,
+  isAwsError,
+  readManagedKey,
+  versionWithStage,
+} from './secrets.js';
+import { TAGS } from './tags.js';
+
+export interface StartRotationOptions {
+  /** Emergency: cancel a stuck rotation first, and revoke the old key after `graceSeconds` (default 0). */
+  emergency?: boolean;
+  graceSeconds?: number;
+}
+
+export interface StartRotationDeps {
+  secretsManager: SecretsManagerClient;
+  logger: Logger;
+  providerFor?: (name: string) => ProviderDefinition;
+  endpoints?: Record<string, string>;
+  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+}
+
+export interface StartedRotation {
+  secret: string;
+  arn: string;
+  /** Version the rotation will promote. */
+  versionId: string;
+  /** Version that was AWSCURRENT when the rotation started. */
+  previousVersionId: string | undefined;
+  /** A stuck rotation this call cancelled (emergency only), and the provider keys it revoked. */
+  cancelled?: { versionId: string; revokedKeyIds: string[] };
+}
+
+/**
+ * Starts a rotation now through RotateSecret — what `rekey rotate` calls. A stuck rotation (AWSPENDING left
+ * on another version by a failed run) is reported; with `emergency` it is cancelled safely first: the keys
+ * that version created were never AWSCURRENT, so nobody uses them, and they are revoked at the provider.
+ */
+export async function startRotation(
+  secretId: string,
+  options: StartRotationOptions,
+  deps: StartRotationDeps,
+): Promise<StartedRotation> {
+  const sm = deps.secretsManager;
+  const metadata = await describeSecret(sm, secretId);
+  const name = metadata.Name ?? secretId;
+  const arn = metadata.ARN ?? secretId;
+  const log = deps.logger.child({
+    secretId: name,
+    action: options.emergency ? 'emergency-rotation' : 'rotation',
+  });
+  if (!metadata.RotationEnabled || !metadata.RotationLambdaARN) {
+    throw new RotationStateError(
+      `${name} has no rotation function attached; deploy it with the rekey stack (or RotateSecret with a RotationLambdaARN) first.`,
+      { secretId: name },
+    );
+  }
+  const currentVersion = versionWithStage(metadata, AWSCURRENT);
+  const pendingVersion = versionWithStage(metadata, AWSPENDING);
+  const stuck = pendingVersion && pendingVersion !== currentVersion ? pendingVersion : undefined;
+  let cancelled: StartedRotation['cancelled'];
+  if (stuck) {
+    if (!options.emergency) {
+      throw new RotationStateError(
+        `rotation of ${name} is stuck: version ${stuck} is still AWSPENDING from a run that did not finish (see the rotation function's logs). Cancel it safely and rotate with: rekey rotate ${name} --emergency`,
+        { secretId: name },
+      );
+    }
+    cancelled = await cancelStuckRotation(arn, name, stuck, deps, log);
+  }
+  if (options.emergency) {
+    await sm.send(
+      new TagResourceCommand({
+        SecretId: arn,
+        Tags: [{ Key: TAGS.emergencyGrace, Value: formatDuration(options.graceSeconds ?? 0) }],
+      }),
+    );
+  }
+  try {
+    const out = await sm.send(new RotateSecretCommand({ SecretId: arn, RotateImmediately: true }));
+    log.info('audit: rotation started', {
+      audit: 'rekey.rotation-started',
+      versionId: out.VersionId,
+      emergency: Boolean(options.emergency),
+    });
+    return {
+      secret: name,
+      arn,
+      versionId: out.VersionId!,
+      previousVersionId: currentVersion,
+      ...(cancelled ? { cancelled } : {}),
+    };
+  } catch (error) {
+    if (
+      isAwsError(error, 'InvalidRequestException') &&
+      /previous rotation isn't complete/i.test((error as Error).message)
+    ) {
+      throw new RotationStateError(
+        `another rotation of ${name} is in progress; rekey did not start a second one. Check it with: rekey status ${name}`,
+        { secretId: name, cause: { name: 'InvalidRequestException' } },
+      );
+    }
+    throw error;
+  }
+}
+
+async function cancelStuckRotation(
+  arn: string,
+  name: string,
+  versionId: string,
+  deps: StartRotationDeps,
+  log: Logger,
+): Promise<{ versionId: string; revokedKeyIds: string[] }> {
+  const sm = deps.secretsManager;
+  const current = await readManagedKey(sm, log, { SecretId: arn, VersionStage: AWSCURRENT });
+  if (!current)
+    throw new RotationStateError(
+      `${name} has no AWSCURRENT value; import the current key first (rekey import).`,
+      { secretId: name },
+    );
+  const definition = (
+    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
+  )(current.doc.provider);
+  const endpoint = deps.endpoints?.[definition.name];
+  const provider = await connectProvider(sm, log, arn, current.doc, {
+    provider: definition,
+    ...(endpoint ? { endpoint } : {}),
+    ...(deps.http ? { http: deps.http } : {}),
+  });
+  const pending = await readManagedKey(sm, log, {
+    SecretId: arn,
+    VersionId: versionId,
+    VersionStage: AWSPENDING,
+  });
+  const candidates = new Set<string>();
+  if (pending) candidates.add(pending.doc.keyId);
+  for (const key of await provider.findKeysByName(keyNameFor(name, versionId, definition.maxKeyNameLength)))
+    candidates.add(key.id);
+  candidates.delete(current.doc.keyId); // never the live key
+  const revokedKeyIds: string[] = [];
+  for (const keyId of candidates) {
+    await provider.revokeKey(keyId);
+    revokedKeyIds.push(keyId);
+  }
+  await sm.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: arn,
+      VersionStage: AWSPENDING,
+      RemoveFromVersionId: versionId,
+    }),
+  );
+  log.warn('audit: cancelled a stuck rotation', {
+    audit: 'rekey.stuck-rotation-cancelled',
+    versionId,
+    revokedKeyIds,
+  });
+  return { versionId, revokedKeyIds };
+}

@@ -1,0 +1,29 @@
+/** Tags rekey keeps on a managed secret: its configuration and its rotation/revocation history. */
+export const TAGS = {
+  /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */
+  gracePeriod: 'rekey:grace-period',
+  /** Set by `rekey rotate --emergency` before RotateSecret: the grace finishSecret uses once, then removes. */
+  emergencyGrace: 'rekey:emergency-grace',
+  /** `test-secret` makes testSecret the usage evidence for keys whose apps do not use the rekey client. */
+  usageEvidence: 'rekey:usage-evidence',
+  /** The pending revocation, written by finishSecret: when, which version, which provider key. */
+  revokeDueAt: 'rekey:revoke-due-at',
+  revokeVersion: 'rekey:revoke-version',
+  revokeKeyId: 'rekey:revoke-key-id',
+  /** The last revocation done, written by the revoker. */
+  lastRevokedVersion: 'rekey:last-revoked-version',
+  lastRevokedKeyId: 'rekey:last-revoked-key-id',
+  lastRevokedAt: 'rekey:last-revoked-at',
+  /** The last rollback, written by rollback. */
+  rolledBackAt: 'rekey:rolled-back-at',
+  rolledBackFrom: 'rekey:rolled-back-from',
+} as const;
+
+/** A secret's tags as a plain map. */
+export function tagMap(
+  tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined && t.Value !== undefined) out[t.Key] = t.Value;
+  return out;
+}
