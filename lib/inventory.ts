@@ -283,6 +283,9 @@ export function readInventory(path: string): Inventory {
   return parseInventory(doc.toJS(), path);
 }
 
+/** A key is overdue (alarm, `rekey status`) once older than this many rotation intervals (the guide's rule). */
+export const KEY_AGE_FACTOR = 1.5;
+
 /** One managed key, as the stack deploys it and the CLI inspects it. */
 export interface ManagedKeyPlan {
   /** The inventory entry's name. */

@@ -10,7 +10,7 @@ import type { Construct } from 'constructs';
 import { formatDuration } from '../lambdas/duration.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
-import type { ManagedKeyPlan } from './inventory.js';
+import { KEY_AGE_FACTOR, type ManagedKeyPlan } from './inventory.js';
 import { ManagedKey } from './managed-key.js';
 import { Revocation } from './revocation.js';
 
@@ -43,8 +43,6 @@ const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRot
 
 /** The auth-failure alarm fires above this many times the key's baseline of failures per 5 minutes. */
 export const AUTH_FAILURE_SPIKE_FACTOR = 3;
-/** The key-age alarm fires when the current key is older than this many rotation intervals. */
-export const KEY_AGE_FACTOR = 1.5;
 
 /**
  * rekey in one stack: from the resolved inventory to rotation functions per provider, managed secrets with

@@ -1,4 +1,6 @@
+import { importCommand } from './import.js';
+import { status } from './status.js';
 import type { Command } from './types.js';
 
 /** Every `rekey` subcommand, in the order `rekey --help` lists them. */
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [status, importCommand];

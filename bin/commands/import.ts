@@ -1,0 +1,225 @@
+import { parseArgs } from 'node:util';
+import {
+  DescribeSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  TagResourceCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { InvalidInputError, RekeyError } from '../../lambdas/errors.js';
+import { Logger } from '../../lambdas/logger.js';
+import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { type ManagedKey, parseManagedKey, serializeManagedKey } from '../../lambdas/secret-format.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  connectProvider,
+  getSecretValueIfPresent,
+  isAwsError,
+  versionWithStage,
+} from '../../lambdas/secrets.js';
+import { TAGS } from '../../lambdas/tags.js';
+import { type ManagedKeyPlan, readInventory, resolveInventory } from '../../lib/inventory.js';
+import type { Command } from './types.js';
+
+export interface ImportRequest {
+  plan: ManagedKeyPlan;
+  /** The API key, as read from stdin. */
+  value: string;
+  /** The provider's id of that key (SendGrid api_key_id). */
+  keyId: string;
+  /** When the provider created the key; default now. */
+  createdAt?: Date;
+  /** Provider API base URL (a sandbox); default the inventory's providers.<name>.endpoint or the public API. */
+  endpoint?: string;
+  /** Replace a managed key already stored (never while a rotation is pending). */
+  force?: boolean;
+}
+
+export type ImportResult =
+  | { outcome: 'imported'; secretArn: string; versionId: string }
+  | { outcome: 'already-imported'; secretArn: string; versionId: string };
+
+/**
+ * Stores an existing provider key as the current version of its managed secret, so the first rotation has
+ * a current key and its id. The key is validated at the provider first; nothing is stored when the provider
+ * rejects it, when the secret is mid-rotation, or when it already holds a different managed key (unless
+ * `force`). Storing the same key again changes nothing.
+ */
+export async function importKey(sm: SecretsManagerClient, request: ImportRequest): Promise<ImportResult> {
+  const { plan, value, keyId } = request;
+  const logger = new Logger(() => {});
+  logger.protect(value);
+  const secretId = plan.existingSecretArn ?? plan.secretName;
+  const where = { secretId: plan.secretName };
+  const describe = async (id: string, what: string, fix: string) => {
+    try {
+      return await sm.send(new DescribeSecretCommand({ SecretId: id }));
+    } catch (error) {
+      if (!isAwsError(error, 'ResourceNotFoundException')) throw error;
+      throw new InvalidInputError('INVALID_INPUT', `${what} ${id} does not exist; ${fix}`, where);
+    }
+  };
+  const meta = await describe(
+    secretId,
+    `secret of "${plan.name}"`,
+    'deploy the stack first (`cdk deploy` creates it).',
+  );
+  const rotator = await describe(
+    plan.rotatorSecret,
+    `rotator credential of "${plan.name}"`,
+    'create it with the provider admin credential (see README, "Secret format").',
+  );
+  const secretArn = meta.ARN!;
+  const current = versionWithStage(meta, AWSCURRENT);
+  const pending = versionWithStage(meta, AWSPENDING);
+  if (pending && pending !== current) {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `secret ${plan.secretName} has a rotation in progress (AWSPENDING on version ${pending}); let it finish or cancel it before importing.`,
+      where,
+    );
+  }
+  const stored = await getSecretValueIfPresent(sm, { SecretId: secretArn, VersionStage: AWSCURRENT });
+  logger.protect(stored?.SecretString);
+  let existing: ManagedKey | undefined;
+  try {
+    existing = parseManagedKey(stored?.SecretString, { secretId: plan.secretName });
+  } catch {
+    existing = undefined; // the stack's placeholder, or a value from before rekey
+  }
+  if (existing?.keyId === keyId && existing.key === value) {
+    return { outcome: 'already-imported', secretArn, versionId: stored!.VersionId! };
+  }
+  if (existing && !request.force) {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `secret ${plan.secretName} already holds managed key ${existing.keyId}; rotate it with \`rekey rotate\`, or pass --force to replace it.`,
+      where,
+    );
+  }
+
+  const doc: ManagedKey = {
+    provider: plan.provider,
+    key: value,
+    keyId,
+    createdAt: (request.createdAt ?? new Date()).toISOString(),
+    rotatorSecretArn: rotator.ARN!,
+    options: plan.options,
+  };
+  const provider = PROVIDERS[plan.provider]!;
+  const client = await connectProvider(sm, logger, plan.secretName, doc, {
+    provider,
+    ...(request.endpoint ? { endpoint: request.endpoint } : {}),
+  });
+  const verdict = await client.validateKey({ id: keyId, value });
+  if (verdict !== 'accepted') {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `${provider.displayName} does not accept the key given for "${plan.name}" (key id ${keyId}); nothing was stored. Check that stdin holds the key currently in use.`,
+      where,
+    );
+  }
+  const put = await sm.send(
+    new PutSecretValueCommand({ SecretId: secretArn, SecretString: serializeManagedKey(doc) }),
+  );
+  await sm.send(
+    new TagResourceCommand({
+      SecretId: secretArn,
+      Tags: [{ Key: TAGS.gracePeriod, Value: plan.gracePeriod }],
+    }),
+  );
+  return { outcome: 'imported', secretArn, versionId: put.VersionId! };
+}
+
+const USAGE = `Usage: rekey import <name> --key-id <provider key id> [--created-at <ISO date>] [--force]
+                    [--inventory rekey.yaml] [--endpoint <provider API URL>]  < key
+
+Stores the key your applications use today as the current version of the managed secret of inventory
+entry <name>, after checking at the provider that it authenticates. The key is read from standard input,
+never from the command line. Afterwards set \`imported: true\` for the entry and run \`cdk deploy\` to
+attach its rotation schedule.
+
+  --key-id       the provider's id of the key (SendGrid: api_key_id, from GET /v3/api_keys)
+  --created-at   when the key was created (default: now); the first rotation is scheduled regardless
+  --force        replace a managed key already stored (not during a rotation)
+  --endpoint     provider API base URL (default: the inventory's providers.<name>.endpoint or the public API)`;
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'store the key in use today (stdin) in its managed secret, validated at the provider',
+  usage: USAGE,
+  async run(args, io) {
+    let parsed: ReturnType<typeof parse>;
+    try {
+      parsed = parse(args);
+    } catch (error) {
+      io.err(`rekey import: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    const { name, values } = parsed;
+    const path = values.inventory ?? 'rekey.yaml';
+    const inventory = readInventory(path);
+    const plans = resolveInventory(inventory, Object.keys(PROVIDERS), path);
+    const plan = plans.find((p) => p.name === name || p.secretName === name);
+    if (!plan) {
+      io.err(`rekey import: no inventory entry "${name}"; entries: ${plans.map((p) => p.name).join(', ')}`);
+      return 2;
+    }
+    const createdAt = values['created-at'] === undefined ? undefined : new Date(values['created-at']);
+    if (createdAt && Number.isNaN(createdAt.getTime())) {
+      io.err('rekey import: --created-at must be an ISO 8601 date, e.g. 2026-01-31T00:00:00Z');
+      return 2;
+    }
+    const value = (await io.stdin()).trim();
+    if (!value || /\s/.test(value)) {
+      io.err(
+        `rekey import: pipe exactly one key on standard input, e.g. \`rekey import ${plan.name} --key-id … < key.txt\``,
+      );
+      return 2;
+    }
+    const sm = new SecretsManagerClient({});
+    try {
+      const endpoint = values.endpoint ?? inventory.providers[plan.provider]?.endpoint;
+      const result = await importKey(sm, {
+        plan,
+        value,
+        keyId: values['key-id']!,
+        ...(createdAt ? { createdAt } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        ...(values.force ? { force: true } : {}),
+      });
+      io.out(
+        result.outcome === 'already-imported'
+          ? `${plan.name}: this key is already the current version (${result.versionId}) of ${plan.secretName}; nothing changed.`
+          : `${plan.name}: key ${values['key-id']} is now AWSCURRENT of ${plan.secretName} (version ${result.versionId}).\nNext: set \`imported: true\` for ${plan.name} in the inventory and run \`cdk deploy\` to attach its rotation schedule.`,
+      );
+      return 0;
+    } catch (error) {
+      if (error instanceof RekeyError) {
+        io.err(`rekey import: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    } finally {
+      sm.destroy();
+    }
+  },
+};
+
+function parse(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      inventory: { type: 'string' },
+      'key-id': { type: 'string' },
+      'created-at': { type: 'string' },
+      endpoint: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new Error('name exactly one inventory entry');
+  if (!values['key-id']) throw new Error('--key-id is required (the provider id of the key)');
+  return { name: positionals[0]!, values };
+}
