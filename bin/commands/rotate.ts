@@ -1,0 +1,126 @@
+import { parseArgs } from 'node:util';
+import { parseDurationSeconds } from '../../lambdas/duration.js';
+import { AWSCURRENT } from '../../lambdas/secrets.js';
+import { startRotation } from '../../lambdas/start-rotation.js';
+import { TAGS, tagMap } from '../../lambdas/tags.js';
+import { cliRuntime, destroy, reportError, waitFor } from './runtime.js';
+import type { Command } from './types.js';
+
+const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--no-wait] [--timeout 300s] [--json]
+
+Starts a rotation now through Secrets Manager's RotateSecret, then waits until the new key is AWSCURRENT.
+
+  <secret>         secret name or ARN (the inventory's vault_path)
+  --emergency      the key is compromised: cancel a stuck rotation first (revoking the keys it created),
+                   and revoke the old key as soon as the new one is current instead of after the grace period
+  --grace <d>      with --emergency: keep the old key valid this long (e.g. 5m) — default 0s
+  --no-wait        return once Secrets Manager accepted the request
+  --timeout <d>    how long to wait for the rotation (and, with --emergency, the revocation) — default 300s
+  --json           print the result as JSON
+
+A plain \`rekey rotate\` is a scheduled-style rotation: the old key is revoked after the key's grace period,
+once the fleet is seen using the new one. Credentials and region come from the standard AWS configuration.`;
+
+export const rotate: Command = {
+  name: 'rotate',
+  summary: 'rotate a key now (--emergency: revoke the old key at once)',
+  usage: USAGE,
+  async run(args, io) {
+    let parsed: ReturnType<typeof parse>;
+    try {
+      parsed = parse(args);
+    } catch (error) {
+      io.err(`rekey rotate: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    const { secret, emergency, graceSeconds, wait, timeoutMs, json } = parsed;
+    const runtime = cliRuntime(io);
+    const started = Date.now();
+    const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+    try {
+      const rotation = await startRotation(secret, { emergency, graceSeconds }, runtime);
+      if (rotation.cancelled) {
+        io.out(
+          `cancelled stuck rotation ${rotation.cancelled.versionId}; revoked its keys: ${rotation.cancelled.revokedKeyIds.join(', ') || 'none'}`,
+        );
+      }
+      if (!json)
+        io.out(
+          `${elapsed()}  rotation of ${rotation.secret} started: version ${rotation.versionId}${emergency ? ' (emergency)' : ''}`,
+        );
+      const result: Record<string, unknown> = { ...rotation, emergency, status: 'started' };
+      if (wait) {
+        const promoted = await waitFor(
+          runtime.secretsManager,
+          rotation.arn,
+          (m) => m.VersionIdsToStages?.[rotation.versionId]?.includes(AWSCURRENT) ?? false,
+          timeoutMs,
+        );
+        if (!promoted) {
+          io.err(
+            `rekey rotate: ${rotation.secret} did not reach AWSCURRENT within ${timeoutMs / 1000}s; the old key is still current. See the rotation function's logs and \`rekey status\`.`,
+          );
+          return 1;
+        }
+        result.status = 'promoted';
+        if (!json) io.out(`${elapsed()}  new key is AWSCURRENT`);
+        if (emergency && graceSeconds === 0 && rotation.previousVersionId) {
+          const revoked = await waitFor(
+            runtime.secretsManager,
+            rotation.arn,
+            (m) => tagMap(m.Tags)[TAGS.lastRevokedVersion] === rotation.previousVersionId,
+            timeoutMs,
+          );
+          if (!revoked) {
+            io.err(
+              `rekey rotate: the old key of ${rotation.secret} was not revoked within ${timeoutMs / 1000}s; check the alert topic and the revoker's logs.`,
+            );
+            return 1;
+          }
+          result.status = 'old-key-revoked';
+          if (!json) io.out(`${elapsed()}  old key revoked at the provider`);
+        }
+      }
+      result.elapsedSeconds = (Date.now() - started) / 1000;
+      if (json) io.out(JSON.stringify(result, null, 2));
+      return 0;
+    } catch (error) {
+      return reportError(io, 'rotate', error);
+    } finally {
+      destroy(runtime);
+    }
+  },
+};
+
+function parse(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      emergency: { type: 'boolean', default: false },
+      grace: { type: 'string' },
+      'no-wait': { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '300s' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new Error('name exactly one secret');
+  if (values.grace !== undefined && !values.emergency)
+    throw new Error(
+      "--grace applies to --emergency rotations; a scheduled rotation uses the key's own grace period",
+    );
+  const graceSeconds = values.grace === undefined ? 0 : parseDurationSeconds(values.grace);
+  if (graceSeconds === undefined)
+    throw new Error(`--grace "${values.grace}" is not a duration like 0s, 5m or 1h`);
+  const timeoutSeconds = parseDurationSeconds(values.timeout);
+  if (timeoutSeconds === undefined)
+    throw new Error(`--timeout "${values.timeout}" is not a duration like 300s or 10m`);
+  return {
+    secret: positionals[0]!,
+    emergency: values.emergency,
+    graceSeconds,
+    wait: !values['no-wait'],
+    timeoutMs: timeoutSeconds * 1000,
+    json: values.json,
+  };
+}

@@ -1,0 +1,87 @@
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import {
+  DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { RekeyError } from '../../lambdas/errors.js';
+import { Logger } from '../../lambdas/logger.js';
+import { PROVIDERS } from '../../lambdas/providers/index.js';
+import {
+  type RevocationConfig,
+  type RevocationDeps,
+  revocationConfigFromEnv,
+} from '../../lambdas/revocation.js';
+import type { CommandIO } from './types.js';
+
+/**
+ * What the operational commands share: SDK clients from the standard AWS configuration (AWS_PROFILE,
+ * AWS_REGION, AWS_ENDPOINT_URL…), a logger that shows warnings on stderr, provider endpoint overrides
+ * (REKEY_PROVIDER_ENDPOINT_<PROVIDER>, for sandboxes), and the revocation wiring of the deployed stack.
+ */
+export interface CliRuntime {
+  secretsManager: SecretsManagerClient;
+  scheduler: SchedulerClient;
+  sns: SNSClient;
+  logger: Logger;
+  endpoints: Record<string, string>;
+  /** The revocation wiring from REKEY_* variables; undefined when they are not set. */
+  config: RevocationConfig | undefined;
+}
+
+export function cliRuntime(io: CommandIO, env: NodeJS.ProcessEnv = process.env): CliRuntime {
+  const endpoints: Record<string, string> = {};
+  for (const name of Object.keys(PROVIDERS)) {
+    const url = env[`REKEY_PROVIDER_ENDPOINT_${name.toUpperCase()}`];
+    if (url) endpoints[name] = url;
+  }
+  return {
+    secretsManager: new SecretsManagerClient({}),
+    scheduler: new SchedulerClient({}),
+    sns: new SNSClient({}),
+    logger: new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn'),
+    endpoints,
+    config: revocationConfigFromEnv(env),
+  };
+}
+
+/** Revocation dependencies for commands that schedule or perform revocations; a clear error without wiring. */
+export function revocationDeps(runtime: CliRuntime): RevocationDeps {
+  if (!runtime.config) {
+    throw new RekeyError(
+      'INVALID_INPUT',
+      'this command needs the stack\'s revocation wiring: set REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN, REKEY_REVOKER_ARN (and REKEY_ALERT_TOPIC_ARN) from the stack outputs (see README, "CLI").',
+      false,
+    );
+  }
+  return { ...runtime, config: runtime.config };
+}
+
+export function destroy(runtime: CliRuntime): void {
+  runtime.secretsManager.destroy();
+  runtime.scheduler.destroy();
+  runtime.sns.destroy();
+}
+
+/** Polls DescribeSecret until `done` holds or `timeoutMs` passes. */
+export async function waitFor(
+  sm: SecretsManagerClient,
+  secretId: string,
+  done: (metadata: DescribeSecretCommandOutput) => boolean,
+  timeoutMs: number,
+  intervalMs = 1000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (done(await sm.send(new DescribeSecretCommand({ SecretId: secretId })))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Prints a rekey error's message (never a stack) and returns the exit code for it. */
+export function reportError(io: CommandIO, command: string, error: unknown): number {
+  io.err(`rekey ${command}: ${error instanceof Error ? error.message : String(error)}`);
+  return error instanceof RekeyError ? 1 : 2;
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { rollback } from '../../bin/commands/rollback.js';
+import { rotate } from '../../bin/commands/rotate.js';
+import type { CommandIO } from '../../bin/commands/types.js';
+import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+
+function captureIO(): CommandIO & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (t) => stdout.push(t),
+    err: (t) => stderr.push(t),
+    stdin: async () => '',
+    isTTY: false,
+  };
+}
+
+describe('rekey rotate and rekey rollback against the loopback endpoint', () => {
+  let env: SendGridRotationEnv;
+  const saved = { ...process.env };
+  beforeEach(async () => {
+    env = await new SendGridRotationEnv().start();
+    const { config } = env.revocationDeps();
+    Object.assign(process.env, {
+      REKEY_SCHEDULE_GROUP: config.scheduleGroup,
+      REKEY_SCHEDULER_ROLE_ARN: config.schedulerRoleArn,
+      REKEY_REVOKER_ARN: config.revokerArn,
+      REKEY_ALERT_TOPIC_ARN: config.alertTopicArn,
+      REKEY_PROVIDER_ENDPOINT_SENDGRID: env.sandbox.url,
+    });
+  });
+  afterEach(async () => {
+    await env.stop();
+    process.env = { ...saved };
+  });
+
+  it('rotate --emergency waits until the old key is revoked and prints each moment', async () => {
+    const old = await env.read('AWSCURRENT');
+    const io = captureIO();
+    const code = await rotate.run([env.secretName, '--emergency'], io);
+    assert.equal(code, 0, io.stderr.join('\n'));
+    assert.match(
+      io.stdout.join('\n'),
+      /rotation of prod\/sendgrid\/api-key started: version [\w-]+ \(emergency\)\n.*new key is AWSCURRENT\n.*old key revoked at the provider/,
+    );
+    assert.ok(!env.sandbox.accepts(old.key));
+    assert.ok(env.sandbox.accepts((await env.read('AWSCURRENT')).key));
+  });
+
+  it('rollback --revoke-now restores the previous key and revokes the rejected one', async () => {
+    const old = await env.read('AWSCURRENT');
+    assert.equal(await rotate.run([env.secretName], captureIO()), 0);
+    const rejected = await env.read('AWSCURRENT');
+    const io = captureIO();
+    const code = await rollback.run([env.secretName, '--revoke-now'], io);
+    assert.equal(code, 0, io.stderr.join('\n'));
+    assert.match(
+      io.stdout[0]!,
+      new RegExp(
+        `rolled back prod/sendgrid/api-key: key ${old.keyId} \\(version ${old.versionId}\\) is AWSCURRENT again`,
+      ),
+    );
+    assert.ok(env.sandbox.accepts(old.key) && !env.sandbox.accepts(rejected.key));
+  });
+
+  it('rollback after an emergency rotation refuses with exit 1 and says what to do', async () => {
+    assert.equal(await rotate.run([env.secretName, '--emergency'], captureIO()), 0);
+    const io = captureIO();
+    assert.equal(await rollback.run([env.secretName], io), 1);
+    assert.match(
+      io.stderr.join('\n'),
+      /rekey rollback: cannot roll back prod\/sendgrid\/api-key: the previous key \S+ \(version [\w-]+\) was already revoked at \S+; rotate instead: rekey rotate prod\/sendgrid\/api-key --emergency/,
+    );
+  });
+
+  it('rejects bad usage with exit 2 and the usage text', async () => {
+    const io = captureIO();
+    assert.equal(await rotate.run([env.secretName, '--grace', '5m'], io), 2);
+    assert.match(io.stderr[0]!, /--grace applies to --emergency rotations/);
+    const io2 = captureIO();
+    assert.equal(await rotate.run([env.secretName, '--emergency', '--grace', 'soon'], io2), 2);
+    assert.match(io2.stderr[0]!, /--grace "soon" is not a duration like 0s, 5m or 1h/);
+  });
+
+  it('rollback without the stack wiring explains which variables to set', async () => {
+    delete process.env.REKEY_SCHEDULE_GROUP;
+    const io = captureIO();
+    assert.equal(await rollback.run([env.secretName], io), 1);
+    assert.match(io.stderr[0]!, /set REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN, REKEY_REVOKER_ARN/);
+  });
+});
