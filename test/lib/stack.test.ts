@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { createRekeyApp } from '../../lib/app.js';
+import { InventoryError } from '../../lib/inventory.js';
 import type { RekeyStack } from '../../lib/rekey-stack.js';
 
 const EXISTING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/legacy/key-AbCdEf';
@@ -441,5 +442,24 @@ describe('the synthesized rekey stack', () => {
       }).addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
       assert.ok(new AwsSolutionsChecks().validateScope(probe).violations.length > 0);
     });
+  });
+});
+
+describe('the CDK app', () => {
+  it('refuses an inventory provider that has no rotation handler, listing the known ones', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-app-'));
+    const path = join(dir, 'rekey.yaml');
+    writeFileSync(
+      path,
+      'api_keys:\n  - name: mail\n    provider: Mailgun\n    vault_path: prod/mailgun\n    rotation_frequency: 30d\n    rotator_secret: rekey/rotator/mailgun\n',
+    );
+    assert.throws(
+      () => createRekeyApp({ context: { inventory: path, 'aws:cdk:bundling-stacks': [] } }),
+      (error: Error) =>
+        error instanceof InventoryError &&
+        /api_keys\[0\] \(mail\): field "provider" is "Mailgun", which rekey cannot rotate; known providers: .*sendgrid/.test(
+          error.message,
+        ),
+    );
   });
 });
