@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, SecretValue, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, SecretValue, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -74,6 +74,8 @@ export class ManagedKey extends Construct {
         description: `rekey: ${plan.providerLabel} key "${plan.name}"${plan.usedBy.length ? ` used by ${plan.usedBy.join(', ')}` : ''}`,
         encryptionKey: props.encryptionKey,
         secretStringValue: SecretValue.unsafePlainText(PLACEHOLDER),
+        // Deleting the stack must not delete the keys applications use.
+        removalPolicy: RemovalPolicy.RETAIN,
       });
       Tags.of(secret).add(TAGS.gracePeriod, plan.gracePeriod);
       if (!plan.imported) {

@@ -7,7 +7,7 @@ import type { LoopbackAws } from '../../local/aws/server.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { startLoopbackAws } from '../support/env.js';
 
-/** What the stack creates until `rekey import` (the exact text does not matter to the CLI). */
+/** Stands in for the stack's placeholder (lib/managed-key.ts PLACEHOLDER); the CLI never parses it. */
 const PLACEHOLDER = JSON.stringify({ rekey: 'placeholder' });
 
 /** A deployed-but-not-imported rekey setup on loopback: placeholder secret, rotator secret, sandbox keys. */
@@ -19,7 +19,7 @@ export class CliEnv {
   secretArn!: string;
   current!: { id: string; value: string };
 
-  async start(): Promise<this> {
+  async start(placeholder = PLACEHOLDER): Promise<this> {
     this.aws = await startLoopbackAws();
     await this.sandbox.start();
     this.sm = new SecretsManagerClient({});
@@ -33,7 +33,7 @@ export class CliEnv {
     );
     this.secretArn = (
       await this.sm.send(
-        new CreateSecretCommand({ Name: 'prod/sendgrid/api-key', SecretString: PLACEHOLDER }),
+        new CreateSecretCommand({ Name: 'prod/sendgrid/api-key', SecretString: placeholder }),
       )
     ).ARN!;
     const dir = mkdtempSync(join(tmpdir(), 'rekey-cli-'));

@@ -220,6 +220,7 @@ describe('the synthesized rekey stack', () => {
     it('creates not-yet-imported secrets with a placeholder and the grace-period tag', () => {
       const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
       assert.equal(secrets.length, 2, 'the existing legacy secret is referenced, not created');
+      for (const secret of secrets) assert.equal((secret as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
       const fresh = secrets.find((s) => s.Properties!.Name === 'staging/sendgrid/key')!;
       assert.match(fresh.Properties!.SecretString, /rekey import/);
       assert.deepEqual(fresh.Properties!.Tags, [{ Key: 'rekey:grace-period', Value: '1h' }]);
