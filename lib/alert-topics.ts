@@ -41,7 +41,9 @@ export class AlertTopics extends Construct {
       description: 'rekey: encrypts the alert and rollback SNS topics',
       enableKeyRotation: true,
     });
-    // Alarms and rules publish to encrypted topics only if the key lets their service use it.
+    // Alarms and rules publish to encrypted topics only if the key lets their service use it. The key
+    // encrypts nothing but these topics, whose policies admit only this account's alarms and rules, so
+    // the statement carries no condition: AWS documents none for these services' KMS calls.
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AlarmsAndRulesPublishToEncryptedTopics',
@@ -51,7 +53,6 @@ export class AlertTopics extends Construct {
         ],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'], // in a key policy, "*" means this key
-        conditions: { StringEquals: { 'aws:SourceAccount': account } },
       }),
     );
     const topic = (name: string, displayName: string) => {

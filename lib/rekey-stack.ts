@@ -202,7 +202,9 @@ export class RekeyStack extends Stack {
         detailType: ['AWS Service Event via CloudTrail'],
         detail: { eventSource: ['secretsmanager.amazonaws.com'], eventName: ROTATION_FAILURE_EVENTS },
       },
-      targets: [new targets.SnsTopic(this.topics.onCall)],
+      // A bare target: targets.SnsTopic would add its own unconditioned publish grant for EventBridge;
+      // the topic policy already admits this account's rules.
+      targets: [{ bind: () => ({ arn: this.topics.onCall.topicArn }) }],
     });
 
     for (const key of this.keys) {

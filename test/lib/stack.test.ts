@@ -166,6 +166,19 @@ describe('the synthesized rekey stack', () => {
       assert.ok(perms.some((p) => p.Properties!.SourceArn === EXISTING_SECRET));
     });
 
+    it('admits services to the topics only with an aws:SourceAccount condition', () => {
+      for (const [id, r] of Object.entries(resources)) {
+        if (r.Type !== 'AWS::SNS::TopicPolicy') continue;
+        for (const s of r.Properties!.PolicyDocument.Statement as Statement[]) {
+          if (s.Effect !== 'Allow') continue;
+          assert.ok(
+            s.Condition?.StringEquals?.['aws:SourceAccount'],
+            `${id} admits ${JSON.stringify(s.Principal)} unconditioned`,
+          );
+        }
+      }
+    });
+
     it('has no invoke permission without SourceAccount/SourceArn conditions (RotationSchedule’s own is gone)', () => {
       assert.deepEqual(unconditionedInvokePermissions(resources), []);
     });
@@ -220,7 +233,8 @@ describe('the synthesized rekey stack', () => {
     it('creates not-yet-imported secrets with a placeholder and the grace-period tag', () => {
       const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
       assert.equal(secrets.length, 2, 'the existing legacy secret is referenced, not created');
-      for (const secret of secrets) assert.equal((secret as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
+      for (const secret of secrets)
+        assert.equal((secret as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
       const fresh = secrets.find((s) => s.Properties!.Name === 'staging/sendgrid/key')!;
       assert.match(fresh.Properties!.SecretString, /rekey import/);
       assert.deepEqual(fresh.Properties!.Tags, [{ Key: 'rekey:grace-period', Value: '1h' }]);
