@@ -81,6 +81,18 @@ export class SecretsManagerService implements AwsService {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
+  /** The value staged `stage`, read in-process (the rehearsal's invariant monitors sample it often). */
+  peekValue(secretId: string, stage = CURRENT): string | undefined {
+    return [...this.find(secretId).versions.values()].find((v) => v.stages.has(stage))?.value;
+  }
+
+  /** Every stored value of the secret whose version still carries a label. */
+  labelledValues(secretId: string): string[] {
+    return [...this.find(secretId).versions.values()]
+      .filter((v) => v.stages.size > 0 && v.value !== undefined)
+      .map((v) => v.value!);
+  }
+
   /** The staging labels of every version that has any, like DescribeSecret's VersionIdsToStages. */
   stagesOf(secretId: string): Record<string, string[]> {
     return versionsToStages(this.find(secretId));

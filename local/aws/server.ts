@@ -157,3 +157,18 @@ function signingService(authorization: string | undefined): string {
   const match = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '');
   return match?.[1] ?? '';
 }
+
+/**
+ * Starts a loopback AWS endpoint and points the SDK's standard configuration at it, exactly as a user
+ * would point the same tests at LocalStack or an account: AWS_ENDPOINT_URL, region and credentials.
+ */
+export async function startLoopbackAws(options: LoopbackAwsOptions = {}): Promise<LoopbackAws> {
+  const aws = new LoopbackAws(options);
+  const url = await aws.start();
+  process.env.AWS_ENDPOINT_URL = url;
+  process.env.AWS_REGION = aws.region;
+  process.env.AWS_ACCESS_KEY_ID = 'AKIDLOOPBACK';
+  process.env.AWS_SECRET_ACCESS_KEY = 'loopback-secret';
+  delete process.env.AWS_PROFILE;
+  return aws;
+}
