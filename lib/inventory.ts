@@ -183,14 +183,18 @@ export const RotationScheduleEntrySchema = z
 
 const Subscriptions = z.array(Subscription).default([]);
 
+/** Who is told, per audience of the guide's monitoring rules. */
+const NotificationsSchema = z
+  .object({ on_call: Subscriptions, security: Subscriptions, app_team: Subscriptions })
+  .strict()
+  .default({ on_call: [], security: [], app_team: [] });
+export type Notifications = z.infer<typeof NotificationsSchema>;
+
 export const InventorySchema = z
   .object({
     api_keys: z.array(ApiKeySchema).min(1),
     rotation_schedules: z.array(RotationScheduleEntrySchema).default([]),
-    notifications: z
-      .object({ on_call: Subscriptions, security: Subscriptions, app_team: Subscriptions })
-      .strict()
-      .default({ on_call: [], security: [], app_team: [] }),
+    notifications: NotificationsSchema,
     providers: z
       .record(z.string(), z.object({ endpoint: z.url({ protocol: /^https$/ }) }).strict())
       .default({}),
@@ -260,6 +264,31 @@ export function parseInventory(raw: unknown, source = 'rekey.yaml'): Inventory {
       parsed.error.issues.map((i) => problemOf(raw, i)),
     );
   return parsed.data;
+}
+
+/**
+ * Subscriptions given outside the inventory (the `notifications` context of the CDK app): the same shape
+ * as the inventory's `notifications`, as an object or its JSON text.
+ */
+export function parseNotifications(raw: unknown, source: string): Notifications {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new InventoryError(source, [
+        'notifications: is not JSON; write e.g. {"on_call": ["oncall@example.com"]}',
+      ]);
+    }
+  }
+  const wrapped = { notifications: value };
+  const parsed = z.object({ notifications: NotificationsSchema }).safeParse(wrapped);
+  if (!parsed.success)
+    throw new InventoryError(
+      source,
+      parsed.error.issues.map((i) => problemOf(wrapped, i)),
+    );
+  return parsed.data.notifications;
 }
 
 /** Reads and validates an inventory file (YAML; JSON is YAML too). */

@@ -461,6 +461,38 @@ describe('the synthesized rekey stack', () => {
 });
 
 describe('the CDK app', () => {
+  it('adds subscriptions from the notifications context to those of the inventory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-app-'));
+    const path = join(dir, 'rekey.yaml');
+    writeFileSync(path, INVENTORY);
+    const { stack } = createRekeyApp({
+      context: {
+        inventory: path,
+        'aws:cdk:bundling-stacks': [],
+        notifications: '{"app_team": ["apps@example.com"], "on_call": ["second@example.com"]}',
+      },
+    });
+    const subscriptions = Object.values(Template.fromStack(stack).toJSON().Resources as Resources)
+      .filter((r) => r.Type === 'AWS::SNS::Subscription' && r.Properties!.Protocol === 'email')
+      .map((r) => r.Properties!.Endpoint)
+      .sort();
+    assert.deepEqual(subscriptions, ['apps@example.com', 'oncall@example.com', 'second@example.com']);
+  });
+
+  it('refuses a malformed notifications context, naming it and the field', () => {
+    assert.throws(
+      () =>
+        createRekeyApp({
+          context: {
+            inventory: 'rekey.yaml',
+            'aws:cdk:bundling-stacks': [],
+            notifications: '{"on_call": ["pager"]}',
+          },
+        }),
+      /context "notifications" is invalid:\n {2}- notifications: field "on_call.0" must be an e-mail address or an https:\/\/ URL/,
+    );
+  });
+
   it('refuses an inventory provider that has no rotation handler, listing the known ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-app-'));
     const path = join(dir, 'rekey.yaml');
