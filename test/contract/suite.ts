@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import {
+  ProviderRateLimitedError,
+  ProviderRejectedError,
+  ProviderUnavailableError,
+} from '../../lambdas/errors.js';
+import { Logger } from '../../lambdas/logger.js';
+import type { KeyMaterial, ProviderClient } from '../../lambdas/providers/types.js';
+import { keyNameFor } from '../../lambdas/rotation.js';
+import { CapturedLogs } from '../support/env.js';
+import type { ContractFixture, SeededProvider } from './fixture.js';
+import { ContractRotationEnv, recordedRetries } from './rotation-env.js';
+
+/** The instant every sandbox in the suite stamps events with, so last-used reports are exact. */
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+
+/** The same key id with a secret the provider never issued. */
+function forged(key: KeyMaterial): KeyMaterial {
+  const last = key.value.at(-1) === 'a' ? 'b' : 'a';
+  return { id: key.id, value: `${key.value.slice(0, -1)}${last}` };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof Error);
+    return error;
+  }
+  assert.fail('expected the call to fail');
+}
+
+/**
+ * The shared provider contract: every adapter, run against its provider's sandbox, must pass this
+ * unchanged. A provider joins by registering a fixture (test/contract/<provider>.test.ts).
+ */
+export function providerContract(fixture: ContractFixture): void {
+  const { provider } = fixture;
+
+  describe(`provider contract: ${provider.displayName} adapter against its sandbox`, () => {
+    let seeded: SeededProvider;
+    let client: ProviderClient;
+    let retries: ReturnType<typeof recordedRetries>;
+    const logs = new CapturedLogs();
+
+    const secrets = (): string[] => [
+      seeded.current.value,
+      ...Object.values(seeded.credential).filter((v): v is string => typeof v === 'string'),
+      ...seeded.sandbox.issuedSecrets(),
+    ];
+    const assertNoSecretIn = (text: string): void => {
+      for (const secret of secrets()) assert.ok(!text.includes(secret), 'no key value in an error message');
+    };
+
+    beforeEach(async () => {
+      seeded = await fixture.seed(() => NOW);
+      retries = recordedRetries();
+      client = provider.connect({
+        credential: provider.credentialSchema.parse(seeded.credential),
+        options: provider.optionsSchema.parse(seeded.options),
+        endpoint: seeded.sandbox.url,
+        logger: new Logger(logs.sink, {}, 'debug'),
+        http: { timeoutMs: 2000, retry: retries.policy, retryHooks: retries.hooks },
+      });
+    });
+    afterEach(async () => {
+      assert.deepEqual(logs.leaks(secrets()), [], 'no secret value in any log line');
+      await seeded.sandbox.stop();
+    });
+
+    it('creates a key under the given name with the current key’s permissions, and the new key authenticates', async () => {
+      // Act
+      const created = await client.createKey({ name: 'rekey-contract-1', likeKeyId: seeded.current.id });
+      // Assess
+      assert.equal(created.name, 'rekey-contract-1');
+      assert.ok(seeded.accepts(created), 'the provider accepts the new key');
+      assert.deepEqual(seeded.permissionsOf(created.id), seeded.permissionsOf(seeded.current.id));
+      assert.deepEqual(
+        seeded
+          .appKeys()
+          .map((k) => k.id)
+          .sort(),
+        [seeded.current.id, created.id].sort(),
+      );
+      assert.equal(await client.validateKey(created), 'accepted');
+    });
+
+    it(`finds what a crashed attempt left under a name${provider.capabilities.valueReadable ? ', value included' : ', without the value the provider no longer shows'}`, async () => {
+      // Prepare
+      const created = await client.createKey({ name: 'rekey-contract-2', likeKeyId: seeded.current.id });
+      // Act
+      const found = await client.findKeysByName('rekey-contract-2');
+      const none = await client.findKeysByName('rekey-contract-absent');
+      // Assess
+      assert.deepEqual(
+        found.map((k) => ({ id: k.id, name: k.name })),
+        [{ id: created.id, name: 'rekey-contract-2' }],
+      );
+      assert.equal(found[0]!.value, provider.capabilities.valueReadable ? created.value : undefined);
+      assert.deepEqual(none, []);
+    });
+
+    it('accepts the current key, rejects a forged secret and a revoked key', async () => {
+      // Prepare
+      const created = await client.createKey({ name: 'rekey-contract-3', likeKeyId: seeded.current.id });
+      await client.revokeKey(created.id);
+      // Act + Assess
+      assert.equal(await client.validateKey(seeded.current), 'accepted');
+      assert.equal(await client.validateKey(forged(seeded.current)), 'rejected');
+      assert.equal(await client.validateKey(created), 'rejected');
+    });
+
+    it('revokes a key so it stops authenticating, and a second revocation reports it already gone', async () => {
+      // Prepare
+      const created = await client.createKey({ name: 'rekey-contract-4', likeKeyId: seeded.current.id });
+      // Act
+      const first = await client.revokeKey(created.id);
+      const second = await client.revokeKey(created.id);
+      // Assess
+      assert.equal(first, 'revoked');
+      assert.equal(second, 'already-gone');
+      assert.equal(seeded.accepts(created), false);
+      assert.ok(seeded.accepts(seeded.current), 'the current key is untouched');
+      assert.deepEqual(
+        seeded.appKeys().map((k) => k.id),
+        [seeded.current.id],
+      );
+    });
+
+    it('refuses to create beyond the provider’s key limit with a permanent error naming the limit, creating nothing', {
+      skip: fixture.keyLimit === undefined && `${provider.displayName} documents no key limit`,
+    }, async () => {
+      // Prepare
+      assert.ok(seeded.fillToLimit, 'a fixture with a key limit can fill the account');
+      seeded.fillToLimit();
+      const before = seeded.appKeys().length;
+      // Act
+      const error = await rejection(
+        client.createKey({ name: 'rekey-contract-5', likeKeyId: seeded.current.id }),
+      );
+      // Assess
+      assert.ok(error instanceof ProviderRejectedError, `got ${error.name}: ${error.message}`);
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /limit|at most|maximum/i);
+      assert.equal(seeded.appKeys().length, before);
+      assertNoSecretIn(error.message);
+    });
+
+    it('waits as long as a 429’s Retry-After asks, then succeeds with exactly one new key', async () => {
+      // Prepare
+      seeded.sandbox.injectFault({ status: 429, times: 1, retryAfterSeconds: 7 });
+      // Act
+      const created = await client.createKey({ name: 'rekey-contract-6', likeKeyId: seeded.current.id });
+      // Assess
+      assert.ok(retries.waits.includes(7000), `waited ${retries.waits.join(', ')} ms`);
+      assert.equal(seeded.appKeys().filter((k) => k.name === 'rekey-contract-6').length, 1);
+      assert.ok(seeded.accepts(created));
+    });
+
+    it('retries a persistent 5xx, then fails with a retryable error and nothing changed', async () => {
+      // Prepare
+      seeded.sandbox.injectFault({ status: 503, times: 100 });
+      const before = seeded.appKeys();
+      // Act
+      const error = await rejection(
+        client.createKey({ name: 'rekey-contract-7', likeKeyId: seeded.current.id }),
+      );
+      // Assess
+      assert.ok(error instanceof ProviderUnavailableError, `got ${error.name}: ${error.message}`);
+      assert.equal(error.retryable, true);
+      assert.equal(retries.waits.length, retries.policy.attempts - 1, 'every attempt was used');
+      assert.deepEqual(seeded.appKeys(), before);
+      assertNoSecretIn(error.message);
+    });
+
+    it('fails a persistent 429 with a retryable rate-limit error, and revokes nothing', async () => {
+      // Prepare
+      seeded.sandbox.injectFault({ status: 429, times: 100, retryAfterSeconds: 1 });
+      // Act
+      const error = await rejection(client.revokeKey(seeded.current.id));
+      // Assess
+      assert.ok(error instanceof ProviderRateLimitedError, `got ${error.name}: ${error.message}`);
+      assert.equal(error.retryable, true);
+      seeded.sandbox.clearFaults();
+      assert.ok(seeded.accepts(seeded.current));
+    });
+
+    it('reports when a key was last used, and null before its first use', {
+      skip: !provider.capabilities.lastUsed && `${provider.displayName} does not report key use`,
+    }, async () => {
+      assert.ok(client.lastUsed && seeded.use, 'lastUsed capability needs client.lastUsed and fixture.use');
+      // Prepare
+      const created = await client.createKey({ name: 'rekey-contract-8', likeKeyId: seeded.current.id });
+      const before = await client.lastUsed(created.id);
+      // Act
+      await seeded.use(created);
+      // Assess
+      assert.equal(before, null);
+      assert.deepEqual(await client.lastUsed(created.id), NOW);
+    });
+
+    it('sandbox refuses requests that break the documented API, with the provider’s error shape', async () => {
+      assert.ok(
+        seeded.violations.length >= 2,
+        'each sandbox proves at least wrong auth and a malformed body',
+      );
+      const before = seeded.appKeys();
+      for (const violation of seeded.violations) {
+        // Act
+        const res = await fetch(new URL(violation.path, seeded.sandbox.url), {
+          method: violation.method,
+          headers: violation.headers,
+          ...(violation.body === undefined ? {} : { body: violation.body }),
+        });
+        const text = await res.text();
+        // Assess
+        assert.equal(res.status, violation.status, `${violation.what}: status`);
+        assert.ok(
+          violation.errorShape(text ? JSON.parse(text) : undefined),
+          `${violation.what}: error shape`,
+        );
+      }
+      assert.deepEqual(seeded.appKeys(), before, 'nothing changed');
+    });
+  });
+
+  describe(`provider contract: rotating a ${provider.displayName} key through RotateSecret`, () => {
+    let env: ContractRotationEnv;
+    beforeEach(async () => {
+      env = await new ContractRotationEnv(fixture).start();
+    });
+    afterEach(() => env.stop());
+
+    it('rotates with both keys valid after, then revoking the old key leaves exactly the new one', async () => {
+      // Prepare
+      const before = await env.read('AWSCURRENT');
+      // Act
+      const versionId = await env.rotate();
+      // Assess
+      assert.equal(env.lastOutcome()?.ok, true, env.lastOutcome()?.error);
+      const current = await env.read('AWSCURRENT');
+      const previous = await env.read('AWSPREVIOUS');
+      assert.equal(current.versionId, versionId);
+      assert.equal(previous.versionId, before.versionId);
+      assert.notEqual(current.keyId, previous.keyId);
+      assert.ok(env.seeded.accepts({ id: current.keyId, value: current.key }), 'the new key authenticates');
+      assert.ok(env.seeded.accepts({ id: previous.keyId, value: previous.key }), 'the old key still does');
+      assert.deepEqual(env.seeded.permissionsOf(current.keyId), env.seeded.permissionsOf(previous.keyId));
+      assert.equal(env.seeded.appKeys().length, 2);
+      assert.deepEqual(env.aws.secretsManager.stagesOf(env.secretArn)[versionId], ['AWSCURRENT']);
+
+      // Act: the revocation the scheduled revoker performs after the grace period
+      const client = env.fixture.provider.connect({
+        credential: env.fixture.provider.credentialSchema.parse(env.seeded.credential),
+        options: env.fixture.provider.optionsSchema.parse(current.options),
+        endpoint: env.seeded.sandbox.url,
+        logger: env.logger,
+      });
+      const revoked = await client.revokeKey(previous.keyId);
+      // Assess
+      assert.equal(revoked, 'revoked');
+      assert.equal(env.seeded.accepts({ id: previous.keyId, value: previous.key }), false);
+      assert.ok(env.seeded.accepts({ id: current.keyId, value: current.key }));
+      assert.deepEqual(
+        env.seeded.appKeys().map((k) => k.id),
+        [current.keyId],
+        'no key is orphaned',
+      );
+      assert.deepEqual(env.leakedLines(), []);
+    });
+
+    it(`after a crash between create and store, ${provider.capabilities.valueReadable ? 'adopts the key left behind' : 'revokes the unrecoverable key and creates one fresh key'}`, async () => {
+      // Prepare: the key a crashed createSecret created for this version, never stored
+      const token = randomUUID();
+      const name = keyNameFor(env.secretName, token, env.fixture.provider.maxKeyNameLength);
+      const client = env.fixture.provider.connect({
+        credential: env.fixture.provider.credentialSchema.parse(env.seeded.credential),
+        options: env.fixture.provider.optionsSchema.parse(env.seeded.options),
+        endpoint: env.seeded.sandbox.url,
+        logger: env.logger,
+      });
+      const leftover = await client.createKey({ name, likeKeyId: env.seeded.current.id });
+      env.secretValues.add(leftover.value);
+      // Act
+      await env.rotate(token);
+      // Assess
+      assert.equal(env.lastOutcome()?.ok, true, env.lastOutcome()?.error);
+      const current = await env.read('AWSCURRENT');
+      assert.equal(current.keyName, name);
+      assert.equal(
+        env.seeded.appKeys().filter((k) => k.name === name).length,
+        1,
+        'exactly one key for the version',
+      );
+      if (env.fixture.provider.capabilities.valueReadable) {
+        assert.equal(current.keyId, leftover.id);
+      } else {
+        assert.notEqual(current.keyId, leftover.id);
+        assert.equal(env.seeded.accepts(leftover), false, 'the unrecoverable key was revoked');
+      }
+      assert.ok(env.seeded.accepts({ id: current.keyId, value: current.key }));
+      assert.deepEqual(env.leakedLines(), []);
+    });
+  });
+}
