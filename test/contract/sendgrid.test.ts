@@ -1,5 +1,6 @@
 import { SENDGRID_MAX_KEYS, sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
+import type { SeededProvider } from './fixture.js';
 import { providerContract } from './suite.js';
 
 const APP_SCOPES = ['mail.send'];
@@ -10,7 +11,7 @@ const sendGridError = (body: unknown): boolean =>
 providerContract({
   provider: sendgrid,
   keyLimit: SENDGRID_MAX_KEYS,
-  async seed() {
+  async seed(): Promise<SeededProvider> {
     const sandbox = new SendGridSandbox();
     await sandbox.start();
     const admin = sandbox.seedKey('rekey-rotator');

@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { ProviderRejectedError } from '../errors.js';
+import { ProviderHttp, type ProviderResponse } from './http.js';
+import type { ProviderClient, ProviderDefinition } from './types.js';
+
+/**
+ * Twilio API keys through the IAM API (`iam.twilio.com/v1/Keys`, the current key API: it alone creates
+ * restricted keys). Requests are form-encoded with HTTP basic auth. A key authenticates as basic auth
+ * `keySid:secret`, so the key document's `keyId` is the SK sid and `key` the secret. The secret is
+ * returned only by the create call; a key a crashed attempt created is revoked and replaced.
+ */
+const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+
+const CredentialSchema = z.object({
+  /** The account SID (with its auth token) or a Main API key's SK sid (with its secret). */
+  sid: z.string().regex(/^(AC|SK)[0-9a-fA-F]{32}$/, 'must be an AC account SID or an SK Main key SID'),
+  secret: z.string().min(1),
+});
+
+const OptionsSchema = z
+  .object({
+    /** The account (or subaccount) that owns the keys. */
+    accountSid: z.string().regex(ACCOUNT_SID, 'must be an account SID (AC followed by 32 hex digits)'),
+  })
+  .strict();
+
+const PolicySchema = z
+  .object({ allow: z.array(z.string()) })
+  .nullable()
+  .optional();
+const KeySchema = z.object({ sid: z.string(), friendly_name: z.string().nullable(), policy: PolicySchema });
+const NewKeySchema = KeySchema.extend({ secret: z.string().min(1) });
+const ListSchema = z.object({
+  keys: z.array(z.object({ sid: z.string(), friendly_name: z.string().nullable() })),
+  meta: z.object({ next_page_url: z.string().nullable().optional() }),
+});
+
+export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
+  name: 'twilio',
+  displayName: 'Twilio',
+  capabilities: { dualKey: true, maxActiveKeys: null, lastUsed: false, valueReadable: false },
+  maxKeyNameLength: 64,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
+    const iam = new ProviderHttp({
+      provider: 'Twilio',
+      baseUrl: endpoint ?? 'https://iam.twilio.com',
+      ...httpOptions,
+    });
+    const api = new ProviderHttp({
+      provider: 'Twilio',
+      baseUrl: endpoint ?? 'https://api.twilio.com',
+      ...httpOptions,
+    });
+    const basic = (user: string, password: string) => ({
+      authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+    });
+    const admin = basic(credential.sid, credential.secret);
+    const keyPath = (sid: string) => `/v1/Keys/${encodeURIComponent(sid)}`;
+
+    const adminFailure = (res: ProviderResponse, call: string): never => {
+      throw new ProviderRejectedError(
+        'Twilio',
+        call,
+        res.status,
+        res.status === 401 || res.status === 403
+          ? 'the rotator credential must be the account SID with its auth token or a Main API key (standard and restricted keys cannot manage keys).'
+          : `unexpected status; check options.accountSid (${options.accountSid}) and the request against Twilio's IAM API.`,
+      );
+    };
+
+    return {
+      async createKey({ name, likeKeyId }) {
+        const current = await iam.request({
+          call: 'read current key',
+          method: 'GET',
+          path: keyPath(likeKeyId),
+          headers: admin,
+        });
+        if (current.status !== 200) adminFailure(current, 'read current key');
+        const { policy } = iam.parse(KeySchema, current, 'read current key');
+        const res = await iam.request({
+          call: 'create key',
+          method: 'POST',
+          path: '/v1/Keys',
+          headers: admin,
+          form: {
+            AccountSid: options.accountSid,
+            FriendlyName: name,
+            // A restricted key is copied with its policy; a standard key stays standard.
+            ...(policy ? { KeyType: 'restricted', Policy: JSON.stringify(policy) } : {}),
+          },
+        });
+        if (res.status !== 201) adminFailure(res, 'create key');
+        const created = iam.parse(NewKeySchema, res, 'create key');
+        return { id: created.sid, name: created.friendly_name ?? name, value: created.secret };
+      },
+
+      async findKeysByName(name) {
+        const found: Array<{ id: string; name: string }> = [];
+        let path: string | null =
+          `/v1/Keys?AccountSid=${encodeURIComponent(options.accountSid)}&PageSize=1000`;
+        while (path) {
+          const res = await iam.request({ call: 'list keys', method: 'GET', path, headers: admin });
+          if (res.status !== 200) adminFailure(res, 'list keys');
+          const page = iam.parse(ListSchema, res, 'list keys');
+          for (const key of page.keys) if (key.friendly_name === name) found.push({ id: key.sid, name });
+          const next = page.meta.next_page_url;
+          // next_page_url is absolute; keep its path and query so a sandbox endpoint keeps working.
+          const url = next ? new URL(next, 'https://iam.twilio.com') : undefined;
+          path = url ? `${url.pathname}${url.search}` : null;
+        }
+        return found;
+      },
+
+      async validateKey(key) {
+        // Reading the account balance is the cheapest call a standard key may make; a restricted key
+        // without that permission is still authenticated (403, not 401).
+        const res = await api.request({
+          call: 'validate key',
+          method: 'GET',
+          path: `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Balance.json`,
+          headers: basic(key.id, key.value),
+        });
+        if (res.status === 200 || res.status === 403) return 'accepted';
+        if (res.status === 401) return 'rejected';
+        throw new ProviderRejectedError(
+          'Twilio',
+          'validate key',
+          res.status,
+          'unexpected status for GET Balance.json; check options.accountSid.',
+        );
+      },
+
+      async revokeKey(keyId) {
+        const res = await iam.request({
+          call: 'delete key',
+          method: 'DELETE',
+          path: keyPath(keyId),
+          headers: admin,
+        });
+        if (res.status === 204) return 'revoked';
+        if (res.status === 404) return 'already-gone';
+        return adminFailure(res, 'delete key');
+      },
+    };
+  },
+};
