@@ -1,0 +1,311 @@
+import { Fleet, type InstanceKeySource } from './fleet.js';
+import { InvariantMonitor, type TimelineEvent } from './monitor.js';
+import { SCENARIOS, type Scenario, until } from './scenarios.js';
+import { RehearsalWorld, type WorldKey, type WorldOptions } from './world.js';
+
+export interface RehearsalOptions extends Omit<WorldOptions, 'usageSources'> {
+  instances: number;
+  /** Calls per second across the fleet. */
+  rps: number;
+  /** Scenario names to run, in order. */
+  scenarios: string[];
+  /** Seed of every random choice the rehearsal makes (jitter, key spread), so a run can be repeated. */
+  seed: number;
+  /** A key source for one application instance (the rekey client, in the CLI). */
+  sourceFor: (
+    world: RehearsalWorld,
+    instance: number,
+    key: WorldKey,
+    random: () => number,
+  ) => InstanceKeySource;
+  /** Lines other components logged (the fleet's clients) that the secret scan must also read. */
+  extraLogs?: () => string[];
+  onProgress?: (progress: RehearsalProgress) => void;
+  /** Wires usage evidence for the revoker once the world exists (client metrics on the loopback endpoint). */
+  configureWorld?: (world: RehearsalWorld) => WorldOptions['usageSources'];
+}
+
+export interface RehearsalProgress {
+  scenario: string;
+  index: number;
+  total: number;
+  keys: number;
+  callsPerSecond: number;
+  calls: number;
+  failed: number;
+}
+
+export interface InvariantResult {
+  invariant: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface ScenarioResult {
+  name: string;
+  guide: string;
+  zeroDowntime: boolean;
+  /** Real ms since the fleet started. */
+  startedAt: number;
+  endedAt: number;
+  calls: number;
+  failed: number;
+  /** First few failures, for the reader. */
+  failures: string[];
+  /** Provider key ids the fleet used during the scenario. */
+  versionsSeen: number;
+  /** Keys held at the providers (all managed secrets) when the scenario ended. */
+  providerKeysAtEnd: number;
+  timeToRevokeMs?: number;
+  checks: Array<{ name: string; ok: boolean; detail?: string }>;
+  invariants: InvariantResult[];
+  ok: boolean;
+}
+
+export interface RehearsalReport {
+  tool: 'rekey rehearse';
+  startedAt: string;
+  options: {
+    keys: number;
+    instances: number;
+    rps: number;
+    providers: string[];
+    scenarios: string[];
+    seed: number;
+    scale: number;
+    graceSeconds: number;
+  };
+  durationMs: number;
+  scenarios: ScenarioResult[];
+  timeline: {
+    /** Calls per real second, by key label ("<secret>#<n>": the n-th key of that secret) and failures. */
+    buckets: Array<{ second: number; byKey: Record<string, number>; failed: number }>;
+    events: TimelineEvent[];
+  };
+  verdict: { ok: boolean; breaches: string[] };
+}
+
+/** A small deterministic PRNG (mulberry32), so `--seed` repeats a run's random choices. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The rehearsal: starts the world and a fleet under steady traffic, runs the scenarios in sequence, and
+ * judges every invariant of DEVELOPERS.md in each — zero failed calls where the guide promises zero
+ * downtime, a valid AWSCURRENT key at every sampled instant, no AWSCURRENT key revoked, no duplicate or
+ * orphaned provider key, no secret value in any captured log line.
+ */
+export async function runRehearsal(options: RehearsalOptions): Promise<RehearsalReport> {
+  const unknown = options.scenarios.filter((name) => !SCENARIOS.some((s) => s.name === name));
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    );
+  const random = seededRandom(options.seed);
+  const world = new RehearsalWorld(options);
+  const startedAt = new Date();
+  await world.start();
+  const usageSources = options.configureWorld?.(world);
+  if (usageSources) Object.assign(world.options, { usageSources });
+  const fleet = new Fleet(world.keys, world.sandboxes, {
+    instances: options.instances,
+    rps: options.rps,
+    sourceFor: (instance, key) => options.sourceFor(world, instance, key, random),
+  });
+  const monitor = new InvariantMonitor(world, () => fleet.elapsed());
+  monitor.start();
+  const results: ScenarioResult[] = [];
+  const selected = options.scenarios.map((name) => SCENARIOS.find((s) => s.name === name)!);
+  let current = { name: 'warm-up', index: 0 };
+  const progressTimer = setInterval(() => {
+    const now = fleet.elapsed();
+    const recent = fleet.calls.filter((c) => c.at > now - 1000).length;
+    options.onProgress?.({
+      scenario: current.name,
+      index: current.index,
+      total: selected.length,
+      keys: world.keys.length,
+      callsPerSecond: recent,
+      calls: fleet.calls.length,
+      failed: fleet.calls.filter((c) => !c.ok).length,
+    });
+  }, 250);
+  try {
+    // Let every instance warm its cache before the first scenario.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const [index, scenario] of selected.entries()) {
+      current = { name: scenario.name, index: index + 1 };
+      results.push(await runScenario(scenario, world, fleet, monitor));
+    }
+  } finally {
+    clearInterval(progressTimer);
+    await fleet.stop();
+    monitor.stop();
+    await world.stop();
+  }
+
+  const logLines = [...world.logs.lines, ...(options.extraLogs?.() ?? [])];
+  const secrets = world.issuedSecrets();
+  const leaked = logLines.filter((line) => secrets.some((s) => line.includes(s)));
+  const leakResult: InvariantResult = {
+    invariant: '5: no secret value in any log line',
+    ok: leaked.length === 0,
+    detail:
+      leaked.length === 0
+        ? `${logLines.length} lines scanned for ${secrets.length} secret values`
+        : `${leaked.length} line(s) carry a secret value`,
+  };
+  for (const result of results) {
+    result.invariants.push(leakResult);
+    result.ok = result.ok && leakResult.ok;
+  }
+  const breaches = results.flatMap((r) => [
+    ...r.invariants
+      .filter((i) => !i.ok)
+      .map((i) => `${r.name}: invariant ${i.invariant} — ${i.detail ?? 'breached'}`),
+    ...r.checks.filter((c) => !c.ok).map((c) => `${r.name}: ${c.name}${c.detail ? ` — ${c.detail}` : ''}`),
+  ]);
+  return {
+    tool: 'rekey rehearse',
+    startedAt: startedAt.toISOString(),
+    options: {
+      keys: options.keys,
+      instances: options.instances,
+      rps: options.rps,
+      providers: options.providers,
+      scenarios: options.scenarios,
+      seed: options.seed,
+      scale: options.scale,
+      graceSeconds: options.graceSeconds,
+    },
+    durationMs: Date.now() - startedAt.getTime(),
+    scenarios: results,
+    timeline: timeline(fleet, monitor),
+    verdict: { ok: breaches.length === 0, breaches },
+  };
+}
+
+async function runScenario(
+  scenario: Scenario,
+  world: RehearsalWorld,
+  fleet: Fleet,
+  monitor: InvariantMonitor,
+): Promise<ScenarioResult> {
+  const startedAt = fleet.elapsed();
+  const breachesBefore = monitor.breaches.length;
+  monitor.note('scenario', scenario.name);
+  let outcome: Awaited<ReturnType<Scenario['run']>>;
+  try {
+    outcome = await scenario.run({ world, fleet, monitor, keys: world.keys });
+  } catch (error) {
+    outcome = {
+      checks: [
+        {
+          name: 'scenario ran to the end',
+          ok: false,
+          detail: error instanceof Error ? error.message : String(error),
+        },
+      ],
+    };
+  }
+  // Let revocations and rotations the scenario started finish before judging orphans.
+  const settled = await until(() => world.aws.scheduler.list('rekey').length === 0, 15_000);
+  await world.aws.secretsManager.settled();
+  // Let every instance make calls on the settled state before the window closes.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const endedAt = fleet.elapsed();
+  const calls = fleet.calls.filter((c) => c.at >= startedAt && c.at < endedAt);
+  const failed = calls.filter((c) => !c.ok);
+  const breaches = monitor.breaches.slice(breachesBefore);
+  const orphans = orphanedKeys(world);
+  const invariants: InvariantResult[] = [
+    {
+      invariant: '1: a valid key is AWSCURRENT at every instant',
+      ok: !breaches.some((b) => b.invariant.startsWith('1')),
+      detail: breaches.find((b) => b.invariant.startsWith('1'))?.detail ?? `${monitor.samples} samples`,
+    },
+    {
+      invariant: '2: an AWSCURRENT key is never revoked',
+      ok: !breaches.some((b) => b.invariant.startsWith('2')),
+      detail: breaches.filter((b) => b.invariant.startsWith('2')).map((b) => `${b.secret}: ${b.detail}`)[0],
+    },
+    {
+      invariant: '3/4: no duplicate or orphaned key at a provider',
+      ok: orphans.length === 0 && settled,
+      detail:
+        orphans.length > 0
+          ? `orphaned: ${orphans.join(', ')}`
+          : settled
+            ? 'every provider key is referenced by a labelled version'
+            : 'revocations did not settle in time',
+    },
+  ];
+  if (scenario.zeroDowntime) {
+    invariants.push({
+      invariant: 'zero failed calls (zero downtime)',
+      ok: failed.length === 0,
+      detail: `${failed.length} of ${calls.length} calls failed`,
+    });
+  }
+  const ok = invariants.every((i) => i.ok) && outcome.checks.every((c) => c.ok);
+  return {
+    name: scenario.name,
+    guide: scenario.guide,
+    zeroDowntime: scenario.zeroDowntime,
+    startedAt,
+    endedAt,
+    calls: calls.length,
+    failed: failed.length,
+    failures: [...new Set(failed.map((c) => `${c.secret}: ${c.error}`))].slice(0, 3),
+    versionsSeen: new Set(calls.map((c) => c.keyId).filter(Boolean)).size,
+    providerKeysAtEnd: [...world.sandboxes.values()].reduce((n, s) => n + s.appKeyIds().length, 0),
+    ...(outcome.timeToRevokeMs === undefined ? {} : { timeToRevokeMs: Math.round(outcome.timeToRevokeMs) }),
+    checks: outcome.checks,
+    invariants,
+    ok,
+  };
+}
+
+/** Provider keys (besides rotator credentials) that no labelled version of any managed key refers to. */
+function orphanedKeys(world: RehearsalWorld): string[] {
+  const referenced = new Set(world.keys.flatMap((key) => [...world.referencedKeyIds(key)]));
+  return [...world.sandboxes.entries()].flatMap(([provider, sandbox]) =>
+    sandbox
+      .appKeyIds()
+      .filter((id) => !referenced.has(id))
+      .map((id) => `${provider}:${id}`),
+  );
+}
+
+function timeline(fleet: Fleet, monitor: InvariantMonitor): RehearsalReport['timeline'] {
+  const generation = new Map<string, string>();
+  const perSecret = new Map<string, number>();
+  const label = (secret: string, keyId: string | undefined): string => {
+    if (!keyId) return `${secret}#?`;
+    const known = generation.get(keyId);
+    if (known) return known;
+    const n = (perSecret.get(secret) ?? 0) + 1;
+    perSecret.set(secret, n);
+    const name = `${secret}#${n}`;
+    generation.set(keyId, name);
+    return name;
+  };
+  const buckets: RehearsalReport['timeline']['buckets'] = [];
+  for (const call of [...fleet.calls].sort((a, b) => a.at - b.at)) {
+    const second = Math.floor(call.at / 1000);
+    while (buckets.length <= second) buckets.push({ second: buckets.length, byKey: {}, failed: 0 });
+    const bucket = buckets[second]!;
+    if (!call.ok) bucket.failed += 1;
+    const key = label(call.secret, call.keyId);
+    bucket.byKey[key] = (bucket.byKey[key] ?? 0) + 1;
+  }
+  return { buckets, events: monitor.events };
+}

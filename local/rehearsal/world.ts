@@ -1,0 +1,205 @@
+import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import {
+  CreateSecretCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { formatDuration } from '../../lambdas/duration.js';
+import { Logger } from '../../lambdas/logger.js';
+import {
+  type RevocationDeps,
+  revocationAfterPromotion,
+  revokePreviousKey,
+} from '../../lambdas/revocation.js';
+import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
+import { parseManagedKey } from '../../lambdas/secret-format.js';
+import { TAGS } from '../../lambdas/tags.js';
+import type { UsageSource } from '../../lambdas/usage.js';
+import { type LoopbackAws, startLoopbackAws } from '../aws/server.js';
+import { CapturedLogs } from '../captured-logs.js';
+import { CompressedClock } from '../clock.js';
+import { REHEARSAL_PROVIDERS, type RehearsalKey, type RehearsalSandbox } from './providers.js';
+
+export interface WorldOptions {
+  providers: string[];
+  /** Managed keys, spread over the providers round-robin. */
+  keys: number;
+  /** Clock compression: simulated milliseconds per real millisecond. */
+  scale: number;
+  /** Grace period of every key, in simulated seconds. */
+  graceSeconds: number;
+  /** Replaces the revoker (tests inject a broken one to prove the verdict can fail). */
+  revoker?: (request: unknown, deps: RevocationDeps) => Promise<unknown>;
+  /** Client-metrics usage evidence for the revoker, when the fleet reports it. */
+  usageSources?: UsageSource[];
+}
+
+export interface WorldKey {
+  /** The secret name (inventory vault_path). */
+  name: string;
+  provider: string;
+  arn: string;
+}
+
+/**
+ * Everything the rehearsal runs against, in one process on loopback: the AWS endpoint on a compressed
+ * clock, one sandbox per provider, the rotation functions and the revoker registered as its Lambdas,
+ * a Scheduler timer, and the managed keys — created, imported and attached to rotation as a deploy would.
+ */
+export class RehearsalWorld {
+  readonly clock: CompressedClock;
+  readonly logs = new CapturedLogs();
+  readonly logger: Logger;
+  readonly sandboxes = new Map<string, RehearsalSandbox>();
+  readonly keys: WorldKey[] = [];
+  aws!: LoopbackAws;
+  sm!: SecretsManagerClient;
+  scheduler!: SchedulerClient;
+  sns!: SNSClient;
+  alertTopicArn!: string;
+  private revokerArn!: string;
+  private readonly rotationArns = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Set by a scenario to make SM deliver duplicate steps etc.; reset by `reset()`. */
+  readonly http = { timeoutMs: 2000, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 } };
+
+  constructor(readonly options: WorldOptions) {
+    this.clock = new CompressedClock(options.scale);
+    this.logger = new Logger(this.logs.sink, {}, 'info');
+  }
+
+  async start(): Promise<void> {
+    this.aws = await startLoopbackAws({ clock: this.clock });
+    this.sm = new SecretsManagerClient({});
+    this.scheduler = new SchedulerClient({});
+    this.sns = new SNSClient({});
+    this.alertTopicArn = this.aws.sns.createTopic('rekey-alerts');
+    await this.scheduler.send(new CreateScheduleGroupCommand({ Name: 'rekey' }));
+    const revoke = this.options.revoker ?? revokePreviousKey;
+    this.revokerArn = this.aws.lambdas.register('rekey-revoker', (event) =>
+      revoke(event, this.revocationDeps()),
+    );
+
+    for (const name of this.options.providers) {
+      const provider = REHEARSAL_PROVIDERS[name];
+      if (!provider)
+        throw new Error(
+          `the rehearsal has no sandbox for provider "${name}"; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
+        );
+      this.sandboxes.set(name, await provider.start());
+      this.rotationArns.set(
+        name,
+        this.aws.lambdas.register(`rekey-rotate-${name}`, (event) =>
+          runRotationStep(event, this.rotationDeps(name)),
+        ),
+      );
+    }
+    const rotators = new Map<string, string>();
+    for (const [name, sandbox] of this.sandboxes) {
+      const created = await this.sm.send(
+        new CreateSecretCommand({
+          Name: `rekey/rotator/${name}`,
+          SecretString: JSON.stringify(sandbox.credential),
+        }),
+      );
+      rotators.set(name, created.ARN!);
+    }
+    for (let i = 0; i < this.options.keys; i++) {
+      const provider = this.options.providers[i % this.options.providers.length]!;
+      const sandbox = this.sandboxes.get(provider)!;
+      const name = `rehearsal/${provider}/key-${String(i + 1).padStart(2, '0')}`;
+      const key = sandbox.seedAppKey(`app-${provider}-${i + 1}`);
+      const doc = {
+        provider,
+        key: key.value,
+        keyId: key.id,
+        createdAt: this.clock.now().toISOString(),
+        rotatorSecretArn: rotators.get(provider)!,
+        options: sandbox.options,
+      };
+      const created = await this.sm.send(
+        new CreateSecretCommand({
+          Name: name,
+          SecretString: JSON.stringify(doc),
+          Tags: [{ Key: TAGS.gracePeriod, Value: formatDuration(this.options.graceSeconds) }],
+        }),
+      );
+      await this.sm.send(
+        new RotateSecretCommand({
+          SecretId: created.ARN,
+          RotationLambdaARN: this.rotationArns.get(provider),
+          RotateImmediately: false,
+        }),
+      );
+      this.keys.push({ name, provider, arn: created.ARN! });
+    }
+    this.timer = setInterval(() => void this.aws.scheduler.runDue(), 20);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.aws.secretsManager.settled();
+    for (const client of [this.sm, this.scheduler, this.sns]) client?.destroy();
+    await this.aws.stop();
+    for (const sandbox of this.sandboxes.values()) await sandbox.sandbox.stop();
+  }
+
+  rotationDeps(provider: string): RotationDeps {
+    const definition = REHEARSAL_PROVIDERS[provider]!.definition;
+    const { secretsManager: _sm, logger: _logger, ...revocation } = this.revocationDeps();
+    return {
+      secretsManager: this.sm,
+      logger: this.logger.child({ function: `rotate-${provider}` }),
+      provider: definition,
+      endpoint: this.sandboxes.get(provider)!.sandbox.url,
+      http: this.http,
+      now: () => this.clock.now(),
+      afterPromotion: revocationAfterPromotion(revocation),
+    };
+  }
+
+  revocationDeps(): RevocationDeps {
+    return {
+      secretsManager: this.sm,
+      scheduler: this.scheduler,
+      sns: this.sns,
+      logger: this.logger.child({ function: 'rekey-revoker' }),
+      now: () => this.clock.now(),
+      config: {
+        scheduleGroup: 'rekey',
+        schedulerRoleArn: `arn:aws:iam::${this.aws.accountId}:role/rekey-scheduler`,
+        revokerArn: this.revokerArn,
+        deadLetterArn: `arn:aws:sqs:${this.aws.region}:${this.aws.accountId}:rekey-revocation-dlq`,
+        alertTopicArn: this.alertTopicArn,
+        recheckSeconds: 300,
+        maxAttempts: 6,
+      },
+      endpoints: Object.fromEntries([...this.sandboxes].map(([name, s]) => [name, s.sandbox.url])),
+      http: this.http,
+      ...(this.options.usageSources ? { usageSources: this.options.usageSources } : {}),
+    };
+  }
+
+  /** The key labelled `stage` now, read in-process (cheap enough to sample many times a second). */
+  keyAt(key: WorldKey, stage = 'AWSCURRENT'): (RehearsalKey & { secretString: string }) | undefined {
+    const value = this.aws.secretsManager.peekValue(key.arn, stage);
+    if (value === undefined) return undefined;
+    const doc = parseManagedKey(value, { secretId: key.name });
+    return { id: doc.keyId, value: doc.key, secretString: value };
+  }
+
+  /** Key ids any labelled version of any managed key refers to. */
+  referencedKeyIds(key: WorldKey): Set<string> {
+    return new Set(
+      this.aws.secretsManager
+        .labelledValues(key.arn)
+        .map((value) => parseManagedKey(value, { secretId: key.name }).keyId),
+    );
+  }
+
+  /** Every secret value any sandbox ever issued (app keys and rotator credentials). */
+  issuedSecrets(): string[] {
+    return [...this.sandboxes.values()].flatMap((s) => s.sandbox.issuedSecrets());
+  }
+}
