@@ -52,7 +52,7 @@ export class Fleet {
   constructor(
     keys: WorldKey[],
     sandboxes: Map<string, RehearsalSandbox>,
-    private readonly options: FleetOptions,
+    options: FleetOptions,
   ) {
     const intervalMs = (1000 * options.instances) / Math.max(1, options.rps);
     for (let i = 0; i < options.instances; i++) {

@@ -46,7 +46,7 @@ export function formatVerdict(report: RehearsalReport): string {
   return ['VERDICT: FAIL', ...report.verdict.breaches.map((b) => `  ✗ ${b}`)].join('\n');
 }
 
-const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Series of the chart: calls per second by key generation (the n-th key of each secret), across secrets. */
 export function chartSeries(report: RehearsalReport): Array<{ name: string; points: number[] }> {
@@ -85,7 +85,7 @@ export function renderHtml(report: RehearsalReport): string {
     });
     const top = stacked.map((v, t) => `${x(t + 0.5).toFixed(1)},${y(v).toFixed(1)}`);
     const bottom = lower.map((v, t) => `${x(t + 0.5).toFixed(1)},${y(v).toFixed(1)}`).reverse();
-    return `<polygon class="series" data-series="${escape(s.name)}" fill="${COLORS[i % COLORS.length]}" fill-opacity="0.75" points="${[...top, ...bottom].join(' ')}"/>`;
+    return `<polygon class="series" data-series="${escapeHtml(s.name)}" fill="${COLORS[i % COLORS.length]}" fill-opacity="0.75" points="${[...top, ...bottom].join(' ')}"/>`;
   });
   const failures = report.timeline.buckets
     .filter((b) => b.failed > 0)
@@ -98,7 +98,7 @@ export function renderHtml(report: RehearsalReport): string {
     .map((e) => {
       const ex = x(e.at / 1000).toFixed(1);
       const color = EVENT_COLORS[e.kind] ?? '#111827';
-      return `<line class="event" data-kind="${e.kind}" x1="${ex}" x2="${ex}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="${color}" stroke-width="${e.kind === 'scenario' ? 1.5 : 1}" stroke-dasharray="${e.kind === 'scenario' ? '' : '3,3'}"><title>${escape(`${(e.at / 1000).toFixed(2)}s ${e.kind}${e.secret ? ` ${e.secret}` : ''}: ${e.detail}`)}</title></line>`;
+      return `<line class="event" data-kind="${e.kind}" x1="${ex}" x2="${ex}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="${color}" stroke-width="${e.kind === 'scenario' ? 1.5 : 1}" stroke-dasharray="${e.kind === 'scenario' ? '' : '3,3'}"><title>${escapeHtml(`${(e.at / 1000).toFixed(2)}s ${e.kind}${e.secret ? ` ${e.secret}` : ''}: ${e.detail}`)}</title></line>`;
     });
   const ticks = Array.from({ length: Math.min(12, seconds) + 1 }, (_, i) =>
     Math.round((i * seconds) / Math.min(12, seconds)),
@@ -114,7 +114,7 @@ export function renderHtml(report: RehearsalReport): string {
   const legend = [
     ...series.map(
       (s, i) =>
-        `<span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${escape(s.name)}`,
+        `<span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${escapeHtml(s.name)}`,
     ),
     ...Object.entries(EVENT_COLORS).map(
       ([kind, color]) => `<span class="swatch line" style="border-color:${color}"></span>${kind}`,
@@ -124,14 +124,14 @@ export function renderHtml(report: RehearsalReport): string {
   const rows = report.scenarios
     .map(
       (s) =>
-        `<tr class="${s.ok ? 'pass' : 'fail'}"><td>${escape(s.name)}<div class="guide">${escape(s.guide)}</div></td><td>${s.calls}</td><td>${s.failed}</td><td>${s.versionsSeen}</td><td>${s.providerKeysAtEnd}</td><td>${s.timeToRevokeMs === undefined ? '—' : `${(s.timeToRevokeMs / 1000).toFixed(2)} s`}</td><td>${s.invariants
+        `<tr class="${s.ok ? 'pass' : 'fail'}"><td>${escapeHtml(s.name)}<div class="guide">${escapeHtml(s.guide)}</div></td><td>${s.calls}</td><td>${s.failed}</td><td>${s.versionsSeen}</td><td>${s.providerKeysAtEnd}</td><td>${s.timeToRevokeMs === undefined ? '—' : `${(s.timeToRevokeMs / 1000).toFixed(2)} s`}</td><td>${s.invariants
           .map(
             (i) =>
-              `<div class="${i.ok ? 'ok' : 'bad'}">${i.ok ? '✓' : '✗'} ${escape(i.invariant)}${i.detail ? ` <span class="detail">(${escape(i.detail)})</span>` : ''}</div>`,
+              `<div class="${i.ok ? 'ok' : 'bad'}">${i.ok ? '✓' : '✗'} ${escapeHtml(i.invariant)}${i.detail ? ` <span class="detail">(${escapeHtml(i.detail)})</span>` : ''}</div>`,
           )
           .join(
             '',
-          )}${s.checks.map((c) => `<div class="${c.ok ? 'ok' : 'bad'}">${c.ok ? '✓' : '✗'} ${escape(c.name)}${c.detail ? ` <span class="detail">(${escape(c.detail)})</span>` : ''}</div>`).join('')}</td><td>${s.ok ? 'PASS' : 'FAIL'}</td></tr>`,
+          )}${s.checks.map((c) => `<div class="${c.ok ? 'ok' : 'bad'}">${c.ok ? '✓' : '✗'} ${escapeHtml(c.name)}${c.detail ? ` <span class="detail">(${escapeHtml(c.detail)})</span>` : ''}</div>`).join('')}</td><td>${s.ok ? 'PASS' : 'FAIL'}</td></tr>`,
     )
     .join('\n');
   const o = report.options;
@@ -149,7 +149,7 @@ th{background:#f9fafb} tr.fail td:last-child{color:#b91c1c;font-weight:600} tr.p
 .swatch.line{width:0;height:12px;border-left:2px dashed;margin-left:6px} svg{background:#fff;border:1px solid #e5e7eb;border-radius:6px}
 </style></head><body>
 <h1>rekey rehearsal</h1>
-<div class="meta">${escape(report.startedAt)} · ${o.keys} keys · ${o.instances} instances · ${o.rps} calls/s · providers ${escape(o.providers.join(', '))} · seed ${o.seed} · clock ×${o.scale} (grace ${o.graceSeconds}s simulated = ${((o.graceSeconds * 1000) / o.scale / 1000).toFixed(1)}s real) · ${(report.durationMs / 1000).toFixed(1)}s</div>
+<div class="meta">${escapeHtml(report.startedAt)} · ${o.keys} keys · ${o.instances} instances · ${o.rps} calls/s · providers ${escapeHtml(o.providers.join(', '))} · seed ${o.seed} · clock ×${o.scale} (grace ${o.graceSeconds}s simulated = ${((o.graceSeconds * 1000) / o.scale / 1000).toFixed(1)}s real) · ${(report.durationMs / 1000).toFixed(1)}s</div>
 <div class="verdict ${report.verdict.ok ? 'pass' : 'fail'}">${report.verdict.ok ? 'PASS — every invariant held in every scenario' : `FAIL — ${report.verdict.breaches.map(escape).join('<br>')}`}</div>
 <h2>Calls per second by key version</h2>
 <svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%">
