@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { ProviderRejectedError } from '../errors.js';
+import { ProviderHttp, type ProviderResponse } from './http.js';
+import type { ProviderClient, ProviderDefinition } from './types.js';
+
+/**
+ * Datadog API keys through the v2 key-management API (`/api/v2/api_keys`). The site (US1, EU1, …) is an
+ * option, never a URL from the secret. API keys carry no scopes; the one per-key setting, remote config
+ * read, is copied from the current key. Values are readable by id (so a crashed attempt's key is adopted)
+ * and Datadog reports each key's last use.
+ */
+export const DATADOG_SITES = [
+  'datadoghq.com',
+  'us3.datadoghq.com',
+  'us5.datadoghq.com',
+  'datadoghq.eu',
+  'ap1.datadoghq.com',
+  'ap2.datadoghq.com',
+  'ddog-gov.com',
+] as const;
+export const DATADOG_MAX_KEYS = 50;
+
+const CredentialSchema = z.object({
+  /** An API key of the organization (sent as DD-API-KEY). */
+  apiKey: z.string().min(1),
+  /** An application key whose owner holds api_keys_read and api_keys_write (DD-APPLICATION-KEY). */
+  applicationKey: z.string().min(1),
+});
+
+const OptionsSchema = z
+  .object({
+    /** The Datadog site the organization lives on (US1 is datadoghq.com, EU1 datadoghq.eu). */
+    site: z.enum(DATADOG_SITES).default('datadoghq.com'),
+  })
+  .strict();
+
+const KeyAttributes = z.object({
+  name: z.string(),
+  remote_config_read_enabled: z.boolean().optional(),
+});
+const FullKeySchema = z.object({
+  data: z.object({
+    id: z.string().min(1),
+    attributes: KeyAttributes.extend({
+      key: z.string().min(1),
+      date_last_used: z.iso.datetime({ offset: true }).nullable().optional(),
+    }),
+  }),
+});
+const ListSchema = z.object({
+  data: z.array(z.object({ id: z.string(), attributes: KeyAttributes })),
+  meta: z.object({ page: z.object({ total_filtered_count: z.number() }).optional() }).optional(),
+});
+const PAGE_SIZE = 100;
+
+export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
+  name: 'datadog',
+  displayName: 'Datadog',
+  capabilities: { dualKey: true, maxActiveKeys: DATADOG_MAX_KEYS, lastUsed: true, valueReadable: true },
+  maxKeyNameLength: 100,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
+    const http = new ProviderHttp({
+      provider: 'Datadog',
+      baseUrl: endpoint ?? `https://api.${options.site}`,
+      ...httpOptions,
+    });
+    const admin = { 'dd-api-key': credential.apiKey, 'dd-application-key': credential.applicationKey };
+    const keyPath = (id: string) => `/api/v2/api_keys/${encodeURIComponent(id)}`;
+
+    const adminFailure = (res: ProviderResponse, call: string): never => {
+      throw new ProviderRejectedError(
+        'Datadog',
+        call,
+        res.status,
+        res.status === 403 && call === 'create key'
+          ? `the organization may already hold ${DATADOG_MAX_KEYS} API keys (Datadog's limit), or the application key lacks api_keys_write; delete unused keys or grant the permission.`
+          : res.status === 403
+            ? `the rotator credential must be an API key plus an application key with api_keys_read and api_keys_write, on site ${options.site}.`
+            : "unexpected status; check the request against Datadog's key management API.",
+      );
+    };
+    const getKey = async (id: string, call: string) => {
+      const res = await http.request({ call, method: 'GET', path: keyPath(id), headers: admin });
+      if (res.status !== 200) adminFailure(res, call);
+      return http.parse(FullKeySchema, res, call).data;
+    };
+
+    return {
+      async createKey({ name, likeKeyId }) {
+        const current = await getKey(likeKeyId, 'read current key');
+        const res = await http.request({
+          call: 'create key',
+          method: 'POST',
+          path: '/api/v2/api_keys',
+          headers: admin,
+          json: {
+            data: {
+              type: 'api_keys',
+              attributes: {
+                name,
+                ...(current.attributes.remote_config_read_enabled
+                  ? { remote_config_read_enabled: true }
+                  : {}),
+              },
+            },
+          },
+        });
+        if (res.status !== 201) adminFailure(res, 'create key');
+        const created = http.parse(FullKeySchema, res, 'create key').data;
+        return { id: created.id, name: created.attributes.name, value: created.attributes.key };
+      },
+
+      async findKeysByName(name) {
+        const matches: Array<{ id: string; name: string }> = [];
+        for (let page = 0; ; page++) {
+          const res = await http.request({
+            call: 'list keys',
+            method: 'GET',
+            path: `/api/v2/api_keys?page[size]=${PAGE_SIZE}&page[number]=${page}&filter=${encodeURIComponent(name)}`,
+            headers: admin,
+          });
+          if (res.status !== 200) adminFailure(res, 'list keys');
+          const listed = http.parse(ListSchema, res, 'list keys');
+          for (const key of listed.data) if (key.attributes.name === name) matches.push({ id: key.id, name });
+          if (listed.data.length < PAGE_SIZE) break;
+        }
+        // The list omits values; reading each key by id returns it, so the caller can adopt the key.
+        const found = [];
+        for (const match of matches) {
+          const key = await getKey(match.id, 'read key');
+          found.push({ id: key.id, name: key.attributes.name, value: key.attributes.key });
+        }
+        return found;
+      },
+
+      async validateKey(key) {
+        const res = await http.request({
+          call: 'validate key',
+          method: 'GET',
+          path: '/api/v1/validate',
+          headers: { 'dd-api-key': key.value },
+        });
+        if (res.status === 200) return 'accepted';
+        if (res.status === 403 || res.status === 401) return 'rejected';
+        throw new ProviderRejectedError(
+          'Datadog',
+          'validate key',
+          res.status,
+          'unexpected status for GET /api/v1/validate.',
+        );
+      },
+
+      async revokeKey(keyId) {
+        const res = await http.request({
+          call: 'delete key',
+          method: 'DELETE',
+          path: keyPath(keyId),
+          headers: admin,
+        });
+        if (res.status === 204) return 'revoked';
+        if (res.status === 404) return 'already-gone';
+        return adminFailure(res, 'delete key');
+      },
+
+      async lastUsed(keyId) {
+        const key = await getKey(keyId, 'read key last use');
+        return key.attributes.date_last_used ? new Date(key.attributes.date_last_used) : null;
+      },
+    };
+  },
+};
