@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { cloudflare } from './cloudflare.js';
 import { datadog } from './datadog.js';
 import { sendgrid } from './sendgrid.js';
 import { twilio } from './twilio.js';
@@ -6,7 +7,12 @@ import type { ProviderDefinition } from './types.js';
 
 /** Every provider adapter rekey ships, by the name key documents and the inventory use. */
 // biome-ignore lint/suspicious/noExplicitAny: each entry has its own credential and option types
-export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> = { sendgrid, twilio, datadog };
+export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> = {
+  sendgrid,
+  twilio,
+  datadog,
+  cloudflare,
+};
 
 export function providerNamed(
   name: string,

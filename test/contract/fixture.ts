@@ -44,6 +44,8 @@ export interface SeededProvider {
 
 export interface ContractFixture {
   provider: ProviderDefinition;
+  /** Which configuration of the provider this fixture exercises, when a provider registers several. */
+  variant?: string;
   /** The provider's documented key limit, where it has one (the fixture then implements `fillToLimit`). */
   keyLimit?: number;
   /** A started sandbox with its seeds; `now` is the clock the sandbox stamps events with. */

@@ -38,8 +38,9 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
  */
 export function providerContract(fixture: ContractFixture): void {
   const { provider } = fixture;
+  const label = fixture.variant ? `${provider.displayName} (${fixture.variant})` : provider.displayName;
 
-  describe(`provider contract: ${provider.displayName} adapter against its sandbox`, () => {
+  describe(`provider contract: ${label} adapter against its sandbox`, () => {
     let seeded: SeededProvider;
     let client: ProviderClient;
     let retries: ReturnType<typeof recordedRetries>;
@@ -226,7 +227,7 @@ export function providerContract(fixture: ContractFixture): void {
     });
   });
 
-  describe(`provider contract: rotating a ${provider.displayName} key through RotateSecret`, () => {
+  describe(`provider contract: rotating a ${label} key through RotateSecret`, () => {
     let env: ContractRotationEnv;
     beforeEach(async () => {
       env = await new ContractRotationEnv(fixture).start();

@@ -1,0 +1,194 @@
+import { z } from 'zod';
+import { ProviderRejectedError } from '../errors.js';
+import { ProviderHttp, type ProviderResponse } from './http.js';
+import type { ProviderClient, ProviderDefinition } from './types.js';
+
+/**
+ * Cloudflare API tokens, user-owned (`/user/tokens`) or account-owned (`/accounts/{id}/tokens`, when
+ * `options.accountId` is set). New tokens copy the current token's policies and IP condition. The value
+ * is shown only at creation, so a crashed attempt's token is revoked and replaced. `last_used_on` is
+ * reported. Quotas: 50 user-owned tokens, 500 account-owned tokens.
+ */
+export const CLOUDFLARE_USER_TOKEN_QUOTA = 50;
+export const CLOUDFLARE_ACCOUNT_TOKEN_QUOTA = 500;
+
+const CredentialSchema = z.object({
+  /** A token with "API Tokens Write" (user-owned) or "Account API Tokens Write" (account-owned). */
+  apiToken: z.string().min(1),
+});
+
+const OptionsSchema = z
+  .object({
+    /** Manage account-owned tokens of this account; omitted: the rotator's user-owned tokens. */
+    accountId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, 'must be a Cloudflare account id (32 hex digits)')
+      .optional(),
+  })
+  .strict();
+
+const ErrorEnvelope = z.object({
+  errors: z.array(z.object({ code: z.number(), message: z.string() })).optional(),
+});
+const PolicySchema = z.object({
+  effect: z.enum(['allow', 'deny']),
+  resources: z.record(z.string(), z.unknown()),
+  permission_groups: z.array(
+    z.object({ id: z.string(), meta: z.record(z.string(), z.unknown()).optional() }),
+  ),
+});
+const TokenSchema = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  last_used_on: z.iso.datetime({ offset: true }).nullable().optional(),
+  policies: z.array(PolicySchema).optional(),
+  condition: z.record(z.string(), z.unknown()).optional(),
+});
+const Envelope = <S extends z.ZodType>(result: S) => z.object({ success: z.literal(true), result });
+const ListEnvelope = z.object({
+  success: z.literal(true),
+  result: z.array(TokenSchema),
+  result_info: z.object({ total_pages: z.number().optional() }).optional(),
+});
+const PER_PAGE = 50;
+
+export const cloudflare: ProviderDefinition<
+  z.infer<typeof CredentialSchema>,
+  z.infer<typeof OptionsSchema>
+> = {
+  name: 'cloudflare',
+  displayName: 'Cloudflare',
+  capabilities: {
+    dualKey: true,
+    maxActiveKeys: CLOUDFLARE_USER_TOKEN_QUOTA,
+    lastUsed: true,
+    valueReadable: false,
+  },
+  maxKeyNameLength: 120,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
+    const http = new ProviderHttp({
+      provider: 'Cloudflare',
+      baseUrl: endpoint ?? 'https://api.cloudflare.com',
+      ...httpOptions,
+    });
+    const admin = { authorization: `Bearer ${credential.apiToken}` };
+    const tokens = options.accountId
+      ? `/client/v4/accounts/${encodeURIComponent(options.accountId)}/tokens`
+      : '/client/v4/user/tokens';
+    const tokenPath = (id: string) => `${tokens}/${encodeURIComponent(id)}`;
+
+    const adminFailure = (res: ProviderResponse, call: string): never => {
+      // Cloudflare's error codes and messages never carry token values.
+      const detail = ErrorEnvelope.safeParse(res.body)
+        .data?.errors?.map((e) => `${e.code} ${e.message}`)
+        .join('; ');
+      const fix =
+        res.status === 401 || res.status === 403
+          ? `the rotator token needs "${options.accountId ? 'Account API Tokens Write' : 'API Tokens Write'}"${options.accountId ? ` on account ${options.accountId}` : ''}.`
+          : call === 'create token' && res.status === 400
+            ? `check the quota (at most ${options.accountId ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA} ${options.accountId ? 'account' : 'user'} tokens) and the copied policies.`
+            : "check the request against Cloudflare's API token reference.";
+      throw new ProviderRejectedError('Cloudflare', call, res.status, `${detail ? `${detail}; ` : ''}${fix}`);
+    };
+    const getToken = async (id: string, call: string) => {
+      const res = await http.request({ call, method: 'GET', path: tokenPath(id), headers: admin });
+      if (res.status !== 200) adminFailure(res, call);
+      return http.parse(Envelope(TokenSchema), res, call).result;
+    };
+
+    return {
+      async createKey({ name, likeKeyId }) {
+        const current = await getToken(likeKeyId, 'read current token');
+        if (!current.policies?.length) {
+          throw new ProviderRejectedError(
+            'Cloudflare',
+            'read current token',
+            200,
+            'the current token lists no policies to copy; the rotator token may lack read access to it.',
+          );
+        }
+        const res = await http.request({
+          call: 'create token',
+          method: 'POST',
+          path: tokens,
+          headers: admin,
+          json: {
+            name,
+            // Policy ids and group names are Cloudflare's; the new token gets the same effect, resources and groups.
+            policies: current.policies.map(({ effect, resources, permission_groups }) => ({
+              effect,
+              resources,
+              permission_groups: permission_groups.map(({ id, meta }) => ({ id, ...(meta ? { meta } : {}) })),
+            })),
+            ...(current.condition ? { condition: current.condition } : {}),
+          },
+        });
+        if (res.status !== 200) adminFailure(res, 'create token');
+        const created = http.parse(
+          Envelope(TokenSchema.extend({ value: z.string().min(1) })),
+          res,
+          'create token',
+        ).result;
+        return { id: created.id, name: created.name, value: created.value };
+      },
+
+      async findKeysByName(name) {
+        const found: Array<{ id: string; name: string }> = [];
+        for (let page = 1; ; page++) {
+          const res = await http.request({
+            call: 'list tokens',
+            method: 'GET',
+            path: `${tokens}?page=${page}&per_page=${PER_PAGE}`,
+            headers: admin,
+          });
+          if (res.status !== 200) adminFailure(res, 'list tokens');
+          const listed = http.parse(ListEnvelope, res, 'list tokens');
+          for (const token of listed.result) if (token.name === name) found.push({ id: token.id, name });
+          if (page >= (listed.result_info?.total_pages ?? 1)) break;
+        }
+        return found;
+      },
+
+      async validateKey(key) {
+        const res = await http.request({
+          call: 'verify token',
+          method: 'GET',
+          path: `${tokens}/verify`,
+          headers: { authorization: `Bearer ${key.value}` },
+        });
+        // A disabled or expired token still verifies (200) but reports its status.
+        if (res.status === 200)
+          return http.parse(Envelope(z.object({ status: z.string() })), res, 'verify token').result.status ===
+            'active'
+            ? 'accepted'
+            : 'rejected';
+        if (res.status === 401 || res.status === 403) return 'rejected';
+        throw new ProviderRejectedError(
+          'Cloudflare',
+          'verify token',
+          res.status,
+          `unexpected status for GET ${tokens}/verify.`,
+        );
+      },
+
+      async revokeKey(keyId) {
+        const res = await http.request({
+          call: 'delete token',
+          method: 'DELETE',
+          path: tokenPath(keyId),
+          headers: admin,
+        });
+        if (res.status === 200) return 'revoked';
+        if (res.status === 404) return 'already-gone';
+        return adminFailure(res, 'delete token');
+      },
+
+      async lastUsed(keyId) {
+        const token = await getToken(keyId, 'read token last use');
+        return token.last_used_on ? new Date(token.last_used_on) : null;
+      },
+    };
+  },
+};
