@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import { cloudflare } from './cloudflare.js';
 import { datadog } from './datadog.js';
+import { http } from './generic-http.js';
 import { sendgrid } from './sendgrid.js';
 import { twilio } from './twilio.js';
 import type { ProviderDefinition } from './types.js';

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { http } from '../../lambdas/providers/generic-http.js';
+import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
+import type { ContractFixture, SeededProvider } from './fixture.js';
+import { ContractRotationEnv } from './rotation-env.js';
+import { providerContract } from './suite.js';
+
+const MAX_ACTIVE_KEYS = 10;
+/** The description of the guide's `provider_api: https://gateway.internal/admin/keys`. */
+const GATEWAY_DESCRIPTION = {
+  description: 'gateway.internal',
+  adminAuth: { scheme: 'bearer' },
+  create: {
+    path: '/admin/keys',
+    body: { name: '{name}', copy_from: '{likeKeyId}' },
+    idPointer: '/key/id',
+    valuePointer: '/secret',
+  },
+  list: { path: '/admin/keys', itemsPointer: '/items', idPointer: '/id', namePointer: '/name' },
+  validate: { path: '/v1/whoami', keyAuth: { scheme: 'header', name: 'X-Api-Key' } },
+  revoke: { path: '/admin/keys/{id}' },
+  disable: { path: '/admin/keys/{id}/disable' },
+  maxActiveKeys: MAX_ACTIVE_KEYS,
+};
+const gatewayError = (body: unknown): boolean => {
+  const error = (body as { error?: { code?: unknown; message?: unknown } })?.error;
+  return typeof error?.code === 'string' && typeof error.message === 'string';
+};
+
+function gatewayFixture(options: Record<string, unknown> = GATEWAY_DESCRIPTION): ContractFixture {
+  return {
+    provider: http,
+    keyLimit: MAX_ACTIVE_KEYS,
+    async seed(): Promise<SeededProvider> {
+      const sandbox = new HttpKeysSandbox({ requireDisableBeforeDelete: true });
+      await sandbox.start();
+      const current = sandbox.seedKey('billing-service', ['invoices:read', 'invoices:write']);
+      const bearer = { authorization: `Bearer ${sandbox.adminToken}` };
+      return {
+        sandbox,
+        credential: { baseUrl: 'https://gateway.internal', token: sandbox.adminToken },
+        options,
+        current,
+        appKeys: () => sandbox.listKeys().map(({ id, name }) => ({ id, name })),
+        permissionsOf: (id) => sandbox.listKeys().find((k) => k.id === id)?.scopes,
+        accepts: (key) => sandbox.accepts(key.value),
+        fillToLimit() {
+          for (let i = sandbox.listKeys().length; i < MAX_ACTIVE_KEYS; i++)
+            sandbox.seedKey(`filler-${i}`, []);
+        },
+        violations: [
+          {
+            what: 'the app-key header on an admin call documented as bearer',
+            method: 'GET',
+            path: '/admin/keys',
+            headers: { 'x-api-key': sandbox.adminToken },
+            status: 401,
+            errorShape: gatewayError,
+          },
+          {
+            what: 'a form body where the service documents JSON',
+            method: 'POST',
+            path: '/admin/keys',
+            headers: { ...bearer, 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'name=x',
+            status: 415,
+            errorShape: gatewayError,
+          },
+          {
+            what: 'a create without the required name',
+            method: 'POST',
+            path: '/admin/keys',
+            headers: { ...bearer, 'content-type': 'application/json' },
+            body: JSON.stringify({ copy_from: current.id }),
+            status: 400,
+            errorShape: gatewayError,
+          },
+          {
+            what: 'deleting an active key without disabling it first',
+            method: 'DELETE',
+            path: `/admin/keys/${current.id}`,
+            headers: bearer,
+            status: 409,
+            errorShape: gatewayError,
+          },
+        ],
+      };
+    },
+  };
+}
+
+providerContract(gatewayFixture());
+
+describe('generic HTTP provider: a malformed description is an inventory error', () => {
+  let env: ContractRotationEnv | undefined;
+  afterEach(() => env?.stop());
+
+  const cases: Array<{ broken: Record<string, unknown>; field: string; fix: RegExp }> = [
+    {
+      broken: { ...GATEWAY_DESCRIPTION, create: { ...GATEWAY_DESCRIPTION.create, idPointer: 'key.id' } },
+      field: 'options.create.idPointer',
+      fix: /JSON pointer/,
+    },
+    {
+      broken: { ...GATEWAY_DESCRIPTION, revoke: { path: '/admin/keys' } },
+      field: 'options.revoke.path',
+      fix: /\{id\}/,
+    },
+    {
+      broken: Object.fromEntries(Object.entries(GATEWAY_DESCRIPTION).filter(([k]) => k !== 'list')),
+      field: 'options.list',
+      fix: /missing/,
+    },
+  ];
+  for (const { broken, field, fix } of cases) {
+    it(`fails the rotation naming ${field}, and changes nothing`, async () => {
+      // Prepare
+      env = await new ContractRotationEnv(gatewayFixture(broken)).start();
+      const before = await env.read('AWSCURRENT');
+      // Act
+      await env.rotate();
+      // Assess
+      const outcome = env.lastOutcome();
+      assert.equal(outcome?.ok, false);
+      assert.match(outcome?.error ?? '', new RegExp(`"${field.replace(/\./g, '\\.')}"`));
+      assert.match(outcome?.error ?? '', fix);
+      assert.equal((await env.read('AWSCURRENT')).versionId, before.versionId);
+      assert.deepEqual(
+        env.seeded.appKeys().map((k) => k.id),
+        [before.keyId],
+        'no key was created',
+      );
+      assert.deepEqual(env.leakedLines(), []);
+    });
+  }
+});
