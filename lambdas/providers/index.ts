@@ -13,6 +13,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> =
   twilio,
   datadog,
   cloudflare,
+  http,
 };
 
 export function providerNamed(
