@@ -2,6 +2,7 @@ import { InvalidInputError } from '../errors.js';
 import { cloudflare } from './cloudflare.js';
 import { datadog } from './datadog.js';
 import { http } from './generic-http.js';
+import { openai } from './openai.js';
 import { sendgrid } from './sendgrid.js';
 import { twilio } from './twilio.js';
 import type { ProviderDefinition } from './types.js';
@@ -14,6 +15,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> =
   datadog,
   cloudflare,
   http,
+  openai,
 };
 
 export function providerNamed(
