@@ -28,6 +28,7 @@ function cloudflareFixture(accountOwned: boolean): ContractFixture {
   return {
     provider: cloudflare,
     variant: accountOwned ? 'account-owned tokens' : 'user-owned tokens',
+    ...(accountOwned ? { listPageSize: 50 } : {}),
     keyLimit: accountOwned ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA,
     async seed(now): Promise<SeededProvider> {
       const sandbox = new CloudflareSandbox({ now });
@@ -78,6 +79,14 @@ function cloudflareFixture(accountOwned: boolean): ContractFixture {
           return token && { policies: token.policies, condition: token.condition };
         },
         accepts: (key) => sandbox.accepts(key.value),
+        addOtherKeys(count) {
+          for (let i = 0; i < count; i++)
+            sandbox.seedToken(
+              `other-${i}`,
+              [{ effect: 'allow', resources: {}, permission_groups: [{ id: 'x' }] }],
+              owner,
+            );
+        },
         fillToLimit() {
           const quota = accountOwned ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA;
           for (let i = appTokens().length + 1; i < quota; i++)

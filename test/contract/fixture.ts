@@ -36,6 +36,8 @@ export interface SeededProvider {
   accepts(key: KeyMaterial): boolean;
   /** Creates keys out of band until one more would exceed the provider's key limit. */
   fillToLimit?(): void;
+  /** Creates `count` keys out of band (other teams' keys), to push a key past the first list page. */
+  addOtherKeys?(count: number): void;
   /** Makes an application call with the key (so the provider records a use). */
   use?(key: KeyMaterial): Promise<void>;
   /** Requests that break the documented API; the sandbox must refuse each as the provider does. */
@@ -46,6 +48,8 @@ export interface ContractFixture {
   provider: ProviderDefinition;
   /** Which configuration of the provider this fixture exercises, when a provider registers several. */
   variant?: string;
+  /** How many keys one page of the provider's key list holds, where a full account spans pages. */
+  listPageSize?: number;
   /** The provider's documented key limit, where it has one (the fixture then implements `fillToLimit`). */
   keyLimit?: number;
   /** A started sandbox with its seeds; `now` is the clock the sandbox stamps events with. */

@@ -15,6 +15,7 @@ const openAiError = (body: unknown): boolean => {
 
 providerContract({
   provider: openai,
+  listPageSize: 100,
   async seed(now): Promise<SeededProvider> {
     const sandbox = new OpenAiSandbox({ now });
     await sandbox.start();
@@ -34,6 +35,9 @@ providerContract({
       // Admin keys carry their owner's rights; the owner is what a copy must keep.
       permissionsOf: (id) => sandbox.listKeys().find((k) => k.id === id)?.ownerId,
       accepts: (key) => sandbox.accepts(key.value),
+      addOtherKeys(count) {
+        for (let i = 0; i < count; i++) sandbox.seedAdminKey(`other-${i}`);
+      },
       async use(key) {
         const res = await fetch(new URL('/v1/organization/projects?limit=1', sandbox.url), {
           headers: { authorization: `Bearer ${key.value}` },

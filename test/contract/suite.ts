@@ -103,6 +103,22 @@ export function providerContract(fixture: ContractFixture): void {
       assert.deepEqual(none, []);
     });
 
+    it('finds a key that sits beyond the first page of the provider’s key list', {
+      skip: fixture.listPageSize === undefined && `every ${provider.displayName} key fits one list page`,
+    }, async () => {
+      // Prepare
+      assert.ok(seeded.addOtherKeys, 'a fixture with a list page size can add keys');
+      seeded.addOtherKeys(fixture.listPageSize! + 1);
+      const created = await client.createKey({ name: 'rekey-contract-paged', likeKeyId: seeded.current.id });
+      // Act
+      const found = await client.findKeysByName('rekey-contract-paged');
+      // Assess
+      assert.deepEqual(
+        found.map((k) => k.id),
+        [created.id],
+      );
+    });
+
     it('accepts the current key, rejects a forged secret and a revoked key', async () => {
       // Prepare
       const created = await client.createKey({ name: 'rekey-contract-3', likeKeyId: seeded.current.id });

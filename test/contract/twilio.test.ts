@@ -18,6 +18,7 @@ const basic = (user: string, password: string) =>
 
 providerContract({
   provider: twilio,
+  listPageSize: 1000,
   async seed(now): Promise<SeededProvider> {
     const sandbox = new TwilioSandbox({ now });
     await sandbox.start();
@@ -40,6 +41,9 @@ providerContract({
         return key && { type: key.type, policy: key.policy };
       },
       accepts: (key) => sandbox.accepts(key.id, key.value),
+      addOtherKeys(count) {
+        for (let i = 0; i < count; i++) sandbox.seedKey(`other-${i}`, 'standard');
+      },
       violations: [
         {
           what: 'bearer auth where Twilio documents basic auth',
