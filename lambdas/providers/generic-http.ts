@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
+import { InvalidInputError, ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
 
@@ -10,8 +10,9 @@ import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types
  * step before delete and a maximum of active keys. A malformed description fails with the field's path.
  *
  * Placeholders `{name}`, `{id}` and `{likeKeyId}` are replaced in paths (URL-encoded) and in body templates.
- * The base URL lives in the rotator credential, next to the admin token, so whoever can write the managed
- * key's secret cannot send the admin token elsewhere.
+ * The base URL comes from the deployment (provider_api, as REKEY_PROVIDER_ENDPOINT) or the rotator
+ * credential, never from the managed key's secret, so whoever can write that secret cannot send the admin
+ * token elsewhere.
  */
 const JsonPointer = z
   .string()
@@ -100,8 +101,8 @@ const OptionsSchema = z
 export type HttpProviderDescription = z.infer<typeof OptionsSchema>;
 
 const CredentialSchema = z.object({
-  /** The service's base URL, e.g. https://gateway.internal. */
-  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** The service's base URL, e.g. https://gateway.internal; the deployment's endpoint (provider_api) wins. */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** The admin token sent as `adminAuth` describes. */
   token: z.string().min(1),
 });
@@ -150,11 +151,15 @@ export const http: ProviderDefinition<z.infer<typeof CredentialSchema>, HttpProv
   optionsSchema: OptionsSchema,
   connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
     const service = options.description ? `HTTP key service (${options.description})` : 'HTTP key service';
-    const transport = new ProviderHttp({
-      provider: service,
-      baseUrl: endpoint ?? credential.baseUrl,
-      ...httpOptions,
-    });
+    const baseUrl = endpoint ?? credential.baseUrl;
+    if (!baseUrl) {
+      throw new InvalidInputError(
+        'ROTATOR_CREDENTIAL',
+        `${service}: no base URL; set "baseUrl" in the rotator credential or provider_api in the inventory (deployed as REKEY_PROVIDER_ENDPOINT).`,
+        { field: 'baseUrl' },
+      );
+    }
+    const transport = new ProviderHttp({ provider: service, baseUrl, ...httpOptions });
     const admin = authHeaders(options.adminAuth, credential.token);
     const path = (template: string, vars: Vars) => fill(template, vars, encodeURIComponent);
     const read = (res: ProviderResponse, pointer: string, field: string, call: string): string => {

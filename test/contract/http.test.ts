@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { InvalidInputError } from '../../lambdas/errors.js';
+import { Logger } from '../../lambdas/logger.js';
 import { http } from '../../lambdas/providers/generic-http.js';
 import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
@@ -134,4 +136,23 @@ describe('generic HTTP provider: a malformed description is an inventory error',
       assert.deepEqual(env.leakedLines(), []);
     });
   }
+});
+
+describe('generic HTTP provider: where the admin token is sent', () => {
+  it('refuses to connect without a base URL from the deployment or the rotator credential, naming both fixes', () => {
+    // Act + Assess
+    assert.throws(
+      () =>
+        http.connect({
+          credential: { token: 'adm_token_never_shown' },
+          options: http.optionsSchema.parse(GATEWAY_DESCRIPTION),
+          logger: new Logger(() => {}),
+        }),
+      (error: unknown) =>
+        error instanceof InvalidInputError &&
+        /baseUrl/.test(error.message) &&
+        /provider_api/.test(error.message) &&
+        !error.message.includes('adm_token_never_shown'),
+    );
+  });
 });
