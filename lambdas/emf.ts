@@ -13,12 +13,16 @@ export interface EmfMetric {
   unit?: MetricUnit;
 }
 
-/** Builds one EMF document: every metric shares `dimensions`; `properties` ride along unindexed. */
+/**
+ * Builds one EMF document: every metric is published under each of `dimensionSets` (default: all of
+ * `dimensions` together); `properties` ride along unindexed.
+ */
 export function emfRecord(
   metrics: EmfMetric[],
   dimensions: Record<string, string>,
   properties: Record<string, unknown> = {},
   timestamp: Date = new Date(),
+  dimensionSets: string[][] = [Object.keys(dimensions)],
 ): Record<string, unknown> {
   const record: Record<string, unknown> = {
     ...properties,
@@ -27,7 +31,7 @@ export function emfRecord(
       CloudWatchMetrics: [
         {
           Namespace: METRIC_NAMESPACE,
-          Dimensions: [Object.keys(dimensions)],
+          Dimensions: dimensionSets,
           Metrics: metrics.map((m) => ({ Name: m.name, Unit: m.unit ?? 'Count' })),
         },
       ],

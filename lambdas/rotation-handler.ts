@@ -8,7 +8,7 @@ import { type Logger, rootLogger } from './logger.js';
 import type { ProviderDefinition } from './providers/types.js';
 import { revocationAfterPromotion, revocationConfigFromEnv } from './revocation.js';
 import { type RotationDeps, runRotationStep } from './rotation.js';
-import { DIMENSIONS, METRICS } from './telemetry.js';
+import { DIMENSIONS, METRICS, secretNameOf } from './telemetry.js';
 
 /**
  * Builds the Lambda handler of one provider's rotation function. Clients are built once per container.
@@ -49,12 +49,6 @@ export function rotationHandler(provider: ProviderDefinition) {
       throw logAndSanitize(error, deps.logger);
     }
   });
-}
-
-/** "arn:aws:secretsmanager:…:secret:prod/key-AbCdEf" → "prod/key" (the metric dimension the alarms use). */
-export function secretNameOf(secretId: string): string {
-  const match = /^arn:aws[a-z-]*:secretsmanager:[^:]+:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/.exec(secretId);
-  return match?.[1] ?? secretId;
 }
 
 /** Logs a failed step once and rethrows an error whose message went through redaction. */

@@ -10,12 +10,14 @@ export const DIMENSIONS = {
   secret: 'SecretName',
   /** Which key a call used: "current" or "previous". */
   keyVersion: 'KeyVersion',
+  /** Provider key id a call used: what the revoker asks about ("was the new key used since promotion?"). */
+  keyId: 'KeyId',
   /** Outcome of a revocation attempt (see REVOCATION_OUTCOMES). */
   outcome: 'Outcome',
 } as const;
 
 export const METRICS = {
-  /** Client: authenticated provider calls, by SecretName and KeyVersion (current|previous). */
+  /** Client: authenticated provider calls, by SecretName + KeyVersion (current|previous) and by SecretName + KeyId. */
   keyCalls: 'KeyCalls',
   /** Client: provider answered 401/403 to a call with a managed key, by SecretName. */
   authFailures: 'AuthFailures',
@@ -45,3 +47,9 @@ export const REVOCATION_OUTCOMES = [
   'failed',
 ] as const;
 export type RevocationOutcome = (typeof REVOCATION_OUTCOMES)[number];
+
+/** "arn:aws:secretsmanager:…:secret:prod/key-AbCdEf" → "prod/key": the SecretName dimension the alarms use. */
+export function secretNameOf(secretId: string): string {
+  const match = /^arn:aws[a-z-]*:secretsmanager:[^:]+:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/.exec(secretId);
+  return match?.[1] ?? secretId;
+}

@@ -1,8 +1,9 @@
 import { importCommand } from './import.js';
+import { rehearse } from './rehearse.js';
 import { rollback } from './rollback.js';
 import { rotate } from './rotate.js';
 import { status } from './status.js';
 import type { Command } from './types.js';
 
 /** Every `rekey` subcommand, in the order `rekey --help` lists them. */
-export const COMMANDS: Command[] = [status, importCommand, rotate, rollback];
+export const COMMANDS: Command[] = [rehearse, status, importCommand, rotate, rollback];

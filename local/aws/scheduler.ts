@@ -84,8 +84,9 @@ export class SchedulerService implements AwsService {
     const due = [...this.schedules.values()].filter(
       (s) => s.state === 'ENABLED' && !s.fired && s.dueAt.getTime() <= now,
     );
+    // Claim them all before the first await, so overlapping calls never fire one schedule twice.
+    for (const schedule of due) schedule.fired = true;
     for (const schedule of due) {
-      schedule.fired = true;
       const deliveries = this.duplicates > 0 ? 2 : 1;
       if (deliveries === 2) this.duplicates -= 1;
       for (let i = 0; i < deliveries; i++) await this.deliver(schedule);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../clock.js';
+import { CloudWatchService } from './cloudwatch.js';
 import { LambdaRegistry } from './lambda.js';
 import {
   type AwsRequest,
@@ -32,6 +33,7 @@ export class LoopbackAws {
   readonly secretsManager: SecretsManagerService;
   readonly scheduler: SchedulerService;
   readonly sns: SnsService;
+  readonly cloudWatch: CloudWatchService;
   private readonly services: AwsService[] = [];
   private server: Server | undefined;
   private outage: 'none' | 'unavailable' | 'refuse' = 'none';
@@ -48,7 +50,9 @@ export class LoopbackAws {
     this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
     this.addService(this.secretsManager);
     this.addService(this.scheduler);
+    this.cloudWatch = new CloudWatchService(this.clock);
     this.addService(this.sns);
+    this.addService(this.cloudWatch);
   }
 
   /** Adds a service (Scheduler, SNS, CloudWatch…) answered on the same endpoint. */

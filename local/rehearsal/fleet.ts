@@ -49,11 +49,7 @@ export class Fleet {
   private readonly loops: Promise<void>[] = [];
   private readonly sources: InstanceKeySource[] = [];
 
-  constructor(
-    keys: WorldKey[],
-    sandboxes: Map<string, RehearsalSandbox>,
-    options: FleetOptions,
-  ) {
+  constructor(keys: WorldKey[], sandboxes: Map<string, RehearsalSandbox>, options: FleetOptions) {
     const intervalMs = (1000 * options.instances) / Math.max(1, options.rps);
     for (let i = 0; i < options.instances; i++) {
       const key = keys[i % keys.length]!;

@@ -53,9 +53,14 @@ export function chartSeries(report: RehearsalReport): Array<{ name: string; poin
   const generations = new Set<string>();
   for (const b of report.timeline.buckets)
     for (const label of Object.keys(b.byKey)) generations.add(label.split('#')[1] ?? '?');
-  const sorted = [...generations].sort((a, b) => Number(a) - Number(b));
+  const sorted = [...generations].sort((a, b) => (a === '?' ? 1 : b === '?' ? -1 : Number(a) - Number(b)));
   return sorted.map((g) => ({
-    name: g === '1' ? 'original keys' : `key version ${g}`,
+    name:
+      g === '1'
+        ? 'original keys'
+        : g === '?'
+          ? 'no key (vault unreachable, nothing cached)'
+          : `key version ${g}`,
     points: report.timeline.buckets.map((b) =>
       Object.entries(b.byKey).reduce((n, [label, count]) => (label.endsWith(`#${g}`) ? n + count : n), 0),
     ),

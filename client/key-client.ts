@@ -1,0 +1,316 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { emfRecord } from '../lambdas/emf.js';
+import { parseManagedKey } from '../lambdas/secret-format.js';
+import { TAGS, tagMap } from '../lambdas/tags.js';
+import { DIMENSIONS, type KeyVersionLabel, METRICS, secretNameOf } from '../lambdas/telemetry.js';
+
+/** A key as the client hands it to application code. `value` is the secret; the rest may be logged. */
+export interface ApiKey {
+  value: string;
+  /** The provider's id of the key. */
+  keyId: string;
+  /** The Secrets Manager version holding it. */
+  versionId: string;
+  /** Whether the key was AWSCURRENT or AWSPREVIOUS when it was read. */
+  label: KeyVersionLabel;
+  provider: string;
+}
+
+export interface KeyClientOptions {
+  /** Default: `new SecretsManagerClient({})` — standard AWS configuration, including AWS_ENDPOINT_URL. */
+  secretsManager?: SecretsManagerClient;
+  /** How long a key is served from cache before it is read again. Default 5 minutes. */
+  ttlMs?: number;
+  /** Random extra TTL, up to this many ms, so a fleet does not refresh in lock-step. Default 20% of ttlMs. */
+  jitterMs?: number;
+  /** How long a cached key may still be served while the vault cannot be read. Default 30 minutes. */
+  maxStaleMs?: number;
+  /** First wait before re-reading after a failed read; doubles up to `maxRetryDelayMs`. Default 1 s / 60 s. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /**
+   * Usage signals as CloudWatch EMF lines (counts aggregated per flush, so a busy app writes one line per
+   * key version per interval, not one per call). `false` turns them off. Default: stdout every 60 s.
+   */
+  metrics?: false | { sink?: (line: string) => void; flushIntervalMs?: number };
+  /** Clock and randomness, injectable for tests. */
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Thrown by application code (or recognised from a provider SDK error) when the provider refused a key. */
+export class KeyRejectedError extends Error {
+  constructor(
+    readonly status: 401 | 403 | number,
+    message = `the provider refused the key (HTTP ${status})`,
+  ) {
+    super(message);
+    this.name = 'KeyRejectedError';
+  }
+}
+
+/** No key can be served: the vault cannot be read and nothing (fresh enough) is cached. */
+export class KeyUnavailableError extends Error {
+  readonly code = 'KEY_UNAVAILABLE';
+  readonly retryable = true;
+  constructor(secretId: string, reason: string, options?: { cause?: unknown }) {
+    super(
+      `rekey client: cannot read ${secretId} from Secrets Manager (${reason}) and no cached key is fresh enough to serve; check the network path to Secrets Manager and the secretsmanager:GetSecretValue permission.`,
+      options,
+    );
+    this.name = 'KeyUnavailableError';
+  }
+}
+
+/** Whether an error means the provider refused the key: 401/403 on the common error shapes. */
+export function isAuthFailure(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const e = error as {
+    status?: unknown;
+    statusCode?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+    response?: { status?: unknown };
+  };
+  const status = e.status ?? e.statusCode ?? e.$metadata?.httpStatusCode ?? e.response?.status;
+  return status === 401 || status === 403;
+}
+
+interface Entry {
+  key: ApiKey;
+  fetchedAt: number;
+  /** Serve from cache until then. */
+  freshUntil: number;
+  /** Consecutive failed reads since the last success. */
+  failures: number;
+}
+
+/**
+ * Reads rekey-managed API keys from Secrets Manager with a TTL cache built for rotation:
+ *
+ * - `get()` serves AWSCURRENT from a cache whose TTL carries random jitter; concurrent callers on a missing
+ *   or expired entry share one read (single-flight);
+ * - when a refresh fails, the cached key keeps being served (stale-on-error) for up to `maxStaleMs`, with
+ *   backoff between re-reads — only a cold start with nothing cached fails;
+ * - `withKey()` runs a provider call and, when the provider refuses the key (401/403), refreshes and retries
+ *   once with the new AWSCURRENT; if that is refused too and AWSPREVIOUS is still inside its grace period,
+ *   it tries that once. It never loops and always rethrows the final error.
+ *
+ * ```ts
+ * const keys = new KeyClient();
+ * const res = await keys.withKey('prod/sendgrid/api-key', async (key) => {
+ *   const r = await fetch(url, { headers: { authorization: `Bearer ${key.value}` } });
+ *   if (r.status === 401 || r.status === 403) throw new KeyRejectedError(r.status);
+ *   return r;
+ * });
+ * ```
+ */
+export class KeyClient {
+  private readonly sm: SecretsManagerClient;
+  private readonly entries = new Map<string, Entry>();
+  private readonly counts = new Map<
+    string,
+    { secret: string; label: KeyVersionLabel; keyId: string; metric: string; count: number }
+  >();
+  private readonly ttlMs: number;
+  private readonly jitterMs: number;
+  private readonly maxStaleMs: number;
+  private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sink: ((line: string) => void) | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(options: KeyClientOptions = {}) {
+    this.sm = options.secretsManager ?? new SecretsManagerClient({});
+    this.ttlMs = options.ttlMs ?? 300_000;
+    this.jitterMs = options.jitterMs ?? Math.round(this.ttlMs * 0.2);
+    this.maxStaleMs = options.maxStaleMs ?? 1_800_000;
+    this.retryDelayMs = options.retryDelayMs ?? 1000;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    if (options.metrics !== false) {
+      this.sink = options.metrics?.sink ?? ((line) => process.stdout.write(`${line}\n`));
+      const interval = options.metrics?.flushIntervalMs ?? 60_000;
+      if (interval > 0) {
+        this.timer = setInterval(() => this.flush(), interval);
+        this.timer.unref();
+      }
+    }
+  }
+
+  /** The current key of `secretId` (name or ARN). Counts one use of it for the usage metrics. */
+  async get(secretId: string, options: { forceRefresh?: boolean } = {}): Promise<ApiKey> {
+    const key = await this.current(secretId, options.forceRefresh ?? false);
+    this.count(secretId, key, METRICS.keyCalls);
+    return key;
+  }
+
+  /**
+   * Runs `call` with the current key, recovering from a rotation the cache has not seen yet: on a provider
+   * refusal it refreshes and retries once, then tries AWSPREVIOUS once if it is inside its grace period.
+   */
+  async withKey<T>(secretId: string, call: (key: ApiKey) => Promise<T>): Promise<T> {
+    const first = await this.current(secretId, false);
+    try {
+      return await this.attempt(secretId, first, call);
+    } catch (error) {
+      if (!isAuthFailure(error)) throw error;
+      const refreshed = await this.current(secretId, true).catch(() => first);
+      let lastError: unknown = error;
+      if (refreshed.keyId !== first.keyId) {
+        try {
+          return await this.attempt(secretId, refreshed, call);
+        } catch (retryError) {
+          if (!isAuthFailure(retryError)) throw retryError;
+          lastError = retryError;
+        }
+      }
+      const fallback = await this.fallback(secretId, [first, refreshed]).catch(() => undefined);
+      if (fallback && fallback.keyId !== first.keyId && fallback.keyId !== refreshed.keyId)
+        return this.attempt(secretId, fallback, call);
+      throw lastError;
+    }
+  }
+
+  /** Tells the client the provider refused `key` (for code that does not use `withKey`): the next get() re-reads. */
+  reportAuthFailure(secretId: string, key: ApiKey): void {
+    this.count(secretId, key, METRICS.authFailures);
+    const entry = this.entries.get(secretId);
+    if (entry && entry.key.keyId === key.keyId) entry.freshUntil = 0;
+  }
+
+  /** Writes the aggregated usage metrics now (Lambda: at the end of each invocation). */
+  flush(): void {
+    if (!this.sink || this.counts.size === 0) return;
+    const at = new Date(this.now());
+    for (const { secret, label, keyId, metric, count } of this.counts.values()) {
+      const record = emfRecord(
+        [{ name: metric, value: count }],
+        { [DIMENSIONS.secret]: secret, [DIMENSIONS.keyVersion]: label, [DIMENSIONS.keyId]: keyId },
+        {},
+        at,
+        [
+          [DIMENSIONS.secret, DIMENSIONS.keyVersion],
+          [DIMENSIONS.secret, DIMENSIONS.keyId],
+        ],
+      );
+      this.sink(JSON.stringify(record));
+    }
+    this.counts.clear();
+  }
+
+  /** Flushes metrics and stops the flush timer. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+  }
+
+  private async attempt<T>(secretId: string, key: ApiKey, call: (key: ApiKey) => Promise<T>): Promise<T> {
+    this.count(secretId, key, METRICS.keyCalls);
+    try {
+      return await call(key);
+    } catch (error) {
+      if (isAuthFailure(error)) this.reportAuthFailure(secretId, key);
+      throw error;
+    }
+  }
+
+  private current(secretId: string, forceRefresh: boolean): Promise<ApiKey> {
+    const entry = this.entries.get(secretId);
+    if (entry && !forceRefresh && this.now() < entry.freshUntil) return Promise.resolve(entry.key);
+    // Single-flight: every caller that finds the entry missing or expired shares one read.
+    const running = this.inflight.get(secretId);
+    if (running) return running;
+    const read = this.refresh(secretId, entry).finally(() => this.inflight.delete(secretId));
+    this.inflight.set(secretId, read);
+    return read;
+  }
+
+  private readonly inflight = new Map<string, Promise<ApiKey>>();
+
+  private async refresh(secretId: string, entry: Entry | undefined): Promise<ApiKey> {
+    try {
+      const key = await this.read(secretId, 'AWSCURRENT');
+      const now = this.now();
+      this.entries.set(secretId, {
+        key,
+        fetchedAt: now,
+        freshUntil: now + this.ttlMs + Math.floor(this.random() * this.jitterMs),
+        failures: 0,
+      });
+      return key;
+    } catch (error) {
+      const now = this.now();
+      if (entry && now - entry.fetchedAt <= this.maxStaleMs) {
+        // Stale-on-error: keep serving the cached key, and wait before hammering a struggling vault again.
+        entry.failures += 1;
+        const backoff = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** (entry.failures - 1));
+        entry.freshUntil = now + Math.floor(backoff * (0.5 + this.random() / 2));
+        this.count(secretId, entry.key, METRICS.staleServes);
+        return entry.key;
+      }
+      const reason = error instanceof Error ? error.name : 'unknown error';
+      throw new KeyUnavailableError(
+        secretId,
+        entry ? `${reason}; the cached key is older than maxStaleMs` : reason,
+        { cause: error instanceof Error ? { name: error.name } : undefined },
+      );
+    }
+  }
+
+  /**
+   * The last key worth one try after the current one was refused: AWSCURRENT again if it moved since our
+   * read (a rotation or rollback just landed), else AWSPREVIOUS while rekey's record says its revocation is
+   * still due in the future. Also notes refused keys that were already revoked (RevokedKeyUse) or whose
+   * grace is over (PreviousKeyUseAfterGrace).
+   */
+  private async fallback(secretId: string, refused: ApiKey[]): Promise<ApiKey | undefined> {
+    const metadata = await this.sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+    const tags = tagMap(metadata.Tags);
+    const dueAt = Date.parse(tags[TAGS.revokeDueAt] ?? '');
+    for (const key of refused) {
+      if (key.keyId === tags[TAGS.lastRevokedKeyId]) this.count(secretId, key, METRICS.revokedKeyUse);
+      else if (key.keyId === tags[TAGS.revokeKeyId] && !(dueAt > this.now()))
+        this.count(secretId, key, METRICS.previousKeyUseAfterGrace);
+    }
+    const versionWith = (stage: string) =>
+      Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
+    const currentVersion = versionWith('AWSCURRENT');
+    if (currentVersion && !refused.some((key) => key.versionId === currentVersion))
+      return this.current(secretId, true);
+    const previousVersion = versionWith('AWSPREVIOUS');
+    const inGrace =
+      previousVersion !== undefined && tags[TAGS.revokeVersion] === previousVersion && dueAt > this.now();
+    return inGrace ? this.read(secretId, 'AWSPREVIOUS') : undefined;
+  }
+
+  private async read(secretId: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<ApiKey> {
+    const out = await this.sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    const doc = parseManagedKey(out.SecretString, {
+      secretId,
+      ...(out.VersionId ? { versionId: out.VersionId } : {}),
+    });
+    return {
+      value: doc.key,
+      keyId: doc.keyId,
+      versionId: out.VersionId ?? '',
+      label: stage === 'AWSCURRENT' ? 'current' : 'previous',
+      provider: doc.provider,
+    };
+  }
+
+  private count(secretId: string, key: ApiKey, metric: string): void {
+    if (!this.sink) return;
+    const secret = secretNameOf(secretId);
+    const id = `${metric}\0${secret}\0${key.keyId}\0${key.label}`;
+    const entry = this.counts.get(id);
+    if (entry) entry.count += 1;
+    else this.counts.set(id, { secret, label: key.label, keyId: key.keyId, metric, count: 1 });
+  }
+}

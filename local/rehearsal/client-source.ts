@@ -1,0 +1,51 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { KeyClient } from '../../client/index.js';
+import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
+import type { RehearsalOptions } from './rehearsal.js';
+
+/** Simulated client settings: the defaults an app would run with, on the world's compressed clock. */
+export const FLEET_CLIENT = {
+  ttlMs: 300_000,
+  jitterMs: 60_000,
+  maxStaleMs: 1_800_000,
+  retryDelayMs: 5_000,
+  maxRetryDelayMs: 60_000,
+};
+
+/**
+ * Wires the fleet to rekey's real client: every instance gets its own KeyClient (own cache, own jittered
+ * TTL) on the world's compressed clock; their EMF usage lines go to the loopback CloudWatch, where the
+ * revoker's usage check reads them, and into the log scan for secret values.
+ */
+export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraLogs' | 'configureWorld'> {
+  const lines: string[] = [];
+  let sm: SecretsManagerClient | undefined;
+  return {
+    configureWorld(world) {
+      sm = new SecretsManagerClient({});
+      const cloudWatch = new CloudWatchClient({});
+      return [cloudWatchUsageSource(cloudWatch, () => world.clock.now())];
+    },
+    sourceFor(world, _instance, key, random) {
+      const client = new KeyClient({
+        ...FLEET_CLIENT,
+        secretsManager: sm ?? new SecretsManagerClient({}),
+        now: () => world.clock.now().getTime(),
+        random,
+        metrics: {
+          flushIntervalMs: 200,
+          sink: (line) => {
+            lines.push(line);
+            world.aws.cloudWatch.ingestEmf(line);
+          },
+        },
+      });
+      return {
+        withKey: (call) => client.withKey(key.arn, (k) => call({ id: k.keyId, value: k.value })),
+        close: () => client.close(),
+      };
+    },
+    extraLogs: () => lines,
+  };
+}
