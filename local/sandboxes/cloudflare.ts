@@ -86,6 +86,11 @@ export class CloudflareSandbox extends ProviderSandbox {
     }));
   }
 
+  /** Deletes a token out of band (a token deleted in the dashboard). */
+  deleteKey(id: string): void {
+    this.tokens.delete(id);
+  }
+
   accepts(value: string): boolean {
     return [...this.tokens.values()].some((t) => t.value === value);
   }

@@ -51,6 +51,11 @@ export class DatadogSandbox extends ProviderSandbox {
     }));
   }
 
+  /** Deletes a key out of band (a key revoked in the Datadog UI). */
+  deleteKey(id: string): void {
+    this.keys.delete(id);
+  }
+
   accepts(value: string): boolean {
     return [...this.keys.values()].some((k) => k.key === value);
   }

@@ -57,6 +57,11 @@ export class HttpKeysSandbox extends ProviderSandbox {
     }));
   }
 
+  /** Deletes a key out of band (an operator removed it). */
+  deleteKey(id: string): void {
+    this.keys.delete(id);
+  }
+
   accepts(secret: string): boolean {
     return [...this.keys.values()].some((k) => k.secret === secret && k.status === 'active');
   }

@@ -50,6 +50,11 @@ export class OpenAiSandbox extends ProviderSandbox {
     return [...this.keys.values()].map((k) => ({ id: k.id, name: k.name, ownerId: k.owner.id }));
   }
 
+  /** Deletes a key out of band (a key deleted in the dashboard). */
+  deleteKey(id: string): void {
+    this.keys.delete(id);
+  }
+
   accepts(value: string): boolean {
     return [...this.keys.values()].some((k) => k.value === value);
   }

@@ -58,6 +58,11 @@ export class TwilioSandbox extends ProviderSandbox {
     }));
   }
 
+  /** Deletes a key out of band (a key deleted in the Console). */
+  deleteKey(sid: string): void {
+    this.keys.delete(sid);
+  }
+
   /** Whether basic auth with this SID and secret authenticates. */
   accepts(sid: string, secret: string): boolean {
     return this.keys.get(sid)?.secret === secret;
