@@ -3,6 +3,8 @@ import { afterEach, describe, it } from 'node:test';
 import { InvalidInputError } from '../../lambdas/errors.js';
 import { Logger } from '../../lambdas/logger.js';
 import { http } from '../../lambdas/providers/generic-http.js';
+import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { InventoryError, parseInventory, resolveInventory } from '../../lib/inventory.js';
 import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 import { ContractRotationEnv } from './rotation-env.js';
@@ -153,6 +155,49 @@ describe('generic HTTP provider: where the admin token is sent', () => {
         /baseUrl/.test(error.message) &&
         /provider_api/.test(error.message) &&
         !error.message.includes('adm_token_never_shown'),
+    );
+  });
+});
+
+describe('generic HTTP provider in the inventory (the guide’s internal API gateway)', () => {
+  const gatewayEntry = (options: Record<string, unknown>) => ({
+    api_keys: [
+      {
+        name: 'internal-service-api-key',
+        provider: 'Internal API Gateway',
+        adapter: 'http',
+        environment: 'production',
+        used_by: ['frontend-bff', 'mobile-api'],
+        vault_path: 'prod/internal/gateway-key',
+        rotation_frequency: '7d',
+        supports_dual_key: true,
+        provider_api: 'https://gateway.internal/admin/keys',
+        criticality: 'high',
+        rotator_secret: 'rekey/rotator/internal-gateway',
+        options,
+      },
+    ],
+  });
+  const resolve = (options: Record<string, unknown>) =>
+    resolveInventory(
+      parseInventory(gatewayEntry(options), 'rekey.yaml'),
+      Object.keys(PROVIDERS),
+      'rekey.yaml',
+    );
+
+  it('accepts the gateway described for the generic HTTP provider', () => {
+    assert.equal(resolve(GATEWAY_DESCRIPTION).length, 1);
+  });
+
+  it('rejects a malformed description with an inventory error naming the field', () => {
+    // Act + Assess
+    assert.throws(
+      () => resolve({ ...GATEWAY_DESCRIPTION, list: { ...GATEWAY_DESCRIPTION.list, itemsPointer: 'items' } }),
+      (error: unknown) =>
+        error instanceof InventoryError &&
+        /internal-service-api-key/.test(error.message) &&
+        /options\.list\.itemsPointer/.test(error.message) &&
+        /JSON pointer/.test(error.message),
     );
   });
 });
