@@ -1,5 +1,6 @@
 import {
   DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
   GetSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
@@ -161,18 +162,31 @@ export class KeyClient {
       return await this.attempt(secretId, first, call);
     } catch (error) {
       if (!isAuthFailure(error)) throw error;
+      // Alongside the refresh, learn whether the refused key was revoked or past its grace (monitoring),
+      // and where AWSPREVIOUS stands, in case the refreshed key is refused too.
+      const described = this.sm
+        .send(new DescribeSecretCommand({ SecretId: secretId }))
+        .catch(() => undefined);
       const refreshed = await this.current(secretId, true).catch(() => first);
+      const refused = [first];
       let lastError: unknown = error;
       if (refreshed.keyId !== first.keyId) {
         try {
-          return await this.attempt(secretId, refreshed, call);
+          const result = await this.attempt(secretId, refreshed, call);
+          this.noteRefusals(secretId, refused, await described);
+          return result;
         } catch (retryError) {
           if (!isAuthFailure(retryError)) throw retryError;
           lastError = retryError;
+          refused.push(refreshed);
         }
       }
-      const fallback = await this.fallback(secretId, [first, refreshed]).catch(() => undefined);
-      if (fallback && fallback.keyId !== first.keyId && fallback.keyId !== refreshed.keyId)
+      const metadata = await described;
+      this.noteRefusals(secretId, refused, metadata);
+      const fallback = metadata
+        ? await this.fallback(secretId, refused, metadata).catch(() => undefined)
+        : undefined;
+      if (fallback && !refused.some((key) => key.keyId === fallback.keyId))
         return this.attempt(secretId, fallback, call);
       throw lastError;
     }
@@ -264,21 +278,36 @@ export class KeyClient {
     }
   }
 
+  /** Counts refused keys that were already revoked (RevokedKeyUse) or past their grace (PreviousKeyUseAfterGrace). */
+  private noteRefusals(
+    secretId: string,
+    refused: ApiKey[],
+    metadata: DescribeSecretCommandOutput | undefined,
+  ): void {
+    if (!metadata) return;
+    const tags = tagMap(metadata.Tags);
+    for (const key of refused) {
+      if (key.keyId === tags[TAGS.lastRevokedKeyId]) this.count(secretId, key, METRICS.revokedKeyUse);
+      else if (
+        key.keyId === tags[TAGS.revokeKeyId] &&
+        !(Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now())
+      ) {
+        this.count(secretId, key, METRICS.previousKeyUseAfterGrace);
+      }
+    }
+  }
+
   /**
    * The last key worth one try after the current one was refused: AWSCURRENT again if it moved since our
    * read (a rotation or rollback just landed), else AWSPREVIOUS while rekey's record says its revocation is
-   * still due in the future. Also notes refused keys that were already revoked (RevokedKeyUse) or whose
-   * grace is over (PreviousKeyUseAfterGrace).
+   * still due in the future.
    */
-  private async fallback(secretId: string, refused: ApiKey[]): Promise<ApiKey | undefined> {
-    const metadata = await this.sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+  private async fallback(
+    secretId: string,
+    refused: ApiKey[],
+    metadata: DescribeSecretCommandOutput,
+  ): Promise<ApiKey | undefined> {
     const tags = tagMap(metadata.Tags);
-    const dueAt = Date.parse(tags[TAGS.revokeDueAt] ?? '');
-    for (const key of refused) {
-      if (key.keyId === tags[TAGS.lastRevokedKeyId]) this.count(secretId, key, METRICS.revokedKeyUse);
-      else if (key.keyId === tags[TAGS.revokeKeyId] && !(dueAt > this.now()))
-        this.count(secretId, key, METRICS.previousKeyUseAfterGrace);
-    }
     const versionWith = (stage: string) =>
       Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
     const currentVersion = versionWith('AWSCURRENT');
@@ -286,7 +315,9 @@ export class KeyClient {
       return this.current(secretId, true);
     const previousVersion = versionWith('AWSPREVIOUS');
     const inGrace =
-      previousVersion !== undefined && tags[TAGS.revokeVersion] === previousVersion && dueAt > this.now();
+      previousVersion !== undefined &&
+      tags[TAGS.revokeVersion] === previousVersion &&
+      Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now();
     return inGrace ? this.read(secretId, 'AWSPREVIOUS') : undefined;
   }
 

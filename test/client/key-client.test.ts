@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import {
+  type ApiKey,
+  KeyClient,
+  KeyRejectedError,
+  KeyUnavailableError,
+  rekeyKeys,
+} from '../../client/index.js';
+import { METRIC_NAMESPACE, METRICS } from '../../lambdas/telemetry.js';
+import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
+import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+
+const MINUTE = 60_000;
+
+/** A client on the env's manual clock, with its EMF lines captured. */
+function clientFor(
+  env: SendGridRotationEnv,
+  options: { random?: () => number; ttlMs?: number; jitterMs?: number } = {},
+) {
+  const lines: string[] = [];
+  const client = new KeyClient({
+    secretsManager: new SecretsManagerClient({ maxAttempts: 1 }),
+    now: () => env.clock.now().getTime(),
+    random: options.random ?? (() => 0.5),
+    ttlMs: options.ttlMs ?? 5 * MINUTE,
+    jitterMs: options.jitterMs ?? MINUTE,
+    metrics: { flushIntervalMs: 0, sink: (line) => lines.push(line) },
+  });
+  const metrics = () => {
+    client.flush();
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+  return { client, lines, metrics };
+}
+
+/** The app's call: SendGrid's mail send with the key; a refusal becomes KeyRejectedError. */
+async function sendMail(env: SendGridRotationEnv, key: ApiKey): Promise<string> {
+  const res = await fetch(`${env.sandbox.url}/v3/mail/send`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key.value}` },
+  });
+  if (res.status === 401 || res.status === 403) throw new KeyRejectedError(res.status);
+  return key.keyId;
+}
+
+const reads = (env: SendGridRotationEnv) => env.aws.count('secretsmanager.GetSecretValue');
+
+describe('KeyClient', () => {
+  let env: SendGridRotationEnv;
+  beforeEach(async () => {
+    env = await new SendGridRotationEnv().start();
+  });
+  afterEach(() => env.stop());
+
+  it('shares one backend read among concurrent callers on a cold and on an expired entry (single-flight)', async () => {
+    const { client } = clientFor(env);
+    const before = reads(env);
+    const keys = await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
+    assert.equal(reads(env) - before, 1);
+    assert.equal(new Set(keys.map((k) => k.keyId)).size, 1);
+    env.clock.advance(10 * MINUTE);
+    await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
+    assert.equal(reads(env) - before, 2, 'one more read for 100 callers on the expired entry');
+  });
+
+  it('keeps the TTL within [ttl, ttl + jitter] — a fleet spreads its refreshes', async () => {
+    for (const [random, refreshAfter] of [
+      [0, 5 * MINUTE],
+      [0.999, 5 * MINUTE + 59_940],
+    ] as const) {
+      const { client } = clientFor(env, { random: () => random });
+      await client.get(env.secretName);
+      const before = reads(env);
+      env.clock.advance(refreshAfter - 1);
+      await client.get(env.secretName);
+      assert.equal(reads(env), before, `still cached 1 ms before ${refreshAfter} ms`);
+      env.clock.advance(1);
+      await client.get(env.secretName);
+      assert.equal(reads(env), before + 1, `refreshed at ${refreshAfter} ms`);
+      client.close();
+    }
+  });
+
+  it('serves the cached key during a vault outage, records stale serves, and backs off', async () => {
+    const { client, metrics } = clientFor(env);
+    const key = await client.get(env.secretName);
+    env.aws.setOutage('unavailable');
+    env.clock.advance(10 * MINUTE);
+    const before = env.aws.count('secretsmanager.GetSecretValue');
+    for (let i = 0; i < 20; i++) assert.equal((await client.get(env.secretName)).keyId, key.keyId);
+    env.aws.setOutage('none');
+    const stale = metrics().filter((m) => m[METRICS.staleServes] !== undefined);
+    assert.equal(stale.length, 1, 'one aggregated StaleServes line');
+    assert.equal(stale[0]![METRICS.staleServes], 1, 'one failed refresh, then backoff: no read per call');
+    assert.equal(
+      env.aws.count('secretsmanager.GetSecretValue'),
+      before,
+      'the outage answered no GetSecretValue',
+    );
+  });
+
+  it('fails a cold start during an outage with a clear error and no secret in it', async () => {
+    const { client } = clientFor(env);
+    env.aws.setOutage('unavailable');
+    await assert.rejects(client.get(env.secretName), (error: unknown) => {
+      assert.ok(error instanceof KeyUnavailableError);
+      assert.match(
+        error.message,
+        /^rekey client: cannot read prod\/sendgrid\/api-key from Secrets Manager \(ServiceUnavailableException\) and no cached key is fresh enough to serve; check the network path/,
+      );
+      for (const secret of env.sandbox.issuedSecrets()) assert.ok(!error.message.includes(secret));
+      return true;
+    });
+  });
+
+  it('stops serving a key older than maxStaleMs', async () => {
+    const client = new KeyClient({
+      secretsManager: new SecretsManagerClient({ maxAttempts: 1 }),
+      now: () => env.clock.now().getTime(),
+      maxStaleMs: 20 * MINUTE,
+      metrics: false,
+    });
+    await client.get(env.secretName);
+    env.aws.setOutage('unavailable');
+    env.clock.advance(21 * MINUTE);
+    await assert.rejects(client.get(env.secretName), /the cached key is older than maxStaleMs/);
+  });
+
+  it('on a 401 refreshes and retries once with the new AWSCURRENT', async () => {
+    // A cache that outlives the grace period: the client still holds the revoked key.
+    const { client, metrics } = clientFor(env, { ttlMs: 120 * MINUTE });
+    const old = await client.get(env.secretName);
+    await env.rotate();
+    await env.advanceAndFire(61 * MINUTE); // the old key is revoked; the client still caches it
+    const used = await client.withKey(env.secretName, (key) => sendMail(env, key));
+    assert.notEqual(used, old.keyId);
+    assert.equal(used, (await env.read('AWSCURRENT')).keyId);
+    const m = metrics();
+    assert.ok(
+      m.some((r) => r[METRICS.authFailures] === 1 && r.KeyId === old.keyId),
+      'the refusal is counted',
+    );
+    assert.ok(
+      m.some((r) => r[METRICS.revokedKeyUse] === 1 && r.KeyId === old.keyId),
+      'as a use of a revoked key',
+    );
+  });
+
+  it('falls back to AWSPREVIOUS inside its grace period when the new key is refused', async () => {
+    const { client } = clientFor(env);
+    const old = await env.read('AWSCURRENT');
+    await env.rotate();
+    const bad = await env.read('AWSCURRENT');
+    env.sandbox.deleteKey(bad.keyId); // the new key goes bad at the provider
+    const used = await client.withKey(env.secretName, (key) => sendMail(env, key));
+    assert.equal(used, old.keyId, 'the previous key carried the call');
+  });
+
+  it('does not fall back after the grace period, and rethrows the final refusal', async () => {
+    const { client } = clientFor(env);
+    await env.rotate();
+    const bad = await env.read('AWSCURRENT');
+    env.clock.advance(61 * MINUTE); // grace over; the revocation has not run yet (no firing)
+    env.sandbox.deleteKey(bad.keyId);
+    let attempts = 0;
+    await assert.rejects(
+      client.withKey(env.secretName, (key) => {
+        attempts += 1;
+        return sendMail(env, key);
+      }),
+      (error: unknown) => error instanceof KeyRejectedError && error.status === 401,
+    );
+    assert.equal(
+      attempts,
+      1,
+      'no loop: the refresh found the same key and the previous one is past its grace',
+    );
+  });
+
+  it('does not retry errors that are not refusals', async () => {
+    const { client } = clientFor(env);
+    let attempts = 0;
+    await assert.rejects(
+      client.withKey(env.secretName, async () => {
+        attempts += 1;
+        throw new Error('provider timeout');
+      }),
+      /provider timeout/,
+    );
+    assert.equal(attempts, 1);
+  });
+
+  it('emits valid EMF with the shared names, by key version and by key id, aggregated per flush', async () => {
+    const { client, metrics } = clientFor(env);
+    for (let i = 0; i < 5; i++) await client.withKey(env.secretName, (key) => sendMail(env, key));
+    const [record, ...rest] = metrics();
+    assert.equal(rest.length, 0, 'five calls, one line');
+    const aws = record!._aws as {
+      Timestamp: number;
+      CloudWatchMetrics: Array<{
+        Namespace: string;
+        Dimensions: string[][];
+        Metrics: Array<{ Name: string; Unit: string }>;
+      }>;
+    };
+    assert.equal(typeof aws.Timestamp, 'number');
+    assert.deepEqual(aws.CloudWatchMetrics, [
+      {
+        Namespace: METRIC_NAMESPACE,
+        Dimensions: [
+          ['SecretName', 'KeyVersion'],
+          ['SecretName', 'KeyId'],
+        ],
+        Metrics: [{ Name: METRICS.keyCalls, Unit: 'Count' }],
+      },
+    ]);
+    assert.equal(record!.SecretName, 'prod/sendgrid/api-key');
+    assert.equal(record!.KeyVersion, 'current');
+    assert.equal(record![METRICS.keyCalls], 5);
+    for (const secret of env.sandbox.issuedSecrets()) assert.ok(!JSON.stringify(record).includes(secret));
+  });
+
+  it("feeds the revoker's usage check on the loopback endpoint", async () => {
+    const { client, lines } = clientFor(env);
+    const promotedAt = env.clock.now();
+    await client.withKey(env.secretName, (key) => sendMail(env, key));
+    client.flush();
+    for (const line of lines) env.aws.cloudWatch.ingestEmf(line);
+    const current = await env.read('AWSCURRENT');
+    const source = cloudWatchUsageSource(new CloudWatchClient({}), () => env.clock.now());
+    assert.deepEqual(
+      await source({ secretName: env.secretName, since: promotedAt, newKeyId: current.keyId }),
+      {
+        status: 'confirmed',
+        source: 'client-metrics',
+        detail: `1 calls with key ${current.keyId} since promotion`,
+      },
+    );
+    assert.equal(
+      (await source({ secretName: env.secretName, since: promotedAt, newKeyId: 'unused-key' }))?.status,
+      'not-confirmed',
+    );
+  });
+
+  it('puts the keys on the Lambda context through the middy middleware', async () => {
+    const { client } = clientFor(env);
+    const handler = middy(
+      async (_event: unknown, context: Context & { keys: { sendgrid: ApiKey } }) =>
+        context.keys.sendgrid.keyId,
+    ).use(rekeyKeys({ keys: { sendgrid: env.secretName }, client }));
+    assert.equal(
+      await handler({}, {} as Context & { keys: { sendgrid: ApiKey } }),
+      (await env.read('AWSCURRENT')).keyId,
+    );
+  });
+});
