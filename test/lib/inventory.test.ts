@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PROVIDERS } from '../../lambdas/providers/index.js';
 import {
   InventoryError,
   loadInventory,
@@ -96,15 +97,19 @@ describe('inventory: valid inventories', () => {
   });
 
   it('accepts the shipped rekey.yaml and joins each key with its schedule', () => {
-    const [first, second] = loadInventory(EXAMPLE, ['sendgrid']);
-    assert.equal(first?.secretName, 'prod/sendgrid/api-key');
-    assert.equal(first?.schedule.expression, 'cron(0 2 1 */3 ? *)');
-    assert.equal(first?.window, '2h');
-    assert.equal(first?.graceSeconds, 4 * 3600);
-    assert.equal(first?.rollbackOnFailure, true);
-    assert.equal(first?.frequencySeconds, 90 * 86_400);
-    assert.equal(second?.schedule.expression, 'cron(0 3 ? * SUN *)');
-    assert.equal(second?.rollbackOnFailure, false);
+    const plans = loadInventory(EXAMPLE, Object.keys(PROVIDERS));
+    const byName = new Map(plans.map((p) => [p.name, p]));
+    const main = byName.get('sendgrid-api-key')!;
+    assert.equal(main.secretName, 'prod/sendgrid/api-key');
+    assert.equal(main.schedule.expression, 'cron(0 2 1 */3 ? *)');
+    assert.equal(main.window, '2h');
+    assert.equal(main.graceSeconds, 4 * 3600);
+    assert.equal(main.rollbackOnFailure, true);
+    assert.equal(main.frequencySeconds, 90 * 86_400);
+    const gateway = byName.get('internal-service-api-key')!;
+    assert.equal(gateway.provider, 'http', 'the adapter field picks the generic HTTP adapter');
+    assert.equal(gateway.schedule.expression, 'cron(0 3 ? * SUN *)');
+    assert.equal(byName.get('sendgrid-marketing-key')?.rollbackOnFailure, false);
   });
 
   it('defaults: no schedule entry → rate from rotation_frequency, 1h grace, alerts on, no rollback', () => {
