@@ -32,8 +32,8 @@ export interface ManagedKeyProps {
   /** The rotation function of the key's provider. */
   readonly rotationFunction: RekeyFunction;
   /**
-   * Encrypts the secret when the stack creates it.
-   * @default - ignored for an existing secret (`plan.existingSecretArn`), which keeps its own key
+   * Encrypts the secret when the stack creates it. An existing secret (`plan.existingSecretArn`) keeps
+   * its own key (`plan.existingKmsKeyArn`).
    */
   readonly encryptionKey: kms.IKey;
 }
