@@ -112,10 +112,7 @@ interface Entry {
 export class KeyClient {
   private readonly sm: SecretsManagerClient;
   private readonly entries = new Map<string, Entry>();
-  private readonly counts = new Map<
-    string,
-    { secret: string; label: KeyVersionLabel; keyId: string; metric: string; count: number }
-  >();
+  private readonly counts = new Map<ApiKey, Map<string, { secret: string; count: number }>>();
   private readonly ttlMs: number;
   private readonly jitterMs: number;
   private readonly maxStaleMs: number;
@@ -146,10 +143,17 @@ export class KeyClient {
   }
 
   /** The current key of `secretId` (name or ARN). Counts one use of it for the usage metrics. */
-  async get(secretId: string, options: { forceRefresh?: boolean } = {}): Promise<ApiKey> {
-    const key = await this.current(secretId, options.forceRefresh ?? false);
-    this.count(secretId, key, METRICS.keyCalls);
-    return key;
+  get(secretId: string, options?: { forceRefresh?: boolean }): Promise<ApiKey> {
+    // The hot path: a cache hit is answered synchronously, with an already-resolved promise.
+    const entry = this.entries.get(secretId);
+    if (entry && !options?.forceRefresh && this.now() < entry.freshUntil) {
+      this.count(secretId, entry.key, METRICS.keyCalls);
+      return Promise.resolve(entry.key);
+    }
+    return this.current(secretId, options?.forceRefresh ?? false).then((key) => {
+      this.count(secretId, key, METRICS.keyCalls);
+      return key;
+    });
   }
 
   /**
@@ -203,18 +207,20 @@ export class KeyClient {
   flush(): void {
     if (!this.sink || this.counts.size === 0) return;
     const at = new Date(this.now());
-    for (const { secret, label, keyId, metric, count } of this.counts.values()) {
-      const record = emfRecord(
-        [{ name: metric, value: count }],
-        { [DIMENSIONS.secret]: secret, [DIMENSIONS.keyVersion]: label, [DIMENSIONS.keyId]: keyId },
-        {},
-        at,
-        [
-          [DIMENSIONS.secret, DIMENSIONS.keyVersion],
-          [DIMENSIONS.secret, DIMENSIONS.keyId],
-        ],
-      );
-      this.sink(JSON.stringify(record));
+    for (const [key, byMetric] of this.counts) {
+      for (const [metric, { secret, count }] of byMetric) {
+        const record = emfRecord(
+          [{ name: metric, value: count }],
+          { [DIMENSIONS.secret]: secret, [DIMENSIONS.keyVersion]: key.label, [DIMENSIONS.keyId]: key.keyId },
+          {},
+          at,
+          [
+            [DIMENSIONS.secret, DIMENSIONS.keyVersion],
+            [DIMENSIONS.secret, DIMENSIONS.keyId],
+          ],
+        );
+        this.sink(JSON.stringify(record));
+      }
     }
     this.counts.clear();
   }
@@ -338,10 +344,14 @@ export class KeyClient {
 
   private count(secretId: string, key: ApiKey, metric: string): void {
     if (!this.sink) return;
-    const secret = secretNameOf(secretId);
-    const id = `${metric}\0${secret}\0${key.keyId}\0${key.label}`;
-    const entry = this.counts.get(id);
-    if (entry) entry.count += 1;
-    else this.counts.set(id, { secret, label: key.label, keyId: key.keyId, metric, count: 1 });
+    // Keyed by the cached key object: no string building or regex on the hot path.
+    let byMetric = this.counts.get(key);
+    if (!byMetric) {
+      byMetric = new Map();
+      this.counts.set(key, byMetric);
+    }
+    const counter = byMetric.get(metric);
+    if (counter) counter.count += 1;
+    else byMetric.set(metric, { secret: secretNameOf(secretId), count: 1 });
   }
 }
