@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KeyClient, KeyRejectedError } from '../../client/index.js';
 import { METRICS } from '../../lambdas/telemetry.js';
+import { seededRandom } from '../../local/rehearsal/rehearsal.js';
 import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
 
 const MINUTE = 60_000;
@@ -16,7 +17,7 @@ describe("the guide's vault outage test, during a rotation cycle", () => {
     // Prepare: 20 instances, each with its own client (5 min TTL + up to 1 min jitter), calling every minute.
     const lines: string[] = [];
     const sm = new SecretsManagerClient({ maxAttempts: 1 });
-    let seed = 1;
+    const random = seededRandom(1);
     const fleet = Array.from(
       { length: 20 },
       () =>
