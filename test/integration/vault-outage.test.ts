@@ -24,7 +24,7 @@ describe("the guide's vault outage test, during a rotation cycle", () => {
         new KeyClient({
           secretsManager: sm,
           now: () => env.clock.now().getTime(),
-          random: () => (seed = (seed * 48271) % 2147483647) / 2147483647,
+          random,
           metrics: { flushIntervalMs: 0, sink: (line) => lines.push(line) },
         }),
     );
