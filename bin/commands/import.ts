@@ -206,9 +206,18 @@ export const importCommand: Command = {
   },
 };
 
+const VALUE_OPTIONS = ['--inventory', '--key-id', '--created-at', '--endpoint'];
+
 function parse(args: string[]) {
+  // Provider key ids may start with "-" (SendGrid's are base64url): bind each value to its option.
+  const bound: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (VALUE_OPTIONS.includes(arg) && i + 1 < args.length) bound.push(`${arg}=${args[++i]}`);
+    else bound.push(arg);
+  }
   const { values, positionals } = parseArgs({
-    args,
+    args: bound,
     options: {
       inventory: { type: 'string' },
       'key-id': { type: 'string' },

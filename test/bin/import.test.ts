@@ -137,6 +137,26 @@ describe('rekey import', () => {
     );
   });
 
+  it('takes a key id that starts with a dash (SendGrid ids are base64url)', async () => {
+    const io = captureIO('SG.whatever-value-for-a-dash-id-000000000000');
+    const code = await importCommand.run(
+      [
+        'sendgrid-api-key',
+        '--key-id',
+        '-dashed-id',
+        '--force',
+        '--inventory',
+        env.inventoryPath,
+        '--endpoint',
+        env.sandbox.url,
+      ],
+      io,
+    );
+    assert.doesNotMatch(io.all(), /ambiguous/);
+    assert.match(io.all(), /key id -dashed-id/);
+    assert.equal(code, 1, 'rejected by the provider, not by the argument parser');
+  });
+
   it('requires --key-id', async () => {
     const io = captureIO(env.current.value);
     assert.equal(await importCommand.run(['sendgrid-api-key', '--inventory', env.inventoryPath], io), 2);
