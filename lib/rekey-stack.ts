@@ -1,4 +1,4 @@
-import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -73,6 +73,10 @@ export class RekeyStack extends Stack {
     );
     this.revocation = new Revocation(this, 'Revocation');
     const wiring = this.revocation.environment(this.topics.security.topicArn);
+    // The CLI's rotate and rollback read the same wiring from their environment: one output per variable.
+    for (const [name, value] of Object.entries(wiring)) {
+      new CfnOutput(this, name.replace(/_/g, ''), { value, description: `export ${name}=<this value>` });
+    }
 
     for (const provider of new Set(props.keys.map((k) => k.provider))) {
       const endpoint = props.providerEndpoints?.[provider];

@@ -152,6 +152,20 @@ describe('the synthesized rekey stack', () => {
     });
   });
 
+  it('outputs the revocation wiring the CLI reads from its environment', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Description: string }>;
+    const described = Object.values(outputs).map((o) => o.Description);
+    for (const name of [
+      'REKEY_SCHEDULE_GROUP',
+      'REKEY_SCHEDULER_ROLE_ARN',
+      'REKEY_REVOKER_ARN',
+      'REKEY_DLQ_ARN',
+      'REKEY_ALERT_TOPIC_ARN',
+    ]) {
+      assert.ok(described.includes(`export ${name}=<this value>`), name);
+    }
+  });
+
   describe('invoke permissions (confused deputy)', () => {
     it('lets Secrets Manager invoke a rotation function only from this account and for one secret each', () => {
       const perms = Object.values(resources).filter(
