@@ -6,9 +6,12 @@ import type { Logger } from './logger.js';
 import { AWSCURRENT } from './secrets.js';
 import { DIMENSIONS, METRICS } from './telemetry.js';
 
-/** The managed secrets the monitor covers, as the stack passes them in REKEY_MANAGED_SECRETS. */
+/**
+ * The managed secrets the monitor covers, as the stack passes them in REKEY_MANAGED_SECRETS: by name, plus
+ * the ARN of a secret the stack did not create (names keep the variable small: Lambda allows 4 KB).
+ */
 export const MonitoredSecretsSchema = z
-  .array(z.object({ name: z.string().min(1), arn: z.string().min(1) }))
+  .array(z.object({ name: z.string().min(1), arn: z.string().min(1).optional() }))
   .min(1);
 export type MonitoredSecret = z.infer<typeof MonitoredSecretsSchema>[number];
 
@@ -23,7 +26,7 @@ export function monitoredSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): M
   if (!parsed.success) {
     throw new InvalidInputError(
       'INVALID_INPUT',
-      'key-age monitor: REKEY_MANAGED_SECRETS must be a JSON list of {"name","arn"}; deploy the function with the rekey stack.',
+      'key-age monitor: REKEY_MANAGED_SECRETS must be a JSON list of {"name", "arn"?}; deploy the function with the rekey stack.',
       { field: 'REKEY_MANAGED_SECRETS' },
     );
   }
@@ -52,7 +55,9 @@ async function currentVersionAge(
 ): Promise<KeyAge> {
   let token: string | undefined;
   do {
-    const page = await sm.send(new ListSecretVersionIdsCommand({ SecretId: secret.arn, NextToken: token }));
+    const page = await sm.send(
+      new ListSecretVersionIdsCommand({ SecretId: secret.arn ?? secret.name, NextToken: token }),
+    );
     const current = page.Versions?.find((v) => v.VersionStages?.includes(AWSCURRENT));
     if (current?.CreatedDate && current.VersionId) {
       const ageSeconds = Math.max(0, Math.floor((now.getTime() - current.CreatedDate.getTime()) / 1000));
@@ -61,7 +66,7 @@ async function currentVersionAge(
     token = page.NextToken;
   } while (token);
   throw new InvalidInputError('INVALID_SECRET', `secret ${secret.name} has no AWSCURRENT version`, {
-    secretId: secret.arn,
+    secretId: secret.arn ?? secret.name,
   });
 }
 
@@ -89,7 +94,7 @@ export async function publishKeyAges(secrets: MonitoredSecret[], deps: KeyAgeDep
       );
       ages.push(age);
     } catch (error) {
-      deps.logger.error('cannot read the key age', { secretId: secret.arn, error });
+      deps.logger.error('cannot read the key age', { secretId: secret.arn ?? secret.name, error });
       failed.push(secret.name);
     }
   }

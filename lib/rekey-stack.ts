@@ -121,7 +121,10 @@ export class RekeyStack extends Stack {
       description: 'rekey: publishes the age of every managed key (KeyAgeSeconds)',
       environment: {
         REKEY_MANAGED_SECRETS: this.toJsonString(
-          this.keys.map((k) => ({ name: k.plan.secretName, arn: k.secret.secretArn })),
+          this.keys.map((k) => ({
+            name: k.plan.secretName,
+            ...(k.plan.existingSecretArn ? { arn: k.plan.existingSecretArn } : {}),
+          })),
         ),
       },
     });

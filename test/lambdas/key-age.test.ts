@@ -43,13 +43,12 @@ describe('key-age monitor', () => {
     // Prepare
     const lines: string[] = [];
     // Act
-    const ages = await publishKeyAges(
-      [
-        { name: 'prod/old', arn: oldArn },
-        { name: 'prod/rotated', arn: rotatedArn },
-      ],
-      { secretsManager: sm, logger, emit: (l) => lines.push(l), now: () => clock.now() },
-    );
+    const ages = await publishKeyAges([{ name: 'prod/old' }, { name: 'prod/rotated', arn: rotatedArn }], {
+      secretsManager: sm,
+      logger,
+      emit: (l) => lines.push(l),
+      now: () => clock.now(),
+    });
     // Assess
     assert.deepEqual(
       ages.map((a) => [a.secretName, a.ageSeconds]),
@@ -101,7 +100,7 @@ describe('key-age monitor', () => {
   it('refuses a missing or malformed REKEY_MANAGED_SECRETS, naming the variable', () => {
     assert.throws(() => monitoredSecretsFromEnv({}), /REKEY_MANAGED_SECRETS must be a JSON list/);
     assert.throws(
-      () => monitoredSecretsFromEnv({ REKEY_MANAGED_SECRETS: '[{"name":"x"}]' }),
+      () => monitoredSecretsFromEnv({ REKEY_MANAGED_SECRETS: '[{"arn":"a"}]' }),
       /REKEY_MANAGED_SECRETS/,
     );
     assert.deepEqual(monitoredSecretsFromEnv({ REKEY_MANAGED_SECRETS: '[{"name":"x","arn":"a"}]' }), [

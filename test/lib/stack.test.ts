@@ -152,6 +152,15 @@ describe('the synthesized rekey stack', () => {
     });
   });
 
+  it('tells the key-age monitor every managed secret by name, and the ARN of an existing one', () => {
+    const fn = resources[logicalId(stack.keyAgeMonitor.function)]!;
+    assert.deepEqual(JSON.parse(fn.Properties!.Environment.Variables.REKEY_MANAGED_SECRETS), [
+      { name: 'prod/sendgrid/api-key' },
+      { name: 'staging/sendgrid/key' },
+      { name: 'prod/legacy/key', arn: EXISTING_SECRET },
+    ]);
+  });
+
   it('outputs the revocation wiring the CLI reads from its environment', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Description: string }>;
     const described = Object.values(outputs).map((o) => o.Description);
