@@ -2,6 +2,7 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
+import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
 import { RekeyError } from './errors.js';
 import { type Logger, rootLogger } from './logger.js';
@@ -19,16 +20,19 @@ import { DIMENSIONS, METRICS, secretNameOf } from './telemetry.js';
 export function rotationHandler(provider: ProviderDefinition) {
   const endpoint = process.env.REKEY_PROVIDER_ENDPOINT;
   const config = revocationConfigFromEnv();
+  const sns = new SNSClient({});
+  const logger = rootLogger.child({ function: `rotate-${provider.name}` });
   const deps: RotationDeps = {
     secretsManager: new SecretsManagerClient({}),
-    logger: rootLogger.child({ function: `rotate-${provider.name}` }),
+    logger,
     provider,
+    alert: (alert) => publishAlert(sns, process.env.REKEY_ALERT_TOPIC_ARN, alert, logger),
     ...(endpoint ? { endpoint } : {}),
     ...(config
       ? {
           afterPromotion: revocationAfterPromotion({
             scheduler: new SchedulerClient({}),
-            sns: new SNSClient({}),
+            sns,
             config,
             ...(endpoint ? { endpoints: { [provider.name]: endpoint } } : {}),
           }),

@@ -7,9 +7,11 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import type { Alert } from './alerts.js';
 import { parseDurationSeconds } from './duration.js';
 import { InvalidInputError, KeyTestFailedError, RotationStateError } from './errors.js';
 import type { Logger } from './logger.js';
+import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
 import { TAGS, tagMap } from './tags.js';
 
 export { TAGS } from './tags.js';
@@ -65,6 +67,8 @@ export interface RotationDeps extends ProviderConnection {
    * Default: record the due revocation in the secret's tags.
    */
   afterPromotion?: (promotion: Promotion, deps: RotationDeps) => Promise<void>;
+  /** Publishes an operator alert (single-key rotations announce their interruption). */
+  alert?: (alert: Alert) => Promise<void>;
 }
 
 /**
@@ -200,11 +204,17 @@ async function createSecret(
     return;
   }
   const provider = await connectProvider(sm, log, secretId, current.doc, deps);
+  const permissions = isSingleKey(metadata, deps.provider)
+    ? await beginInterruption(secretId, metadata, current.doc, provider, deps.provider, {
+        ...deps,
+        now: clock(deps),
+      })
+    : undefined;
   const name = keyNameFor(metadata.Name ?? secretId, token, deps.provider.maxKeyNameLength);
-  const created = await createOrAdoptKey(provider, name, current.doc.keyId, deps, log);
+  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, log);
   log.protect(created.value);
 
-  const now = (deps.now ?? (() => new Date()))();
+  const now = clock(deps)();
   const doc: ManagedKey = {
     ...current.doc,
     key: created.value,
@@ -250,7 +260,7 @@ async function createOrAdoptKey(
   provider: ProviderClient,
   name: string,
   likeKeyId: string,
-  deps: RotationDeps,
+  permissions: unknown,
   log: Logger,
 ): Promise<CreatedKey> {
   const leftovers = await provider.findKeysByName(name);
@@ -267,13 +277,7 @@ async function createOrAdoptKey(
     log.info('adopting the key an earlier attempt created', { keyId: adoptable.id, keyName: name });
     return adoptable;
   }
-  const capabilities = deps.provider.capabilities;
-  if (!capabilities.dualKey) {
-    throw new RotationStateError(
-      `${deps.provider.displayName} keys cannot overlap (dualKey: false); this function performs dual-key rotation only.`,
-    );
-  }
-  return provider.createKey({ name, likeKeyId });
+  return provider.createKey({ name, likeKeyId, ...(permissions === undefined ? {} : { permissions }) });
 }
 
 async function revokeQuietly(provider: ProviderClient, keyId: string, log: Logger): Promise<void> {
@@ -376,8 +380,18 @@ async function finishAlreadyPromoted(
     VersionId: previousVersionId,
   });
   if (!previous) return;
+  if (isSingleKey(metadata, deps.provider)) {
+    // The previous key was revoked before its replacement existed; measure the interruption instead.
+    await endInterruption(
+      secretId,
+      metadata,
+      { versionId: previousVersionId, keyId: previous.doc.keyId },
+      { ...deps, now: clock(deps) },
+    );
+    return;
+  }
   const graceSeconds = gracePeriodSeconds(metadata);
-  const now = (deps.now ?? (() => new Date()))();
+  const now = clock(deps)();
   const promotion: Promotion = {
     secretArn: metadata.ARN ?? secretId,
     secretName: metadata.Name ?? secretId,
@@ -391,6 +405,8 @@ async function finishAlreadyPromoted(
   };
   await (deps.afterPromotion ?? recordRevocationDue)(promotion, deps);
 }
+
+const clock = (deps: RotationDeps): (() => Date) => deps.now ?? (() => new Date());
 
 /**
  * The grace period: an emergency rotation's (`rekey:emergency-grace`), else the key's

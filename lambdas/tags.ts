@@ -14,6 +14,17 @@ export const TAGS = {
   lastRevokedVersion: 'rekey:last-revoked-version',
   lastRevokedKeyId: 'rekey:last-revoked-key-id',
   lastRevokedAt: 'rekey:last-revoked-at',
+  /**
+   * `accept-interruption`: the key's provider (or policy) allows one valid key at a time, and the owner
+   * accepts a short interruption per rotation (inventory: supports_dual_key: false + single_key_rotation).
+   */
+  singleKey: 'rekey:single-key',
+  /** Set by a single-key createSecret when it revoked the current key; finishSecret measures from it. */
+  interruptionStartedAt: 'rekey:interruption-started-at',
+  /** The revoked key's permissions (base64url JSON), so a retried createSecret can still copy them. */
+  singleKeyPermissions: 'rekey:single-key-permissions',
+  /** How long the last single-key rotation left no valid key, in ms. */
+  lastInterruptionMs: 'rekey:last-interruption-ms',
   /** The last rollback, written by rollback. */
   rolledBackAt: 'rekey:rolled-back-at',
   rolledBackFrom: 'rekey:rolled-back-from',

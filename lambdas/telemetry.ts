@@ -31,6 +31,8 @@ export const METRICS = {
   rotationFailures: 'RotationFailures',
   /** Key-age monitor: age of the AWSCURRENT key in seconds, by SecretName. */
   keyAgeSeconds: 'KeyAgeSeconds',
+  /** Rotation function: how long a single-key rotation left no valid key, by SecretName. */
+  interruptionSeconds: 'InterruptionSeconds',
   /** Revoker: one datapoint per revocation attempt, by SecretName and Outcome. */
   revocations: 'Revocations',
 } as const;

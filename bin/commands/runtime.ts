@@ -7,7 +7,7 @@ import {
 import { SNSClient } from '@aws-sdk/client-sns';
 import { RekeyError } from '../../lambdas/errors.js';
 import { Logger } from '../../lambdas/logger.js';
-import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
 import {
   type RevocationConfig,
   type RevocationDeps,
@@ -31,17 +31,12 @@ export interface CliRuntime {
 }
 
 export function cliRuntime(io: CommandIO, env: NodeJS.ProcessEnv = process.env): CliRuntime {
-  const endpoints: Record<string, string> = {};
-  for (const name of Object.keys(PROVIDERS)) {
-    const url = env[`REKEY_PROVIDER_ENDPOINT_${name.toUpperCase()}`];
-    if (url) endpoints[name] = url;
-  }
   return {
     secretsManager: new SecretsManagerClient({}),
     scheduler: new SchedulerClient({}),
     sns: new SNSClient({}),
     logger: new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn'),
-    endpoints,
+    endpoints: providerEndpointsFromEnv(env),
     config: revocationConfigFromEnv(env),
   };
 }

@@ -1,10 +1,13 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { InvalidInputError } from '../errors.js';
 import { rootLogger } from '../logger.js';
+import { providerEndpointsFromEnv } from '../providers/index.js';
 import { revocationConfigFromEnv, revokePreviousKey } from '../revocation.js';
+import { cloudWatchUsageSource } from '../usage-metrics.js';
 
 const config = revocationConfigFromEnv();
 const logger = rootLogger.child({ function: 'rekey-revoker' });
@@ -12,6 +15,9 @@ const clients = {
   secretsManager: new SecretsManagerClient({}),
   scheduler: new SchedulerClient({}),
   sns: new SNSClient({}),
+  // Usage evidence: the rekey client's KeyCalls by key id (a provider's last-used report comes first).
+  usageSources: [cloudWatchUsageSource(new CloudWatchClient({}))],
+  endpoints: providerEndpointsFromEnv(),
 };
 
 /** The revoker: EventBridge Scheduler delivers a revocation request (at least once). */

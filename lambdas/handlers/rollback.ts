@@ -4,6 +4,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { InvalidInputError } from '../errors.js';
 import { rootLogger } from '../logger.js';
+import { providerEndpointsFromEnv } from '../providers/index.js';
 import { revocationConfigFromEnv } from '../revocation.js';
 import { type RollbackReport, rollbackKey, rollbackRequestFromEvent } from '../rollback.js';
 
@@ -13,6 +14,7 @@ const clients = {
   secretsManager: new SecretsManagerClient({}),
   scheduler: new SchedulerClient({}),
   sns: new SNSClient({}),
+  endpoints: providerEndpointsFromEnv(),
 };
 
 /**

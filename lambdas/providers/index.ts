@@ -32,3 +32,16 @@ export function providerNamed(
   }
   return provider;
 }
+
+/**
+ * Provider API base URLs from `REKEY_PROVIDER_ENDPOINT_<PROVIDER>` (sandboxes, regional APIs), for the
+ * functions and commands that serve every provider.
+ */
+export function providerEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const endpoints: Record<string, string> = {};
+  for (const name of Object.keys(PROVIDERS)) {
+    const url = env[`REKEY_PROVIDER_ENDPOINT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
+    if (url) endpoints[name] = url;
+  }
+  return endpoints;
+}

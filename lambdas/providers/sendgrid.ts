@@ -72,19 +72,24 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       );
     };
 
+    const scopesOf = async (keyId: string): Promise<string[] | undefined> => {
+      const res = await http.request({
+        call: 'read current key scopes',
+        method: 'GET',
+        path: `/v3/api_keys/${encodeURIComponent(keyId)}`,
+        headers: admin,
+      });
+      if (res.status !== 200) adminFailure(res, 'read current key scopes');
+      return http.parse(GetSchema, res, 'read current key scopes').result[0]!.scopes;
+    };
+
     return {
-      async createKey({ name, likeKeyId }) {
-        let scopes = options.scopes;
-        if (!scopes) {
-          const res = await http.request({
-            call: 'read current key scopes',
-            method: 'GET',
-            path: `/v3/api_keys/${encodeURIComponent(likeKeyId)}`,
-            headers: admin,
-          });
-          if (res.status !== 200) adminFailure(res, 'read current key scopes');
-          scopes = http.parse(GetSchema, res, 'read current key scopes').result[0]!.scopes;
-        }
+      describePermissions: (keyId) => scopesOf(keyId),
+
+      async createKey({ name, likeKeyId, permissions }) {
+        const given = z.array(z.string()).optional().safeParse(permissions);
+        const scopes =
+          options.scopes ?? (given.success && given.data ? given.data : await scopesOf(likeKeyId));
         const res = await http.request({
           call: 'create key',
           method: 'POST',

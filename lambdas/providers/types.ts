@@ -45,7 +45,12 @@ export interface ProviderClient {
    * Creates a key named `name` with the same scopes/permissions as the key `likeKeyId`.
    * Names are derived from secret and version, so `findKeysByName` finds what a crashed attempt made.
    */
-  createKey(input: { name: string; likeKeyId: string }): Promise<CreatedKey>;
+  createKey(input: { name: string; likeKeyId: string; permissions?: unknown }): Promise<CreatedKey>;
+  /**
+   * The permissions (scopes, policy…) of a key, in the form `createKey` accepts as `permissions`. Single-key
+   * rotation reads them before it revokes the key they would otherwise be copied from.
+   */
+  describePermissions?(keyId: string): Promise<unknown>;
   findKeysByName(name: string): Promise<ProviderKeyRef[]>;
   /** The provider's cheapest authenticated call, made with `key`: does the provider accept it? */
   validateKey(key: KeyMaterial): Promise<ValidationResult>;

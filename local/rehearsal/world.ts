@@ -5,6 +5,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { publishAlert } from '../../lambdas/alerts.js';
 import { formatDuration } from '../../lambdas/duration.js';
 import { Logger } from '../../lambdas/logger.js';
 import {
@@ -156,6 +157,7 @@ export class RehearsalWorld {
       http: this.http,
       now: () => this.clock.now(),
       afterPromotion: revocationAfterPromotion(revocation),
+      alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
     };
   }
 

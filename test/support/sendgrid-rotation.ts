@@ -6,6 +6,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { publishAlert } from '../../lambdas/alerts.js';
 import { Logger } from '../../lambdas/logger.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import {
@@ -105,6 +106,7 @@ export class SendGridRotationEnv {
       http: this.http,
       now: () => this.clock.now(),
       afterPromotion: revocationAfterPromotion(revocation),
+      alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
       ...this.depsOverride,
     };
   }
