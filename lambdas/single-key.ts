@@ -12,11 +12,8 @@ import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition } from './providers/types.js';
 import type { ManagedKey } from './secret-format.js';
 import { AWSPREVIOUS } from './secrets.js';
-import { TAGS, tagMap } from './tags.js';
+import { SINGLE_KEY_OPT_IN, TAGS, tagMap } from './tags.js';
 import { DIMENSIONS, METRICS } from './telemetry.js';
-
-/** The only value of `rekey:single-key` that lets rekey rotate a key with an interruption. */
-export const SINGLE_KEY_OPT_IN = 'accept-interruption';
 
 /**
  * Keys that cannot overlap — the provider allows one valid key (`dualKey: false`) or the owner says so

@@ -1,3 +1,6 @@
+/** The only value of `rekey:single-key` that lets rekey rotate a key with an interruption. */
+export const SINGLE_KEY_OPT_IN = 'accept-interruption';
+
 /** Tags rekey keeps on a managed secret: its configuration and its rotation/revocation history. */
 export const TAGS = {
   /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */

@@ -43,6 +43,8 @@ const FIX: Record<string, string> = {
   rotation_frequency: 'write a duration such as 30d, 7d or 12h (at least 4h, at most 1000d)',
   used_by: 'list the applications that read the key, e.g. ["notification-service"]',
   supports_dual_key: 'write true or false',
+  single_key_rotation:
+    'write accept-interruption to let rekey revoke the key before creating its replacement',
   criticality: 'write low, medium, high or critical',
   auth_failure_baseline:
     'write the usual number of auth failures per 5 minutes, a whole number of at least 1',
@@ -113,6 +115,8 @@ export const ApiKeySchema = z
       .regex(SECRET_NAME, 'must be a Secrets Manager secret name (letters, digits, /_+=.@-)'),
     rotation_frequency: converted(rateFromFrequency),
     supports_dual_key: z.boolean().default(true),
+    /** Opt-in for keys that cannot overlap: revoke, then create — with an interruption rekey announces and measures. */
+    single_key_rotation: z.literal('accept-interruption').optional(),
     provider_api: z.url({ protocol: /^https?$/ }).optional(),
     criticality: z.enum(['low', 'medium', 'high', 'critical']).optional(),
     // rekey's own fields
@@ -130,12 +134,20 @@ export const ApiKeySchema = z
   })
   .strict()
   .superRefine((entry, ctx) => {
-    if (!entry.supports_dual_key) {
+    if (!entry.supports_dual_key && entry.single_key_rotation === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['supports_dual_key'],
         message:
-          'is false, but zero-downtime rotation needs two valid keys at once; rotate this key by hand or remove the entry',
+          'is false: zero-downtime rotation needs two valid keys at once. Accept an interruption per rotation with single_key_rotation: accept-interruption, rotate this key by hand, or remove the entry',
+      });
+    }
+    if (entry.supports_dual_key && entry.single_key_rotation !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['single_key_rotation'],
+        message:
+          'applies only to keys with supports_dual_key: false; remove it, or set supports_dual_key: false',
       });
     }
     if (entry.kms_key_arn && !entry.secret_arn) {
@@ -333,6 +345,8 @@ export interface ManagedKeyPlan {
   options: Record<string, unknown>;
   /** `rekey import` stored the current key: the rotation schedule may be attached. */
   imported: boolean;
+  /** The key cannot overlap and its owner accepted an interruption per rotation (tag rekey:single-key). */
+  singleKey: boolean;
   schedule: RotationSchedule;
   /** Rotation window in AWS's form ("2h"), when the inventory sets one. */
   window?: string;
@@ -449,6 +463,7 @@ export function resolveInventory(
       rotatorSecret: key.rotator_secret,
       options: key.options,
       imported: key.imported,
+      singleKey: !key.supports_dual_key,
       schedule,
       ...(entry?.rotation_window ? { window: entry.rotation_window } : {}),
       frequencySeconds: key.rotation_frequency.minIntervalSeconds,

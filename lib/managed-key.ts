@@ -5,7 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { TAGS } from '../lambdas/tags.js';
+import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
 import type { RekeyFunction } from './function.js';
 import type { ManagedKeyPlan } from './inventory.js';
@@ -78,6 +78,7 @@ export class ManagedKey extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
       Tags.of(secret).add(TAGS.gracePeriod, plan.gracePeriod);
+      if (plan.singleKey) Tags.of(secret).add(TAGS.singleKey, SINGLE_KEY_OPT_IN);
       if (!plan.imported) {
         Validations.of(secret).acknowledge({
           id: 'AwsSolutions-SMG4',

@@ -122,6 +122,16 @@ describe('inventory: valid inventories', () => {
     assert.equal(plan?.rollbackOnFailure, false);
     assert.equal(plan?.imported, false);
     assert.equal(plan?.provider, 'sendgrid');
+    assert.equal(plan?.singleKey, false);
+  });
+
+  it('accepts a key that cannot overlap only with the explicit interruption opt-in', () => {
+    const inv = valid();
+    const entry = key(inv);
+    entry.supports_dual_key = false;
+    entry.single_key_rotation = 'accept-interruption';
+    const [plan] = resolveInventory(parseInventory(inv), ['sendgrid']);
+    assert.equal(plan?.singleKey, true);
   });
 });
 
@@ -204,6 +214,14 @@ const MALFORMED: Array<[string, (inv: Raw) => void, string, string]> = [
     },
     'api_keys[0] (sendgrid-api-key)',
     'supports_dual_key',
+  ],
+  [
+    'single_key_rotation on a key that supports two keys',
+    (inv) => {
+      key(inv).single_key_rotation = 'accept-interruption';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'single_key_rotation',
   ],
   [
     'an unknown criticality',
