@@ -324,11 +324,21 @@ export class KeyClient {
       previousVersion !== undefined &&
       tags[TAGS.revokeVersion] === previousVersion &&
       Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now();
-    return inGrace ? this.read(secretId, 'AWSPREVIOUS') : undefined;
+    return inGrace ? this.read(secretId, 'AWSPREVIOUS', previousVersion) : undefined;
   }
 
-  private async read(secretId: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<ApiKey> {
-    const out = await this.sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+  /** Reads AWSCURRENT, or a given previous version by id (labels may move between our reads). */
+  private async read(
+    secretId: string,
+    stage: 'AWSCURRENT' | 'AWSPREVIOUS',
+    versionId?: string,
+  ): Promise<ApiKey> {
+    const out = await this.sm.send(
+      new GetSecretValueCommand({
+        SecretId: secretId,
+        ...(versionId ? { VersionId: versionId } : { VersionStage: stage }),
+      }),
+    );
     const doc = parseManagedKey(out.SecretString, {
       secretId,
       ...(out.VersionId ? { versionId: out.VersionId } : {}),

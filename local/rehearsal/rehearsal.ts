@@ -57,6 +57,8 @@ export interface ScenarioResult {
   /** Keys held at the providers (all managed secrets) when the scenario ended. */
   providerKeysAtEnd: number;
   timeToRevokeMs?: number;
+  /** Real ms with no valid key (single-key rotation only). */
+  interruptionMs?: number;
   checks: Array<{ name: string; ok: boolean; detail?: string }>;
   invariants: InvariantResult[];
   ok: boolean;
@@ -268,6 +270,9 @@ async function runScenario(
     versionsSeen: new Set(calls.map((c) => c.keyId).filter(Boolean)).size,
     providerKeysAtEnd: [...world.sandboxes.values()].reduce((n, s) => n + s.appKeyIds().length, 0),
     ...(outcome.timeToRevokeMs === undefined ? {} : { timeToRevokeMs: Math.round(outcome.timeToRevokeMs) }),
+    ...(outcome.interruptionMs === undefined
+      ? {}
+      : { interruptionMs: Math.round(outcome.interruptionMs * 10) / 10 }),
     checks: outcome.checks,
     invariants,
     ok,

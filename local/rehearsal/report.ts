@@ -20,6 +20,7 @@ export function formatTable(report: RehearsalReport): string {
     'key versions seen',
     'provider keys at end',
     'time to revoke',
+    'interruption',
     'invariants',
     'result',
   ];
@@ -30,6 +31,7 @@ export function formatTable(report: RehearsalReport): string {
     String(s.versionsSeen),
     String(s.providerKeysAtEnd),
     s.timeToRevokeMs === undefined ? '—' : `${(s.timeToRevokeMs / 1000).toFixed(2)} s`,
+    s.interruptionMs === undefined ? '—' : `${s.interruptionMs} ms`,
     `${s.invariants.filter((i) => i.ok).length}/${s.invariants.length}`,
     s.ok ? 'PASS' : 'FAIL',
   ]);
@@ -129,7 +131,7 @@ export function renderHtml(report: RehearsalReport): string {
   const rows = report.scenarios
     .map(
       (s) =>
-        `<tr class="${s.ok ? 'pass' : 'fail'}"><td>${escapeHtml(s.name)}<div class="guide">${escapeHtml(s.guide)}</div></td><td>${s.calls}</td><td>${s.failed}</td><td>${s.versionsSeen}</td><td>${s.providerKeysAtEnd}</td><td>${s.timeToRevokeMs === undefined ? '—' : `${(s.timeToRevokeMs / 1000).toFixed(2)} s`}</td><td>${s.invariants
+        `<tr class="${s.ok ? 'pass' : 'fail'}"><td>${escapeHtml(s.name)}<div class="guide">${escapeHtml(s.guide)}</div></td><td>${s.calls}</td><td>${s.failed}</td><td>${s.versionsSeen}</td><td>${s.providerKeysAtEnd}</td><td>${s.timeToRevokeMs === undefined ? '—' : `${(s.timeToRevokeMs / 1000).toFixed(2)} s`}</td><td>${s.interruptionMs === undefined ? '—' : `${s.interruptionMs} ms`}</td><td>${s.invariants
           .map(
             (i) =>
               `<div class="${i.ok ? 'ok' : 'bad'}">${i.ok ? '✓' : '✗'} ${escapeHtml(i.invariant)}${i.detail ? ` <span class="detail">(${escapeHtml(i.detail)})</span>` : ''}</div>`,
@@ -164,7 +166,7 @@ ${events.join('\n')}
 ${failures.join('\n')}
 </svg>
 <div class="legend">${legend}</div>
-<table><thead><tr><th>scenario</th><th>calls</th><th>failed</th><th>key versions seen</th><th>provider keys at end</th><th>time to revoke</th><th>invariants and checks</th><th>result</th></tr></thead>
+<table><thead><tr><th>scenario</th><th>calls</th><th>failed</th><th>key versions seen</th><th>provider keys at end</th><th>time to revoke</th><th>interruption</th><th>invariants and checks</th><th>result</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

@@ -1,5 +1,11 @@
+import {
+  DescribeSecretCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { rollbackKey } from '../../lambdas/rollback.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
+import { SINGLE_KEY_OPT_IN, TAGS, tagMap } from '../../lambdas/tags.js';
 import type { Fleet } from './fleet.js';
 import type { InvariantMonitor } from './monitor.js';
 import type { RehearsalWorld, WorldKey } from './world.js';
@@ -15,6 +21,8 @@ export interface ScenarioContext {
 export interface ScenarioOutcome {
   /** Real ms from the command to the old key rejected by the provider, where the scenario revokes. */
   timeToRevokeMs?: number;
+  /** Real ms during which no valid key existed (single-key rotation), as rekey measured it. */
+  interruptionMs?: number;
   /** Checks specific to the scenario ("the other rotation was refused"), each with its result. */
   checks: Array<{ name: string; ok: boolean; detail?: string }>;
 }
@@ -283,6 +291,61 @@ export const SCENARIOS: Scenario[] = [
             ok: stuck !== undefined && !sandbox.accepts(stuck),
           },
           { name: 'old key revoked, new key current', ok: ok && ctx.world.keyAt(key)!.id !== old.id },
+        ],
+      };
+    },
+  },
+  {
+    name: 'single-key',
+    guide: 'FAQ: a provider that allows one key — the announced, measured interruption',
+    zeroDowntime: false,
+    async run(ctx) {
+      // Single-key rotation needs an adapter that reads permissions before revoking: SendGrid's does.
+      const key = ctx.keys.find((k) => k.provider === 'sendgrid');
+      if (!key) {
+        return {
+          checks: [
+            {
+              name: 'a SendGrid key to rotate single-key',
+              ok: false,
+              detail: 'run with --providers including sendgrid',
+            },
+          ],
+        };
+      }
+      const old = ctx.world.keyAt(key)!;
+      // What the stack does for an inventory entry with single_key_rotation: accept-interruption.
+      await ctx.world.sm.send(
+        new TagResourceCommand({
+          SecretId: key.arn,
+          Tags: [{ Key: TAGS.singleKey, Value: SINGLE_KEY_OPT_IN }],
+        }),
+      );
+      ctx.monitor.injectedFault(old.id);
+      ctx.monitor.note('rotate', 'single-key rotation (revoke, then create)', key.name);
+      const alertsBefore = ctx.world.aws.sns.messagesTo(ctx.world.alertTopicArn).length;
+      await startRotation(key.name, {}, ctx.world.revocationDeps());
+      await ctx.world.aws.secretsManager.settled();
+      const described = await ctx.world.sm.send(new DescribeSecretCommand({ SecretId: key.arn }));
+      const interruptionMs = Number(tagMap(described.Tags)[TAGS.lastInterruptionMs]) / ctx.world.clock.scale;
+      await ctx.world.sm.send(new UntagResourceCommand({ SecretId: key.arn, TagKeys: [TAGS.singleKey] }));
+      const announced = ctx.world.aws.sns
+        .messagesTo(ctx.world.alertTopicArn)
+        .slice(alertsBefore)
+        .some((m) => m.message.includes('single-key-interruption'));
+      return {
+        interruptionMs,
+        checks: [
+          { name: 'the interruption was announced before it began', ok: announced },
+          {
+            name: 'old key revoked, new key current',
+            ok: !ctx.world.sandboxes.get(key.provider)!.accepts(old) && ctx.world.keyAt(key)!.id !== old.id,
+          },
+          {
+            name: 'the interruption was measured',
+            ok: Number.isFinite(interruptionMs),
+            detail: `${interruptionMs.toFixed(1)} ms`,
+          },
         ],
       };
     },
