@@ -10,7 +10,7 @@ import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types
  * step before delete and a maximum of active keys. A malformed description fails with the field's path.
  *
  * Placeholders `{name}`, `{id}` and `{likeKeyId}` are replaced in paths (URL-encoded) and in body templates.
- * The base URL comes from the deployment (provider_api, as REKEY_PROVIDER_ENDPOINT) or the rotator
+ * The base URL comes from the deployment (the inventory's providers.http.endpoint, as REKEY_PROVIDER_ENDPOINT) or the rotator
  * credential, never from the managed key's secret, so whoever can write that secret cannot send the admin
  * token elsewhere.
  */
@@ -101,7 +101,7 @@ const OptionsSchema = z
 export type HttpProviderDescription = z.infer<typeof OptionsSchema>;
 
 const CredentialSchema = z.object({
-  /** The service's base URL, e.g. https://gateway.internal; the deployment's endpoint (provider_api) wins. */
+  /** The service's base URL, e.g. https://gateway.internal; the deployment's endpoint (providers.http.endpoint) wins. */
   baseUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** The admin token sent as `adminAuth` describes. */
   token: z.string().min(1),
@@ -155,7 +155,7 @@ export const http: ProviderDefinition<z.infer<typeof CredentialSchema>, HttpProv
     if (!baseUrl) {
       throw new InvalidInputError(
         'ROTATOR_CREDENTIAL',
-        `${service}: no base URL; set "baseUrl" in the rotator credential or provider_api in the inventory (deployed as REKEY_PROVIDER_ENDPOINT).`,
+        `${service}: no base URL; set "baseUrl" in the rotator credential or providers.http.endpoint in the inventory (deployed as REKEY_PROVIDER_ENDPOINT).`,
         { field: 'baseUrl' },
       );
     }

@@ -153,7 +153,7 @@ describe('generic HTTP provider: where the admin token is sent', () => {
       (error: unknown) =>
         error instanceof InvalidInputError &&
         /baseUrl/.test(error.message) &&
-        /provider_api/.test(error.message) &&
+        /providers.http.endpoint/.test(error.message) &&
         !error.message.includes('adm_token_never_shown'),
     );
   });
