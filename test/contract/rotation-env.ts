@@ -1,15 +1,9 @@
-import {
-  CreateSecretCommand,
-  GetSecretValueCommand,
-  RotateSecretCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
-import { Logger } from '../../lambdas/logger.js';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RetryHooks, RetryPolicy } from '../../lambdas/retry.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
-import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
-import type { LoopbackAws } from '../../local/aws/server.js';
-import { CapturedLogs, startLoopbackAws } from '../support/env.js';
+import type { ManagedKey } from '../../lambdas/secret-format.js';
+import { startLoopbackAws } from '../support/env.js';
+import { RotationEnvBase } from '../support/rotation-env-base.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 
 /** Fast retries whose waits are recorded instead of slept, so tests can see Retry-After honoured. */
@@ -26,22 +20,16 @@ export function recordedRetries(): { policy: RetryPolicy; hooks: RetryHooks; wai
  * Any provider's key under rekey's management on loopback: the fixture's sandbox, both secrets in the
  * loopback Secrets Manager, and the rotation function registered as a Lambda that RotateSecret invokes.
  */
-export class ContractRotationEnv {
-  readonly logs = new CapturedLogs();
-  readonly logger = new Logger(this.logs.sink, {}, 'debug');
+export class ContractRotationEnv extends RotationEnvBase {
   readonly retries = recordedRetries();
-  aws!: LoopbackAws;
-  sm!: SecretsManagerClient;
   seeded!: SeededProvider;
-  secretArn!: string;
-  lambdaArn!: string;
-  /** Every secret value the test saw, for the log scan. */
-  readonly secretValues = new Set<string>();
 
   constructor(
     readonly fixture: ContractFixture,
     readonly secretName = `prod/${fixture.provider.name}/api-key`,
-  ) {}
+  ) {
+    super();
+  }
 
   async start(): Promise<this> {
     this.aws = await startLoopbackAws();
@@ -89,34 +77,7 @@ export class ContractRotationEnv {
     await this.seeded?.sandbox.stop();
   }
 
-  /** RotateSecret, then wait for the four steps to finish; returns the new version id. */
-  async rotate(token?: string): Promise<string> {
-    const out = await this.sm.send(
-      new RotateSecretCommand({
-        SecretId: this.secretArn,
-        RotationLambdaARN: this.lambdaArn,
-        ...(token ? { ClientRequestToken: token } : {}),
-      }),
-    );
-    await this.aws.secretsManager.settled();
-    return out.VersionId!;
-  }
-
-  async read(stage: string): Promise<ManagedKey & { versionId: string }> {
-    const out = await this.sm.send(
-      new GetSecretValueCommand({ SecretId: this.secretArn, VersionStage: stage }),
-    );
-    const doc = parseManagedKey(out.SecretString, { secretId: this.secretArn });
-    this.secretValues.add(doc.key);
-    return { ...doc, versionId: out.VersionId! };
-  }
-
-  lastOutcome() {
-    return this.aws.secretsManager.outcomes.at(-1);
-  }
-
-  /** Lines of captured logs that contain any secret value the sandbox issued or the test saw. */
-  leakedLines(): string[] {
-    return this.logs.leaks([...this.secretValues, ...this.seeded.sandbox.issuedSecrets()]);
+  protected issuedSecrets(): string[] {
+    return this.seeded.sandbox.issuedSecrets();
   }
 }

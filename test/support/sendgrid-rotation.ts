@@ -1,13 +1,11 @@
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   CreateSecretCommand,
-  GetSecretValueCommand,
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
-import { Logger } from '../../lambdas/logger.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import {
   type RevocationDeps,
@@ -15,11 +13,11 @@ import {
   revokePreviousKey,
 } from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
-import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
-import type { LoopbackAws } from '../../local/aws/server.js';
+import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { ManualClock } from '../../local/clock.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
-import { CapturedLogs, startLoopbackAws } from './env.js';
+import { startLoopbackAws } from './env.js';
+import { RotationEnvBase } from './rotation-env-base.js';
 
 export const APP_SCOPES = ['mail.send'];
 
@@ -28,23 +26,15 @@ export const APP_SCOPES = ['mail.send'];
  * app's current key; Secrets Manager holds both secrets; the rotation function and the revoker are
  * registered as Lambdas, Scheduler fires on a manual clock (`advance` + `fireDue`), alerts go to SNS.
  */
-export class SendGridRotationEnv {
-  readonly logs = new CapturedLogs();
-  readonly logger = new Logger(this.logs.sink, {}, 'debug');
+export class SendGridRotationEnv extends RotationEnvBase {
   readonly sandbox = new SendGridSandbox();
   readonly clock = new ManualClock(new Date());
-  aws!: LoopbackAws;
-  sm!: SecretsManagerClient;
   scheduler!: SchedulerClient;
   sns!: SNSClient;
   alertTopicArn!: string;
   revokerArn!: string;
   rotatorArn!: string;
-  secretArn!: string;
   secretName!: string;
-  lambdaArn!: string;
-  /** Every secret value the test saw, for the log scan. */
-  readonly secretValues = new Set<string>();
   /** Overridable pieces of the rotation function's dependencies. */
   depsOverride: Partial<RotationDeps> = {};
 
@@ -157,39 +147,12 @@ export class SendGridRotationEnv {
     await this.sandbox.stop();
   }
 
-  /** RotateSecret, then wait for the four steps to finish; returns the new version id. */
-  async rotate(token?: string): Promise<string> {
-    const out = await this.sm.send(
-      new RotateSecretCommand({
-        SecretId: this.secretArn,
-        RotationLambdaARN: this.lambdaArn,
-        ...(token ? { ClientRequestToken: token } : {}),
-      }),
-    );
-    await this.aws.secretsManager.settled();
-    return out.VersionId!;
-  }
-
-  async read(stage: string): Promise<ManagedKey & { versionId: string }> {
-    const out = await this.sm.send(
-      new GetSecretValueCommand({ SecretId: this.secretArn, VersionStage: stage }),
-    );
-    const doc = parseManagedKey(out.SecretString, { secretId: this.secretArn });
-    this.secretValues.add(doc.key);
-    return { ...doc, versionId: out.VersionId! };
-  }
-
   /** Provider keys rekey created for this secret (name prefix), plus the app's original key. */
   appKeys(): Array<{ id: string; name: string }> {
     return this.sandbox.listKeys().filter((k) => k.name !== 'rekey-rotator');
   }
 
-  lastOutcome() {
-    return this.aws.secretsManager.outcomes.at(-1);
-  }
-
-  /** Lines of captured logs that contain any secret value the sandbox ever issued or the test saw. */
-  leakedLines(): string[] {
-    return this.logs.leaks([...this.secretValues, ...this.sandbox.issuedSecrets()]);
+  protected issuedSecrets(): string[] {
+    return this.sandbox.issuedSecrets();
   }
 }
