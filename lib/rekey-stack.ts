@@ -8,6 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { formatDuration } from '../lambdas/duration.js';
+import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
 import { KEY_AGE_FACTOR, type ManagedKeyPlan } from './inventory.js';
@@ -93,6 +94,10 @@ export class RekeyStack extends Stack {
     }
     for (const fn of [this.revocation.revoker, this.revocation.rollback]) {
       for (const [name, value] of Object.entries(wiring)) fn.function.addEnvironment(name, value);
+      // They serve every provider, so each configured endpoint gets its own variable.
+      for (const [provider, endpoint] of Object.entries(props.providerEndpoints ?? {})) {
+        fn.function.addEnvironment(providerEndpointVariable(provider), endpoint);
+      }
       this.topics.grantPublish(fn.role, 'security');
     }
     // The usage check reads the client's metrics; GetMetricData has no resource type in IAM.

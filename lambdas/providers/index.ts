@@ -33,6 +33,11 @@ export function providerNamed(
   return provider;
 }
 
+/** The environment variable carrying `provider`'s API base URL for functions that serve every provider. */
+export function providerEndpointVariable(provider: string): string {
+  return `REKEY_PROVIDER_ENDPOINT_${provider.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
 /**
  * Provider API base URLs from `REKEY_PROVIDER_ENDPOINT_<PROVIDER>` (sandboxes, regional APIs), for the
  * functions and commands that serve every provider.
@@ -40,7 +45,7 @@ export function providerNamed(
 export function providerEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const endpoints: Record<string, string> = {};
   for (const name of Object.keys(PROVIDERS)) {
-    const url = env[`REKEY_PROVIDER_ENDPOINT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
+    const url = env[providerEndpointVariable(name)];
     if (url) endpoints[name] = url;
   }
   return endpoints;

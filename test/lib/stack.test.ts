@@ -484,6 +484,24 @@ describe('the synthesized rekey stack', () => {
 });
 
 describe('the CDK app', () => {
+  it('gives the revoker and rollback functions, which serve every provider, each configured provider endpoint', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-app-'));
+    const path = join(dir, 'rekey.yaml');
+    writeFileSync(
+      path,
+      `${INVENTORY}\nproviders:\n  sendgrid: { endpoint: "https://sendgrid.internal-proxy.example" }\n`,
+    );
+    const { stack } = createRekeyApp({ context: { inventory: path, 'aws:cdk:bundling-stacks': [] } });
+    const resources = Template.fromStack(stack).toJSON().Resources as Resources;
+    for (const fn of [stack.revocation.revoker, stack.revocation.rollback]) {
+      const props = resources[stack.getLogicalId(fn.function.node.defaultChild as never)]!.Properties!;
+      assert.equal(
+        props.Environment.Variables.REKEY_PROVIDER_ENDPOINT_SENDGRID,
+        'https://sendgrid.internal-proxy.example',
+      );
+    }
+  });
+
   it('adds subscriptions from the notifications context to those of the inventory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-app-'));
     const path = join(dir, 'rekey.yaml');
