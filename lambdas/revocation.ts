@@ -350,7 +350,30 @@ export async function revokePreviousKey(
       );
       return report('aborted');
     }
-    const result = await provider.revokeKey(request.previousKeyId);
+    if (definition.assisted) {
+      // No revoke API: a person revokes; rekey reminds them and records it once the key stops working.
+      const previous = await readManagedKey(deps.secretsManager, log, {
+        SecretId: request.secretArn,
+        VersionId: request.previousVersionId,
+      });
+      const stillValid =
+        previous !== undefined &&
+        (await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) === 'accepted';
+      if (stillValid) {
+        const remaining = (deps.config.maxAttempts ?? 8) - 1 - request.attempt;
+        const deadline = new Date(now.getTime() + remaining * (deps.config.recheckSeconds ?? 900) * 1000);
+        await alert(
+          'revocation-reminder',
+          `rekey: revoke the old ${definition.displayName} key of ${secretName} by ${deadline.toISOString()}`,
+          `${definition.assisted.revokeAction.replace('{keyId}', request.previousKeyId)} (${definition.assisted.dashboardUrl}) by ${deadline.toISOString()}. The new key is AWSCURRENT and in use; rekey checks again and records the revocation once the old key stops working.`,
+        );
+        return retryLater(
+          `the old key ${request.previousKeyId} still authenticates; waiting for a person to revoke it`,
+          'deferred',
+        );
+      }
+    }
+    const result = definition.assisted ? 'already-gone' : await provider.revokeKey(request.previousKeyId);
     await recordRevocation(request, metadata, now, deps);
     log.info('audit: key revoked', {
       audit: 'rekey.key-revoked',

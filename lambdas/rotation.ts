@@ -203,6 +203,7 @@ async function createSecret(
     log.info('pending version already holds a key; createSecret is done');
     return;
   }
+  if (deps.provider.assisted) return declineAssisted(secretId, token, metadata, deps, log);
   const provider = await connectProvider(sm, log, secretId, current.doc, deps);
   const permissions = isSingleKey(metadata, deps.provider)
     ? await beginInterruption(secretId, metadata, current.doc, provider, deps.provider, {
@@ -278,6 +279,40 @@ async function createOrAdoptKey(
     return adoptable;
   }
   return provider.createKey({ name, likeKeyId, ...(permissions === undefined ? {} : { permissions }) });
+}
+
+/**
+ * A scheduled rotation of a provider with no key API (Stripe) cannot create the key: it alerts the
+ * operators with the command to run, clears its own AWSPENDING so the next attempt is not blocked, and
+ * fails the step — the current key stays as it is.
+ */
+async function declineAssisted(
+  secretId: string,
+  token: string,
+  metadata: DescribeSecretCommandOutput,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<never> {
+  const name = metadata.Name ?? secretId;
+  const assisted = deps.provider.assisted!;
+  await deps.alert?.({
+    subject: `rekey: ${name} is due for rotation — a person must make the new key`,
+    secret: name,
+    event: 'assisted-rotation-due',
+    detail: `${deps.provider.displayName} has no API to create keys. Create a new key at ${assisted.dashboardUrl}, then run: rekey rotate ${name} --provide-key < new-key`,
+  });
+  await deps.secretsManager.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: AWSPENDING,
+      RemoveFromVersionId: token,
+    }),
+  );
+  log.warn('scheduled rotation of an assisted provider: operators alerted, nothing changed');
+  throw new RotationStateError(
+    `${name}: ${deps.provider.displayName} keys cannot be created by API; an alert asked for \`rekey rotate ${name} --provide-key\`. The current key is unchanged.`,
+    { secretId: name },
+  );
 }
 
 async function revokeQuietly(provider: ProviderClient, keyId: string, log: Logger): Promise<void> {

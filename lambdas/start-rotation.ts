@@ -1,16 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import {
+  PutSecretValueCommand,
   RotateSecretCommand,
   type SecretsManagerClient,
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { formatDuration } from './duration.js';
-import { RotationStateError } from './errors.js';
+import { InvalidInputError, RotationStateError } from './errors.js';
 import type { Logger } from './logger.js';
 import { providerNamed } from './providers/index.js';
 import type { ProviderDefinition } from './providers/types.js';
 import type { RetryHooks, RetryPolicy } from './retry.js';
 import { keyNameFor } from './rotation.js';
+import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
   AWSPENDING,
@@ -26,6 +29,11 @@ export interface StartRotationOptions {
   /** Emergency: cancel a stuck rotation first, and revoke the old key after `graceSeconds` (default 0). */
   emergency?: boolean;
   graceSeconds?: number;
+  /**
+   * A key a person made (providers without a key API, e.g. Stripe): staged as AWSPENDING, then tested and
+   * promoted by the rotation function like any new key. Never logged.
+   */
+  providedKey?: string;
 }
 
 export interface StartRotationDeps {
@@ -92,8 +100,18 @@ export async function startRotation(
       }),
     );
   }
+  const token =
+    options.providedKey === undefined
+      ? undefined
+      : await stageProvidedKey(arn, name, options.providedKey, deps, log);
   try {
-    const out = await sm.send(new RotateSecretCommand({ SecretId: arn, RotateImmediately: true }));
+    const out = await sm.send(
+      new RotateSecretCommand({
+        SecretId: arn,
+        RotateImmediately: true,
+        ...(token ? { ClientRequestToken: token } : {}),
+      }),
+    );
     log.info('audit: rotation started', {
       audit: 'rekey.rotation-started',
       versionId: out.VersionId,
@@ -153,6 +171,14 @@ async function cancelStuckRotation(
   for (const key of await provider.findKeysByName(keyNameFor(name, versionId, definition.maxKeyNameLength)))
     candidates.add(key.id);
   candidates.delete(current.doc.keyId); // never the live key
+  if (definition.assisted) {
+    // No revoke API: the stuck key was never current, so nobody uses it; a person deletes it.
+    log.warn('stuck rotation cancelled; delete its key by hand', {
+      keyIds: [...candidates],
+      dashboard: definition.assisted.dashboardUrl,
+    });
+    candidates.clear();
+  }
   const revokedKeyIds: string[] = [];
   for (const keyId of candidates) {
     await provider.revokeKey(keyId);
@@ -171,4 +197,66 @@ async function cancelStuckRotation(
     revokedKeyIds,
   });
   return { versionId, revokedKeyIds };
+}
+
+/** Stores a person-made key as AWSPENDING of a new version, after checking it fits the provider. */
+async function stageProvidedKey(
+  arn: string,
+  name: string,
+  value: string,
+  deps: StartRotationDeps,
+  log: Logger,
+): Promise<string> {
+  log.protect(value);
+  const current = await readManagedKey(deps.secretsManager, log, { SecretId: arn, VersionStage: AWSCURRENT });
+  if (!current)
+    throw new RotationStateError(
+      `${name} has no AWSCURRENT value; import the current key first (rekey import).`,
+      { secretId: name },
+    );
+  const definition = (
+    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
+  )(current.doc.provider);
+  if (!definition.assisted) {
+    throw new RotationStateError(
+      `${name}: --provide-key is for providers without a key API; rekey creates ${definition.displayName} keys itself — run rekey rotate ${name}.`,
+      { secretId: name },
+    );
+  }
+  if (!definition.assisted.looksLikeKey(value)) {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `${name}: the provided key does not look like a ${definition.displayName} secret key (sk_… or rk_…); nothing was stored.`,
+      { secretId: name, field: 'stdin' },
+    );
+  }
+  if (value === current.doc.key) {
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `${name}: the provided key is the current key; make a new one in the ${definition.displayName} Dashboard first.`,
+      { secretId: name, field: 'stdin' },
+    );
+  }
+  const token = randomUUID();
+  const doc: ManagedKey = {
+    ...current.doc,
+    key: value,
+    keyId: definition.assisted.keyIdOf(value),
+    createdAt: new Date().toISOString(),
+  };
+  delete doc.keyName;
+  await deps.secretsManager.send(
+    new PutSecretValueCommand({
+      SecretId: arn,
+      ClientRequestToken: token,
+      SecretString: serializeManagedKey(doc),
+      VersionStages: [AWSPENDING],
+    }),
+  );
+  log.info('audit: provided key staged', {
+    audit: 'rekey.provided-key-staged',
+    versionId: token,
+    keyId: doc.keyId,
+  });
+  return token;
 }

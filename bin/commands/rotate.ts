@@ -6,7 +6,7 @@ import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { cliRuntime, destroy, reportError, waitFor } from './runtime.js';
 import type { Command } from './types.js';
 
-const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--no-wait] [--timeout 300s] [--json]
+const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--provide-key < key] [--no-wait] [--timeout 300s] [--json]
 
 Starts a rotation now through Secrets Manager's RotateSecret, then waits until the new key is AWSCURRENT.
 
@@ -14,6 +14,8 @@ Starts a rotation now through Secrets Manager's RotateSecret, then waits until t
   --emergency      the key is compromised: cancel a stuck rotation first (revoking the keys it created),
                    and revoke the old key as soon as the new one is current instead of after the grace period
   --grace <d>      with --emergency: keep the old key valid this long (e.g. 5m) — default 0s
+  --provide-key    for providers without a key API (Stripe): read the key a person made from stdin, then
+                   stage, test and promote it; the old key's revocation becomes a reminder and a check
   --no-wait        return once Secrets Manager accepted the request
   --timeout <d>    how long to wait for the rotation (and, with --emergency, the revocation) — default 300s
   --json           print the result as JSON
@@ -33,12 +35,18 @@ export const rotate: Command = {
       io.err(`rekey rotate: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    const { secret, emergency, graceSeconds, wait, timeoutMs, json } = parsed;
+    const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey } = parsed;
     const runtime = cliRuntime(io);
     const started = Date.now();
     const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
     try {
-      const rotation = await startRotation(secret, { emergency, graceSeconds }, runtime);
+      // The key comes from stdin, never argv (which lands in shell history and process lists).
+      const providedKey = provideKey ? (await io.stdin()).trim() : undefined;
+      const rotation = await startRotation(
+        secret,
+        { emergency, graceSeconds, ...(providedKey === undefined ? {} : { providedKey }) },
+        runtime,
+      );
       if (rotation.cancelled) {
         io.out(
           `cancelled stuck rotation ${rotation.cancelled.versionId}; revoked its keys: ${rotation.cancelled.revokedKeyIds.join(', ') || 'none'}`,
@@ -100,6 +108,7 @@ function parse(args: string[]) {
       emergency: { type: 'boolean', default: false },
       grace: { type: 'string' },
       'no-wait': { type: 'boolean', default: false },
+      'provide-key': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '300s' },
       json: { type: 'boolean', default: false },
     },
@@ -120,6 +129,7 @@ function parse(args: string[]) {
     emergency: values.emergency,
     graceSeconds,
     wait: !values['no-wait'],
+    provideKey: values['provide-key'],
     timeoutMs: timeoutSeconds * 1000,
     json: values.json,
   };

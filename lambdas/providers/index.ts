@@ -4,6 +4,7 @@ import { datadog } from './datadog.js';
 import { http } from './generic-http.js';
 import { openai } from './openai.js';
 import { sendgrid } from './sendgrid.js';
+import { stripe } from './stripe.js';
 import { twilio } from './twilio.js';
 import type { ProviderDefinition } from './types.js';
 
@@ -16,6 +17,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> =
   cloudflare,
   http,
   openai,
+  stripe,
 };
 
 export function providerNamed(

@@ -83,5 +83,19 @@ export interface ProviderDefinition<Credential = unknown, Options = unknown> {
   readonly credentialSchema: z.ZodType<Credential>;
   /** Shape of the key document's `options`. */
   readonly optionsSchema: z.ZodType<Options>;
+  /**
+   * Set for providers with no API to create or delete keys (Stripe): a person makes the new key and
+   * revokes the old one; rekey stages, tests and promotes it, then reminds and verifies the revocation.
+   */
+  readonly assisted?: {
+    /** Where the person acts. */
+    dashboardUrl: string;
+    /** The exact action that revokes a key, with `{keyId}` for the key to act on. */
+    revokeAction: string;
+    /** The id rekey records for a key the person provides (what the dashboard shows of it). */
+    keyIdOf(value: string): string;
+    /** Whether `value` looks like one of this provider's keys (checked before anything is stored). */
+    looksLikeKey(value: string): boolean;
+  };
   connect(context: ConnectContext<Credential, Options>): ProviderClient;
 }

@@ -7,6 +7,7 @@ import {
 import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
+import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import {
   type RevocationDeps,
   revocationAfterPromotion,
@@ -15,19 +16,27 @@ import {
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
 import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { ManualClock } from '../../local/clock.js';
+import type { ProviderSandbox } from '../../local/sandboxes/sandbox.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { startLoopbackAws } from './env.js';
 import { RotationEnvBase } from './rotation-env-base.js';
 
 export const APP_SCOPES = ['mail.send'];
 
+/** What a provider contributes to a managed-key environment: its seeded credential and current key. */
+export interface ProviderSeed {
+  /** The rotator credential document. */
+  credential: Record<string, unknown>;
+  /** The application's current key. */
+  current: { id: string; value: string };
+}
+
 /**
- * A SendGrid key under rekey's management on loopback: the sandbox holds the rotator's admin key and the
+ * One provider key under rekey's management on loopback: the sandbox holds the rotator's credential and the
  * app's current key; Secrets Manager holds both secrets; the rotation function and the revoker are
- * registered as Lambdas, Scheduler fires on a manual clock (`advance` + `fireDue`), alerts go to SNS.
+ * registered as Lambdas, Scheduler fires on a manual clock (`advanceAndFire`), alerts go to SNS.
  */
-export class SendGridRotationEnv extends RotationEnvBase {
-  readonly sandbox = new SendGridSandbox();
+export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvBase {
   readonly clock = new ManualClock(new Date());
   scheduler!: SchedulerClient;
   sns!: SNSClient;
@@ -38,7 +47,15 @@ export class SendGridRotationEnv extends RotationEnvBase {
   /** Overridable pieces of the rotation function's dependencies. */
   depsOverride: Partial<RotationDeps> = {};
 
-  async start(secretName = 'prod/sendgrid/api-key'): Promise<this> {
+  constructor(
+    readonly provider: ProviderDefinition,
+    readonly sandbox: Sandbox,
+    private readonly seed: (sandbox: Sandbox) => ProviderSeed,
+  ) {
+    super();
+  }
+
+  async start(secretName = `prod/${this.provider.name}/api-key`): Promise<this> {
     this.secretName = secretName;
     this.aws = await startLoopbackAws({ clock: this.clock });
     await this.sandbox.start();
@@ -50,19 +67,20 @@ export class SendGridRotationEnv extends RotationEnvBase {
     this.revokerArn = this.aws.lambdas.register('rekey-revoker', (event) =>
       revokePreviousKey(event, this.revocationDeps()),
     );
-    const admin = this.sandbox.seedKey('rekey-rotator');
-    const current = this.sandbox.seedKey('notification-service', APP_SCOPES);
-    this.secretValues.add(admin.value).add(current.value);
+    const { credential, current } = this.seed(this.sandbox);
+    for (const value of Object.values(credential))
+      if (typeof value === 'string') this.secretValues.add(value);
+    this.secretValues.add(current.value);
     this.rotatorArn = (
       await this.sm.send(
         new CreateSecretCommand({
-          Name: 'rekey/rotator/sendgrid',
-          SecretString: JSON.stringify({ apiKey: admin.value }),
+          Name: `rekey/rotator/${this.provider.name}`,
+          SecretString: JSON.stringify(credential),
         }),
       )
     ).ARN!;
     const doc: ManagedKey = {
-      provider: 'sendgrid',
+      provider: this.provider.name,
       key: current.value,
       keyId: current.id,
       createdAt: '2026-01-01T00:00:00.000Z',
@@ -72,7 +90,7 @@ export class SendGridRotationEnv extends RotationEnvBase {
     this.secretArn = (
       await this.sm.send(new CreateSecretCommand({ Name: secretName, SecretString: JSON.stringify(doc) }))
     ).ARN!;
-    this.lambdaArn = this.aws.lambdas.register('rekey-rotate-sendgrid', (event) =>
+    this.lambdaArn = this.aws.lambdas.register(`rekey-rotate-${this.provider.name}`, (event) =>
       runRotationStep(event, this.deps()),
     );
     // As the deployed stack leaves it: a rotation function attached, no rotation running.
@@ -91,7 +109,7 @@ export class SendGridRotationEnv extends RotationEnvBase {
     return {
       secretsManager: this.sm,
       logger: this.logger,
-      provider: sendgrid,
+      provider: this.provider,
       endpoint: this.sandbox.url,
       http: this.http,
       now: () => this.clock.now(),
@@ -121,7 +139,7 @@ export class SendGridRotationEnv extends RotationEnvBase {
         recheckSeconds: 600,
         maxAttempts: 3,
       },
-      endpoints: { sendgrid: this.sandbox.url },
+      endpoints: { [this.provider.name]: this.sandbox.url },
       http: this.http,
       ...this.revocationOverride,
     };
@@ -147,12 +165,22 @@ export class SendGridRotationEnv extends RotationEnvBase {
     await this.sandbox.stop();
   }
 
-  /** Provider keys rekey created for this secret (name prefix), plus the app's original key. */
-  appKeys(): Array<{ id: string; name: string }> {
-    return this.sandbox.listKeys().filter((k) => k.name !== 'rekey-rotator');
-  }
-
   protected issuedSecrets(): string[] {
     return this.sandbox.issuedSecrets();
+  }
+}
+
+/** A SendGrid key under management (the environment most rotation tests use). */
+export class SendGridRotationEnv extends ManagedKeyEnv<SendGridSandbox> {
+  constructor() {
+    super(sendgrid, new SendGridSandbox(), (sandbox) => ({
+      credential: { apiKey: sandbox.seedKey('rekey-rotator').value },
+      current: sandbox.seedKey('notification-service', APP_SCOPES),
+    }));
+  }
+
+  /** Keys at SendGrid besides the rotator's: the app's original key and those rekey created. */
+  appKeys(): Array<{ id: string; name: string; scopes: string[] }> {
+    return this.sandbox.listKeys().filter((k) => k.name !== 'rekey-rotator');
   }
 }
