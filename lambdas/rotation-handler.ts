@@ -58,7 +58,11 @@ export function rotationHandler(provider: ProviderDefinition) {
 /** Logs a failed step once and rethrows an error whose message went through redaction. */
 export function logAndSanitize(error: unknown, logger: Logger): Error {
   logger.error('step failed', { error });
-  if (error instanceof RekeyError) return error;
+  if (error instanceof RekeyError) {
+    // Ours are built from names and ids, but a provider's error text may ride along: redact anyway.
+    error.message = logger.redact(error.message);
+    return error;
+  }
   const name = error instanceof Error ? error.name : 'Error';
   const safe = new Error(logger.redact(error instanceof Error ? error.message : String(error)));
   safe.name = name;

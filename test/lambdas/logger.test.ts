@@ -57,3 +57,23 @@ describe('the structured logger', () => {
     assert.deepEqual(lines, []);
   });
 });
+
+describe('logAndSanitize', () => {
+  it('redacts protected values from the messages of typed and foreign errors alike', async () => {
+    const { logAndSanitize } = await import('../../lambdas/rotation-handler.js');
+    const { ProviderRejectedError } = await import('../../lambdas/errors.js');
+    const lines: string[] = [];
+    const logger = new Logger((l) => lines.push(l));
+    const secret = 'tok_0123456789abcdef';
+    logger.protect(secret);
+    const typed = logAndSanitize(
+      new ProviderRejectedError('X', 'create key', 400, `provider said ${secret}`),
+      logger,
+    );
+    const foreign = logAndSanitize(new TypeError(`bad ${secret}`), logger);
+    assert.ok(typed instanceof ProviderRejectedError, 'the typed error keeps its class and code');
+    assert.ok(!typed.message.includes(secret) && !foreign.message.includes(secret));
+    assert.equal(foreign.name, 'TypeError');
+    assert.ok(lines.every((l) => !l.includes(secret)));
+  });
+});
