@@ -1,7 +1,16 @@
+import { cloudflare } from '../../lambdas/providers/cloudflare.js';
+import { datadog } from '../../lambdas/providers/datadog.js';
+import { openai } from '../../lambdas/providers/openai.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
+import { twilio } from '../../lambdas/providers/twilio.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
-import type { ProviderSandbox } from '../sandboxes/sandbox.js';
+import type { Clock } from '../clock.js';
+import { CLOUDFLARE_TOKEN_ADMIN_GROUPS, CloudflareSandbox } from '../sandboxes/cloudflare.js';
+import { DatadogSandbox } from '../sandboxes/datadog.js';
+import { OpenAiSandbox } from '../sandboxes/openai.js';
+import type { ProviderSandbox, SandboxRequest } from '../sandboxes/sandbox.js';
 import { SendGridSandbox } from '../sandboxes/sendgrid.js';
+import { TwilioSandbox } from '../sandboxes/twilio.js';
 
 /** A key as the rehearsal's fleet and invariant monitors use it. */
 export interface RehearsalKey {
@@ -33,7 +42,8 @@ export interface RehearsalSandbox {
 
 export interface RehearsalProvider {
   definition: ProviderDefinition;
-  start(): Promise<RehearsalSandbox>;
+  /** Starts the sandbox on the world's clock (last-used stamps must compare with promotion times). */
+  start(clock: Clock): Promise<RehearsalSandbox>;
 }
 
 const sendgridRehearsal: RehearsalProvider = {
@@ -78,5 +88,177 @@ const sendgridRehearsal: RehearsalProvider = {
   },
 };
 
-/** Providers the rehearsal can rotate, by adapter name. */
-export const REHEARSAL_PROVIDERS: Record<string, RehearsalProvider> = { sendgrid: sendgridRehearsal };
+/** Faults on a sandbox's key-management calls: 503 for every matching request while down. */
+function keyManagementFault(sandbox: ProviderSandbox, match: (req: SandboxRequest) => boolean) {
+  return (down: boolean) => {
+    if (down) sandbox.injectFault({ status: 503, times: Number.MAX_SAFE_INTEGER, match });
+    else sandbox.clearFaults();
+  };
+}
+
+async function appStatus(url: URL, init: RequestInit): Promise<number> {
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const twilioRehearsal: RehearsalProvider = {
+  definition: twilio,
+  async start(clock) {
+    const sandbox = new TwilioSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedKey('rekey-rotator', 'main');
+    const basic = (key: RehearsalKey) => `Basic ${Buffer.from(`${key.id}:${key.value}`).toString('base64')}`;
+    return {
+      sandbox,
+      credential: { sid: admin.id, secret: admin.value },
+      options: { accountSid: sandbox.accountSid },
+      seedAppKey: (name) =>
+        sandbox.seedKey(name, 'restricted', { allow: ['/twilio/messaging/messages/create'] }),
+      accepts: (key) => sandbox.accepts(key.id, key.value),
+      appKeyIds: () =>
+        sandbox
+          .listKeys()
+          .filter((k) => k.id !== admin.id)
+          .map((k) => k.id),
+      appCall: (key) =>
+        appStatus(new URL(`/2010-04-01/Accounts/${sandbox.accountSid}/Messages.json`, sandbox.url), {
+          method: 'POST',
+          headers: { authorization: basic(key), 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ To: '+15005550006', Body: 'rekey rehearsal' }).toString(),
+        }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/v1/Keys')),
+      failNextValidation: () =>
+        sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path.endsWith('/Balance.json') }),
+    };
+  },
+};
+
+const datadogRehearsal: RehearsalProvider = {
+  definition: datadog,
+  async start(clock) {
+    const sandbox = new DatadogSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedApiKey('rekey-rotator');
+    const applicationKey = sandbox.seedApplicationKey();
+    return {
+      sandbox,
+      credential: { apiKey: admin.value, applicationKey },
+      options: { site: 'datadoghq.eu' },
+      seedAppKey: (name) => sandbox.seedApiKey(name),
+      accepts: (key) => sandbox.accepts(key.value),
+      appKeyIds: () =>
+        sandbox
+          .listKeys()
+          .filter((k) => k.id !== admin.id)
+          .map((k) => k.id),
+      appCall: (key) =>
+        appStatus(new URL('/api/v2/series', sandbox.url), {
+          method: 'POST',
+          headers: { 'dd-api-key': key.value, 'content-type': 'application/json' },
+          body: JSON.stringify({ series: [] }),
+        }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/api/v2/api_keys')),
+      failNextValidation: () =>
+        sandbox.injectFault({ status: 403, times: 1, match: (req) => req.path === '/api/v1/validate' }),
+    };
+  },
+};
+
+const cloudflareRehearsal: RehearsalProvider = {
+  definition: cloudflare,
+  async start(clock) {
+    const sandbox = new CloudflareSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedToken('rekey-rotator', [
+      {
+        effect: 'allow',
+        resources: { 'com.cloudflare.api.user.*': '*' },
+        permission_groups: [CLOUDFLARE_TOKEN_ADMIN_GROUPS.user],
+      },
+    ]);
+    return {
+      sandbox,
+      credential: { apiToken: admin.value },
+      options: {},
+      seedAppKey: (name) =>
+        sandbox.seedToken(name, [
+          {
+            effect: 'allow',
+            resources: { 'com.cloudflare.api.account.zone.22b1de5f1c0e4b3ea97bb1e963b06a43': '*' },
+            permission_groups: [{ id: 'c8fed203ed3043cba015a93ad1616f1f', name: 'Zone Read' }],
+          },
+        ]),
+      accepts: (key) => sandbox.accepts(key.value),
+      appKeyIds: () =>
+        sandbox
+          .listTokens()
+          .filter((t) => t.id !== admin.id)
+          .map((t) => t.id),
+      appCall: (key) =>
+        appStatus(new URL('/client/v4/zones', sandbox.url), {
+          headers: { authorization: `Bearer ${key.value}` },
+        }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(
+        sandbox,
+        (req) => req.path.startsWith('/client/v4/user/tokens') && !req.path.endsWith('/verify'),
+      ),
+      failNextValidation: () =>
+        sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path.endsWith('/tokens/verify') }),
+    };
+  },
+};
+
+const openaiRehearsal: RehearsalProvider = {
+  definition: openai,
+  async start(clock) {
+    const sandbox = new OpenAiSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedAdminKey('rekey-rotator');
+    // The adapter validates with `GET …/admin_api_keys?limit=1`; everything else there is key management.
+    const isValidation = (req: SandboxRequest) => req.method === 'GET' && req.query.get('limit') === '1';
+    return {
+      sandbox,
+      credential: { adminKey: admin.value },
+      options: {},
+      seedAppKey: (name) => sandbox.seedAdminKey(name),
+      accepts: (key) => sandbox.accepts(key.value),
+      appKeyIds: () =>
+        sandbox
+          .listKeys()
+          .filter((k) => k.id !== admin.id)
+          .map((k) => k.id),
+      appCall: (key) =>
+        appStatus(new URL('/v1/organization/projects?limit=1', sandbox.url), {
+          headers: { authorization: `Bearer ${key.value}` },
+        }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(
+        sandbox,
+        (req) => req.path.startsWith('/v1/organization/admin_api_keys') && !isValidation(req),
+      ),
+      failNextValidation: () =>
+        sandbox.injectFault({
+          status: 401,
+          times: 1,
+          match: (req) => req.path === '/v1/organization/admin_api_keys' && isValidation(req),
+        }),
+    };
+  },
+};
+
+/**
+ * Providers the rehearsal can rotate, by adapter name. The generic HTTP provider is left out: its
+ * validation call and the apps' call are the same request, so a fault aimed at testSecret would land on
+ * the fleet instead.
+ */
+export const REHEARSAL_PROVIDERS: Record<string, RehearsalProvider> = {
+  sendgrid: sendgridRehearsal,
+  twilio: twilioRehearsal,
+  datadog: datadogRehearsal,
+  cloudflare: cloudflareRehearsal,
+  openai: openaiRehearsal,
+};

@@ -88,7 +88,7 @@ export class RehearsalWorld {
         throw new Error(
           `the rehearsal has no sandbox for provider "${name}"; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
         );
-      this.sandboxes.set(name, await provider.start());
+      this.sandboxes.set(name, await provider.start(this.clock));
       this.rotationArns.set(
         name,
         this.aws.lambdas.register(`rekey-rotate-${name}`, (event) =>
