@@ -320,11 +320,13 @@ export class KeyClient {
     if (currentVersion && !refused.some((key) => key.versionId === currentVersion))
       return this.current(secretId, true);
     const previousVersion = versionWith('AWSPREVIOUS');
-    const inGrace =
-      previousVersion !== undefined &&
+    if (!previousVersion || tags[TAGS.lastRevokedVersion] === previousVersion) return undefined;
+    // Worth one try unless rekey recorded its grace as over. No record yet happens in the instant between
+    // promotion and finishSecret's bookkeeping, and for secrets rotated by other tools.
+    const graceOver =
       tags[TAGS.revokeVersion] === previousVersion &&
-      Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now();
-    return inGrace ? this.read(secretId, 'AWSPREVIOUS', previousVersion) : undefined;
+      !(Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now());
+    return graceOver ? undefined : this.read(secretId, 'AWSPREVIOUS', previousVersion);
   }
 
   /** Reads AWSCURRENT, or a given previous version by id (labels may move between our reads). */

@@ -36,7 +36,8 @@ table, a verdict (exit 0 only if every invariant held) and a JSON + HTML report.
   --providers <list>  comma-separated: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}   (default all)
   --scenario <list>   comma-separated, run in this order               (default all, in the order below)
   --seed <n>          seed for every random choice; same seed, same run (default ${DEFAULTS.seed})
-  --scale <n>         clock compression: simulated ms per real ms      (default ${DEFAULTS.scale}: 1 h of grace = 3 s)
+  --scale <n>         clock compression: simulated ms per real ms      (default ${DEFAULTS.scale}: 1 h of grace = 3 s,
+                      compressed less above 12 keys, so a grace period outlasts the work of rotating them all)
   --grace <seconds>   grace period of every key, simulated             (default ${DEFAULTS.grace})
   --report <path>     report files <path>.json and <path>.html          (default ./${DEFAULTS.report})
   --json              print the JSON report instead of the table
@@ -137,7 +138,7 @@ function parse(args: string[]) {
     providers,
     scenarios,
     seed: int('seed', DEFAULTS.seed, 0),
-    scale: int('scale', DEFAULTS.scale, 1),
+    scale: int('scale', defaultScale(keys), 1),
     graceSeconds: int('grace', DEFAULTS.grace, 0),
     report: values.report,
     json: values.json,
@@ -163,4 +164,12 @@ function progressPrinter(io: CommandIO) {
       if (io.isTTY) process.stdout.write('\r\u001b[K');
     },
   };
+}
+
+/**
+ * The default compression: ×1200 up to 12 keys; beyond, proportionally less, so that a simulated hour of
+ * grace still outlasts rotating every key and the fleet's refreshes on a small machine.
+ */
+export function defaultScale(keys: number): number {
+  return keys <= 12 ? DEFAULTS.scale : Math.max(60, Math.floor((DEFAULTS.scale * 12) / keys));
 }
