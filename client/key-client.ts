@@ -214,7 +214,10 @@ export class KeyClient {
           { [DIMENSIONS.secret]: secret, [DIMENSIONS.keyVersion]: key.label, [DIMENSIONS.keyId]: key.keyId },
           {},
           at,
+          // By secret alone for the stack's per-key alarms; by version and by key id for dashboards and the
+          // revoker's usage check.
           [
+            [DIMENSIONS.secret],
             [DIMENSIONS.secret, DIMENSIONS.keyVersion],
             [DIMENSIONS.secret, DIMENSIONS.keyId],
           ],

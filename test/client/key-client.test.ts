@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -149,6 +149,34 @@ describe('KeyClient', () => {
       m.some((r) => r[METRICS.revokedKeyUse] === 1 && r.KeyId === old.keyId),
       'as a use of a revoked key',
     );
+    // The stack's alarms query by SecretName alone: the same datapoint must be found that way.
+    for (const r of m) env.aws.cloudWatch.ingestEmf(JSON.stringify(r));
+    const cloudWatch = new CloudWatchClient({});
+    const alarmView = await cloudWatch.send(
+      new GetMetricDataCommand({
+        StartTime: new Date(env.clock.now().getTime() - 3600_000),
+        EndTime: new Date(env.clock.now().getTime() + 60_000),
+        MetricDataQueries: [
+          {
+            Id: 'auth',
+            MetricStat: {
+              Metric: {
+                Namespace: METRIC_NAMESPACE,
+                MetricName: METRICS.authFailures,
+                Dimensions: [{ Name: 'SecretName', Value: env.secretName }],
+              },
+              Period: 300,
+              Stat: 'Sum',
+            },
+          },
+        ],
+      }),
+    );
+    cloudWatch.destroy();
+    assert.equal(
+      (alarmView.MetricDataResults?.[0]?.Values ?? []).reduce((a, b) => a + b, 0),
+      1,
+    );
   });
 
   it('falls back to AWSPREVIOUS inside its grace period when the new key is refused', async () => {
@@ -212,10 +240,8 @@ describe('KeyClient', () => {
     assert.deepEqual(aws.CloudWatchMetrics, [
       {
         Namespace: METRIC_NAMESPACE,
-        Dimensions: [
-          ['SecretName', 'KeyVersion'],
-          ['SecretName', 'KeyId'],
-        ],
+        // SecretName alone is what the stack's alarms query (lib/managed-key.ts).
+        Dimensions: [['SecretName'], ['SecretName', 'KeyVersion'], ['SecretName', 'KeyId']],
         Metrics: [{ Name: METRICS.keyCalls, Unit: 'Count' }],
       },
     ]);
