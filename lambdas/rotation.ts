@@ -11,11 +11,6 @@ import type { Alert } from './alerts.js';
 import { parseDurationSeconds } from './duration.js';
 import { InvalidInputError, KeyTestFailedError, RotationStateError } from './errors.js';
 import type { Logger } from './logger.js';
-import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
-import { TAGS, tagMap } from './tags.js';
-
-export { TAGS } from './tags.js';
-
 import type { CreatedKey, ProviderClient } from './providers/types.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
@@ -29,6 +24,8 @@ import {
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
+import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
+import { TAGS, tagMap } from './tags.js';
 
 /** The event Secrets Manager sends a rotation function. */
 export const RotationEventSchema = z.object({

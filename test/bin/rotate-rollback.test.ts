@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { rollback } from '../../bin/commands/rollback.js';
 import { rotate } from '../../bin/commands/rotate.js';
 import type { CommandIO } from '../../bin/commands/types.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 function captureIO(): CommandIO & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];

@@ -13,7 +13,7 @@ import {
 } from '../../client/index.js';
 import { METRIC_NAMESPACE, METRICS } from '../../lambdas/telemetry.js';
 import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 const MINUTE = 60_000;
 

@@ -7,7 +7,7 @@ import { revocationScheduleName } from '../../lambdas/revocation.js';
 import { rollbackKey } from '../../lambdas/rollback.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { tagMap } from '../../lambdas/tags.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 const HOUR = 3600_000;
 const MINUTE = 60_000;

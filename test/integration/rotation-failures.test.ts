@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { RekeyError } from '../../lambdas/errors.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 /** Asserts the invariants that must hold after any failed rotation: nothing changed, nothing leaked. */
 async function assertUnchanged(

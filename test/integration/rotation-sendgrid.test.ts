@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 describe('rotating a SendGrid key through RotateSecret on the loopback endpoint', () => {
   const env = new SendGridRotationEnv();

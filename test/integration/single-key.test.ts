@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DescribeSecretCommand, TagResourceCommand } from '@aws-sdk/client-secrets-manager';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 describe('keys that cannot overlap: the single-key strategy', () => {
   let env: SendGridRotationEnv;

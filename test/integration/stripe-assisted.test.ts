@@ -7,7 +7,7 @@ import { stripe, stripeKeyId } from '../../lambdas/providers/stripe.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { StripeSandbox } from '../../local/sandboxes/stripe.js';
-import { ManagedKeyEnv } from '../support/sendgrid-rotation.js';
+import { ManagedKeyEnv } from '../support/managed-key-env.js';
 
 const MINUTE = 60_000;
 

@@ -4,7 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KeyClient, KeyRejectedError } from '../../client/index.js';
 import { METRICS } from '../../lambdas/telemetry.js';
 import { seededRandom } from '../../local/rehearsal/rehearsal.js';
-import { SendGridRotationEnv } from '../support/sendgrid-rotation.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 const MINUTE = 60_000;
 
