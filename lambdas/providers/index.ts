@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../errors.js';
+import { apiGateway } from './api-gateway.js';
+import { awsIam } from './aws-iam.js';
 import { cloudflare } from './cloudflare.js';
 import { datadog } from './datadog.js';
 import { http } from './generic-http.js';
@@ -18,6 +20,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition<any, any>>> =
   http,
   openai,
   stripe,
+  'aws-iam': awsIam,
+  'api-gateway': apiGateway,
 };
 
 export function providerNamed(

@@ -11,7 +11,7 @@ export interface ApiViolation {
   body?: string;
   /** Documented status for this mistake. */
   status: number;
-  /** Holds when the body has the provider's documented error shape. */
+  /** Holds when the body (parsed JSON, or the raw text of any other body) has the provider's error shape. */
   errorShape: (body: unknown) => boolean;
 }
 

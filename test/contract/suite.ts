@@ -22,6 +22,16 @@ function forged(key: KeyMaterial): KeyMaterial {
   return { id: key.id, value: `${key.value.slice(0, -1)}${last}` };
 }
 
+/** A JSON error body parsed; any other body (AWS Query protocol XML) as its text. */
+function parsedBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
     await promise;
@@ -234,10 +244,7 @@ export function providerContract(fixture: ContractFixture): void {
         const text = await res.text();
         // Assess
         assert.equal(res.status, violation.status, `${violation.what}: status`);
-        assert.ok(
-          violation.errorShape(text ? JSON.parse(text) : undefined),
-          `${violation.what}: error shape`,
-        );
+        assert.ok(violation.errorShape(parsedBody(text)), `${violation.what}: error shape`);
       }
       assert.deepEqual(seeded.appKeys(), before, 'nothing changed');
     });

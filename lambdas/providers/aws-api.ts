@@ -1,0 +1,115 @@
+import { ProviderRateLimitedError, ProviderRejectedError, ProviderUnavailableError } from '../errors.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../retry.js';
+import type { ConnectContext } from './types.js';
+
+/**
+ * What the AWS-backed providers (IAM access keys, API Gateway API keys) share: SDK v3 clients configured
+ * like ProviderHttp (one attempt per SDK call, a timeout per attempt) and retried by rekey's own policy,
+ * so throttling and 5xx behave the same as for every other provider and the SDK's own retries do not
+ * multiply ours.
+ */
+
+/** Throttling error names across AWS's protocols (Query, REST-JSON). */
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+]);
+
+export interface AwsErrorShape {
+  name: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+export function isAwsError(error: unknown): error is Error & AwsErrorShape {
+  return error instanceof Error && '$metadata' in error;
+}
+
+/** The AWS error name of a failed SDK call (`NoSuchEntity`, `NotFoundException`…), or undefined. */
+export function awsErrorName(error: unknown): string | undefined {
+  return isAwsError(error) ? error.name : undefined;
+}
+
+/**
+ * Whether a failed SDK call is the AWS error `code`. Modeled errors carry the SDK's class name
+ * (`NoSuchEntityException` for the wire code `NoSuchEntity`), unmodeled ones the wire code itself.
+ */
+export function awsErrorIs(error: unknown, code: string): boolean {
+  const name = awsErrorName(error);
+  return name === code || name === `${code}Exception`;
+}
+
+/** SDK client configuration for an AWS provider: the sandbox endpoint, a timeout, no SDK retries. */
+export function awsClientConfig(
+  context: Pick<ConnectContext<unknown, unknown>, 'endpoint' | 'http'>,
+  region: string,
+  credentials?: { accessKeyId: string; secretAccessKey: string },
+) {
+  const timeoutMs = context.http?.timeoutMs ?? 10_000;
+  return {
+    region,
+    maxAttempts: 1,
+    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs },
+    ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
+    ...(credentials === undefined ? {} : { credentials }),
+  };
+}
+
+function retryAfterMs(error: AwsErrorShape): number | undefined {
+  const header = error.$response?.headers?.['retry-after'];
+  const seconds = Number(header);
+  return header !== undefined && Number.isFinite(seconds) ? Math.max(0, seconds * 1000) : undefined;
+}
+
+/** Why a call got no HTTP answer (timeout, refused or reset connection), or undefined if it got one. */
+function networkFailure(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'no answer in time';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? `network error (${code})` : undefined;
+}
+
+/**
+ * Runs one SDK call under rekey's retry policy: throttling becomes ProviderRateLimitedError (honouring
+ * Retry-After), 5xx and network failures ProviderUnavailableError; any other AWS error is returned to the
+ * adapter unchanged, since only it knows what NoSuchEntity or LimitExceeded means for that call.
+ */
+export function awsCall<T>(
+  provider: string,
+  call: string,
+  context: Pick<ConnectContext<unknown, unknown>, 'http'>,
+  send: () => Promise<T>,
+): Promise<T> {
+  return withRetry(
+    async () => {
+      try {
+        return await send();
+      } catch (error) {
+        const unanswered = networkFailure(error);
+        if (unanswered) throw new ProviderUnavailableError(provider, call, unanswered);
+        if (!isAwsError(error)) throw error;
+        if (THROTTLING.has(error.name))
+          throw new ProviderRateLimitedError(provider, call, retryAfterMs(error));
+        const status = error.$metadata?.httpStatusCode ?? 0;
+        if (status >= 500) throw new ProviderUnavailableError(provider, call, `HTTP ${status} ${error.name}`);
+        throw error;
+      }
+    },
+    context.http?.retry ?? DEFAULT_RETRY_POLICY,
+    context.http?.retryHooks,
+  );
+}
+
+/** A permanent failure of an AWS call, naming the AWS error and the fix — never the request. */
+export function awsRejected(
+  provider: string,
+  call: string,
+  error: unknown,
+  fix: string,
+): ProviderRejectedError {
+  const name = awsErrorName(error) ?? (error instanceof Error ? error.name : 'error');
+  const status = isAwsError(error) ? error.$metadata?.httpStatusCode : undefined;
+  return new ProviderRejectedError(provider, call, status, `${name}: ${fix}`);
+}

@@ -1,0 +1,310 @@
+import {
+  type AccessKeyMetadata,
+  CreateAccessKeyCommand,
+  DeleteAccessKeyCommand,
+  GetAccessKeyLastUsedCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListUserTagsCommand,
+  TagUserCommand,
+  UntagUserCommand,
+  UpdateAccessKeyCommand,
+} from '@aws-sdk/client-iam';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { z } from 'zod';
+import { ProviderBadResponseError, ProviderRejectedError, RekeyError } from '../errors.js';
+import { sleep as realSleep } from '../retry.js';
+import { awsCall, awsClientConfig, awsErrorIs, awsRejected } from './aws-api.js';
+import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
+
+/**
+ * AWS IAM access keys of one IAM user. The key document's `keyId` is the access key id and `key` the secret
+ * access key. IAM allows two keys per user, so the dual-key overlap uses both slots: rekey refuses to
+ * rotate while a second key is still active (it never deletes the current key, nor an active key it was
+ * not asked to revoke). Access keys have no name, so rekey names them with user tags:
+ * `rekey:<AccessKeyId>` = key name, and `rekey:creating` = "<name> <ids that existed before>" while a
+ * create is in flight, which is how a crashed attempt's key is found again. Revoking deactivates the key
+ * first (it stops authenticating at once) and then deletes it, so a crash in between never leaves an
+ * active orphan.
+ */
+const PROVIDER = 'AWS IAM';
+export const IAM_KEYS_PER_USER = 2;
+const NAME_TAG_PREFIX = 'rekey:';
+const CREATING_TAG = 'rekey:creating';
+/** How long a just-created key may be refused while IAM propagates it (AWS: "usually seconds"). */
+const PROPAGATION_WAITS_MS = [1000, 2000, 4000, 8000];
+const YOUNG_KEY_MS = 2 * 60_000;
+
+const CredentialSchema = z
+  .object({
+    /** Omit both to use the function's own role (recommended); set both for a dedicated rotator user. */
+    accessKeyId: z.string().min(16).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
+    message: 'set both accessKeyId and secretAccessKey, or neither to use the function role',
+    path: ['secretAccessKey'],
+  });
+
+const OptionsSchema = z
+  .object({
+    /** The IAM user whose access keys are rotated. */
+    userName: z
+      .string()
+      .regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM user name (1-64 of A-Z a-z 0-9 +=,.@_-)'),
+    /** Region for STS (validation); default the function's region. */
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
+      .optional(),
+  })
+  .strict();
+
+type Options = z.infer<typeof OptionsSchema>;
+
+const nameTag = (keyId: string): string => `${NAME_TAG_PREFIX}${keyId}`;
+
+export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Options> = {
+  name: 'aws-iam',
+  displayName: PROVIDER,
+  capabilities: { dualKey: true, maxActiveKeys: IAM_KEYS_PER_USER, lastUsed: true, valueReadable: false },
+  // Tag values hold the name and two key ids; 64 leaves room under IAM's 256.
+  maxKeyNameLength: 64,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect(context): ProviderClient {
+    const { credential, options, logger } = context;
+    const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    const admin =
+      credential.accessKeyId && credential.secretAccessKey
+        ? { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey }
+        : undefined;
+    const iam = new IAMClient(awsClientConfig(context, 'us-east-1', admin));
+    const user = options.userName;
+    const sleep = context.http?.retryHooks?.sleep ?? realSleep;
+    const call = <T>(what: string, send: () => Promise<T>) => awsCall(PROVIDER, what, context, send);
+
+    // rekey's own errors (throttling, outages after retries) pass through; AWS refusals get the fix.
+    const denied = (what: string, error: unknown): Error =>
+      error instanceof RekeyError
+        ? error
+        : awsRejected(
+            PROVIDER,
+            what,
+            error,
+            awsErrorIs(error, 'NoSuchEntity')
+              ? `IAM user "${user}" does not exist; check options.userName.`
+              : `the rotator needs iam:CreateAccessKey, iam:ListAccessKeys, iam:UpdateAccessKey, iam:DeleteAccessKey, iam:GetAccessKeyLastUsed, iam:ListUserTags, iam:TagUser and iam:UntagUser on arn:aws:iam::<account>:user/${user} (see README, "AWS IAM").`,
+          );
+
+    const listKeys = async (): Promise<AccessKeyMetadata[]> => {
+      const keys: AccessKeyMetadata[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await call('list access keys', () =>
+          iam.send(new ListAccessKeysCommand({ UserName: user, Marker: marker })),
+        ).catch((error) => {
+          throw denied('list access keys', error);
+        });
+        keys.push(...(page.AccessKeyMetadata ?? []));
+        marker = page.IsTruncated ? page.Marker : undefined;
+      } while (marker);
+      return keys;
+    };
+
+    const listTags = async (): Promise<Map<string, string>> => {
+      const tags = new Map<string, string>();
+      let marker: string | undefined;
+      do {
+        const page = await call('list user tags', () =>
+          iam.send(new ListUserTagsCommand({ UserName: user, Marker: marker })),
+        ).catch((error) => {
+          throw denied('list user tags', error);
+        });
+        for (const tag of page.Tags ?? []) if (tag.Key) tags.set(tag.Key, tag.Value ?? '');
+        marker = page.IsTruncated ? page.Marker : undefined;
+      } while (marker);
+      return tags;
+    };
+
+    const tagUser = (what: string, tags: Record<string, string>) =>
+      call(what, () =>
+        iam.send(
+          new TagUserCommand({
+            UserName: user,
+            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        ),
+      ).catch((error) => {
+        throw denied(what, error);
+      });
+
+    const untagUser = (what: string, keys: string[]) =>
+      call(what, () => iam.send(new UntagUserCommand({ UserName: user, TagKeys: keys }))).catch((error) => {
+        throw denied(what, error);
+      });
+
+    const deleteKey = async (keyId: string): Promise<'revoked' | 'already-gone'> => {
+      // Deactivate first: from here on the key no longer authenticates, whatever happens next.
+      const deactivated = await call('deactivate access key', () =>
+        iam.send(new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: keyId, Status: 'Inactive' })),
+      ).then(
+        () => true,
+        (error) => {
+          if (awsErrorIs(error, 'NoSuchEntity')) return false;
+          throw denied('deactivate access key', error);
+        },
+      );
+      if (deactivated) {
+        await call('delete access key', () =>
+          iam.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: keyId })),
+        ).catch((error) => {
+          if (!awsErrorIs(error, 'NoSuchEntity')) throw denied('delete access key', error);
+        });
+      }
+      await untagUser('untag user', [nameTag(keyId)]);
+      return deactivated ? 'revoked' : 'already-gone';
+    };
+
+    /** Makes room under the two-key limit, or explains why it will not. */
+    const makeRoom = async (likeKeyId: string): Promise<string[]> => {
+      const keys = await listKeys();
+      if (keys.length < IAM_KEYS_PER_USER) return keys.map((k) => k.AccessKeyId!);
+      const others = keys.filter((k) => k.AccessKeyId !== likeKeyId);
+      const tags = await listTags();
+      const parked = others.find((k) => k.Status === 'Inactive' && tags.has(nameTag(k.AccessKeyId!)));
+      if (parked) {
+        // An inactive key rekey itself deactivated (a revocation that crashed before its delete).
+        logger.warn('deleting an inactive access key rekey revoked, to make room under the two-key limit', {
+          userName: user,
+          keyId: parked.AccessKeyId,
+        });
+        await deleteKey(parked.AccessKeyId!);
+        return keys.filter((k) => k !== parked).map((k) => k.AccessKeyId!);
+      }
+      const described = others
+        .map(
+          (k) =>
+            `${k.AccessKeyId} (${k.Status}, created ${k.CreateDate?.toISOString() ?? 'unknown'}${tags.has(nameTag(k.AccessKeyId!)) ? ', made by rekey' : ', not made by rekey'})`,
+        )
+        .join(', ');
+      throw new ProviderRejectedError(
+        PROVIDER,
+        'create access key',
+        409,
+        `IAM user "${user}" already has ${keys.length} access keys, the limit is ${IAM_KEYS_PER_USER} per user: the current key ${likeKeyId} and ${described}. ` +
+          'rekey never deletes the current key, nor a key it was not asked to revoke. If the other key is the previous key of a rotation still in its grace period, wait for its scheduled revocation (rekey status shows it); otherwise deactivate and delete it in IAM, then rotate again.',
+      );
+    };
+
+    return {
+      async createKey({ name, likeKeyId }) {
+        // An access key carries its user's permissions: nothing to copy from `likeKeyId`.
+        const before = await makeRoom(likeKeyId);
+        await tagUser('tag user', { [CREATING_TAG]: [name, ...before].join(' ') });
+        const created = await call('create access key', () =>
+          iam.send(new CreateAccessKeyCommand({ UserName: user })),
+        ).catch((error) => {
+          if (awsErrorIs(error, 'LimitExceeded')) {
+            return Promise.reject(
+              awsRejected(
+                PROVIDER,
+                'create access key',
+                error,
+                `IAM user "${user}" reached the limit of ${IAM_KEYS_PER_USER} access keys while rekey was creating one; another actor added a key. Delete the key you do not need, then rotate again.`,
+              ),
+            );
+          }
+          return Promise.reject(denied('create access key', error));
+        });
+        const key = created.AccessKey;
+        if (!key?.AccessKeyId || !key.SecretAccessKey) {
+          throw new ProviderBadResponseError(
+            PROVIDER,
+            'create access key',
+            'AccessKey.AccessKeyId or SecretAccessKey missing',
+          );
+        }
+        await tagUser('tag user', { [nameTag(key.AccessKeyId)]: name });
+        await untagUser('untag user', [CREATING_TAG]);
+        return { id: key.AccessKeyId, name, value: key.SecretAccessKey };
+      },
+
+      async findKeysByName(name) {
+        const [keys, tags] = await Promise.all([listKeys(), listTags()]);
+        const found: ProviderKeyRef[] = keys
+          .filter((k) => tags.get(nameTag(k.AccessKeyId!)) === name)
+          .map((k) => ({ id: k.AccessKeyId!, name }));
+        const [creating, ...before] = (tags.get(CREATING_TAG) ?? '').split(' ');
+        if (creating === name) {
+          // A create that crashed before naming its key: the unnamed key that was not there before.
+          for (const key of keys) {
+            const id = key.AccessKeyId!;
+            if (!before.includes(id) && !tags.has(nameTag(id)) && !found.some((f) => f.id === id)) {
+              found.push({ id, name });
+            }
+          }
+        }
+        return found;
+      },
+
+      async validateKey(key) {
+        const sts = new STSClient(
+          awsClientConfig(context, region, { accessKeyId: key.id, secretAccessKey: key.value }),
+        );
+        try {
+          for (let attempt = 0; ; attempt++) {
+            try {
+              const identity = await call('validate key', () => sts.send(new GetCallerIdentityCommand({})));
+              const arnUser = identity.Arn?.split(':user/').pop()?.split('/').pop();
+              if (arnUser !== user) {
+                throw new ProviderRejectedError(
+                  PROVIDER,
+                  'validate key',
+                  undefined,
+                  `the key authenticates as ${identity.Arn ?? 'an unknown principal'}, not IAM user "${user}"; check options.userName and the key stored in the secret.`,
+                );
+              }
+              return 'accepted';
+            } catch (error) {
+              if (awsErrorIs(error, 'SignatureDoesNotMatch')) return 'rejected';
+              if (!awsErrorIs(error, 'InvalidClientTokenId')) throw error;
+              // Unknown or inactive key id — or a new key IAM has not propagated yet: wait only for that.
+              const wait = PROPAGATION_WAITS_MS[attempt];
+              if (wait === undefined || !(await isYoungActiveKey(key.id))) return 'rejected';
+              await sleep(wait);
+            }
+          }
+        } finally {
+          sts.destroy();
+        }
+      },
+
+      async revokeKey(keyId) {
+        return deleteKey(keyId);
+      },
+
+      async lastUsed(keyId) {
+        const answer = await call('get access key last used', () =>
+          iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: keyId })),
+        ).catch((error) => {
+          throw denied('get access key last used', error);
+        });
+        const used = answer.AccessKeyLastUsed;
+        // rekey's own checks call STS with the key; a last use by STS is not evidence that apps use it.
+        if (!used?.LastUsedDate || used.ServiceName === 'sts') return null;
+        return used.LastUsedDate;
+      },
+    };
+
+    async function isYoungActiveKey(keyId: string): Promise<boolean> {
+      const key = (await listKeys()).find((k) => k.AccessKeyId === keyId);
+      return (
+        key?.Status === 'Active' &&
+        key.CreateDate !== undefined &&
+        Date.now() - key.CreateDate.getTime() < YOUNG_KEY_MS
+      );
+    }
+  },
+};

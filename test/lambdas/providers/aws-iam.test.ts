@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ProviderRejectedError } from '../../../lambdas/errors.js';
+import { Logger } from '../../../lambdas/logger.js';
+import { awsIam } from '../../../lambdas/providers/aws-iam.js';
+import type { ProviderClient } from '../../../lambdas/providers/types.js';
+import { ManualClock } from '../../../local/clock.js';
+import { AwsIamSandbox } from '../../../local/sandboxes/aws-iam.js';
+import { signedHeaders } from '../../../local/sandboxes/sigv4.js';
+import { CapturedLogs } from '../../support/env.js';
+
+const USER = 'billing-service';
+
+/** What the shared contract suite cannot see: the two-key flow, naming by tags, propagation, last use. */
+describe('AWS IAM access keys adapter', () => {
+  let sandbox: AwsIamSandbox;
+  let clock: ManualClock;
+  let client: ProviderClient;
+  let current: { id: string; value: string };
+  let waits: number[];
+  const logs = new CapturedLogs();
+
+  beforeEach(async () => {
+    clock = new ManualClock(new Date());
+    sandbox = new AwsIamSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedAdmin();
+    current = sandbox.seedAccessKey(USER);
+    waits = [];
+    client = awsIam.connect({
+      credential: awsIam.credentialSchema.parse(admin),
+      options: awsIam.optionsSchema.parse({ userName: USER }),
+      endpoint: sandbox.url,
+      logger: new Logger(logs.sink, {}, 'debug'),
+      http: {
+        timeoutMs: 2000,
+        retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 10 },
+        retryHooks: {
+          // Waiting moves the sandbox's clock, so IAM's propagation delay elapses without real time.
+          sleep: async (ms) => {
+            waits.push(ms);
+            clock.advance(ms);
+          },
+        },
+      },
+    });
+  });
+  afterEach(async () => {
+    assert.deepEqual(logs.leaks(sandbox.issuedSecrets()), [], 'no secret access key in any log line');
+    await sandbox.stop();
+  });
+
+  it('names a new key with a user tag and clears the in-flight marker', async () => {
+    // Act
+    const created = await client.createKey({ name: 'rekey-billing-1', likeKeyId: current.id });
+    // Assess
+    assert.deepEqual(sandbox.userTags(USER), { [`rekey:${created.id}`]: 'rekey-billing-1' });
+    assert.ok(sandbox.accepts(created.id, created.value));
+  });
+
+  it('finds the unnamed key of a create that crashed before tagging it, and never the keys that were there before', async () => {
+    // Prepare: naming the new key fails for good after CreateAccessKey succeeded
+    sandbox.injectFault({
+      status: 503,
+      times: 10,
+      match: (req) => req.body.includes('Action=TagUser') && req.body.includes('rekey%3AAKIA'),
+    });
+    await assert.rejects(client.createKey({ name: 'rekey-billing-2', likeKeyId: current.id }));
+    sandbox.clearFaults();
+    const leftover = sandbox.listKeys().find((k) => k.id !== current.id);
+    assert.ok(leftover, 'CreateAccessKey made a key before the crash');
+    // Act
+    const found = await client.findKeysByName('rekey-billing-2');
+    const other = await client.findKeysByName('rekey-billing-3');
+    // Assess
+    assert.deepEqual(found, [{ id: leftover.id, name: 'rekey-billing-2' }]);
+    assert.deepEqual(other, []);
+  });
+
+  it('refuses a third key, naming both keys and never touching the current one', async () => {
+    // Prepare: a second active key made outside rekey
+    const second = sandbox.seedAccessKey(USER);
+    // Act
+    const error = await client.createKey({ name: 'rekey-billing-4', likeKeyId: current.id }).then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+    // Assess
+    assert.ok(error instanceof ProviderRejectedError);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, new RegExp(`current key ${current.id}`));
+    assert.match(error.message, new RegExp(`${second.id} \\(Active, created [^)]+, not made by rekey\\)`));
+    assert.match(error.message, /never deletes the current key/);
+    assert.ok(sandbox.accepts(current.id, current.value));
+    assert.ok(sandbox.accepts(second.id, second.value));
+  });
+
+  it('deletes an inactive key rekey had revoked, to make room under the two-key limit', async () => {
+    // Prepare: a revocation that deactivated its key, then crashed before deleting it
+    const old = await client.createKey({ name: 'rekey-billing-5', likeKeyId: current.id });
+    sandbox.injectFault({
+      status: 503,
+      times: 10,
+      match: (req) => req.body.includes('Action=DeleteAccessKey'),
+    });
+    await assert.rejects(client.revokeKey(old.id));
+    sandbox.clearFaults();
+    assert.equal(sandbox.listKeys().find((k) => k.id === old.id)?.status, 'Inactive');
+    assert.equal(sandbox.accepts(old.id, old.value), false, 'deactivated first: it no longer authenticates');
+    // Act
+    const created = await client.createKey({ name: 'rekey-billing-6', likeKeyId: current.id });
+    // Assess
+    assert.deepEqual(
+      sandbox
+        .listKeys()
+        .map((k) => k.id)
+        .sort(),
+      [current.id, created.id].sort(),
+    );
+    assert.ok(logs.lines.some((line) => line.includes('to make room under the two-key limit')));
+  });
+
+  it('waits for a new key to propagate, but rejects a deleted key at once', async () => {
+    // Prepare
+    sandbox.propagationMs = 5000;
+    const created = await client.createKey({ name: 'rekey-billing-7', likeKeyId: current.id });
+    // Act
+    const fresh = await client.validateKey(created);
+    const freshWaits = [...waits];
+    waits.length = 0;
+    await client.revokeKey(created.id);
+    const deleted = await client.validateKey(created);
+    // Assess
+    assert.equal(fresh, 'accepted');
+    assert.deepEqual(freshWaits, [1000, 2000, 4000]);
+    assert.equal(deleted, 'rejected');
+    assert.deepEqual(waits, []);
+  });
+
+  it('refuses a key that authenticates as another IAM user', async () => {
+    // Prepare
+    const stranger = sandbox.seedAccessKey('someone-else');
+    // Act + Assess
+    await assert.rejects(client.validateKey(stranger), (error: Error) => {
+      assert.ok(error instanceof ProviderRejectedError);
+      assert.match(
+        error.message,
+        /authenticates as arn:aws:iam::\d+:user\/someone-else, not IAM user "billing-service"/,
+      );
+      return true;
+    });
+  });
+
+  it('does not count rekey’s own STS validation as use of the key, and reports an application’s call', async () => {
+    // Prepare
+    await client.validateKey(current);
+    const afterValidation = await client.lastUsed!(current.id);
+    clock.advance(60_000);
+    const url = `${sandbox.url}/prod/invoices`;
+    const res = await fetch(url, {
+      headers: signedHeaders({
+        method: 'GET',
+        url,
+        accessKeyId: current.id,
+        secretAccessKey: current.value,
+        region: 'eu-west-1',
+        service: 'execute-api',
+      }),
+    });
+    // Act
+    const afterUse = await client.lastUsed!(current.id);
+    // Assess
+    assert.equal(res.status, 200);
+    assert.equal(afterValidation, null);
+    assert.deepEqual(afterUse, clock.now());
+  });
+
+  it('names the invalid field of a credential document', () => {
+    const parsed = awsIam.credentialSchema.safeParse({ accessKeyId: 'AKIAEXAMPLEEXAMPLE12' });
+    assert.equal(parsed.success, false);
+    assert.deepEqual(parsed.error?.issues[0]?.path, ['secretAccessKey']);
+  });
+});
