@@ -20,7 +20,7 @@ export function handlerPath(name: string): string {
 /** Providers with a rotation function: every `lambdas/handlers/rotate-<provider>.ts`. */
 export function rotationProviders(): string[] {
   return readdirSync(join(PROJECT_ROOT, 'lambdas', 'handlers'))
-    .map((file) => /^rotate-([a-z0-9]+)\.ts$/.exec(file)?.[1])
+    .map((file) => /^rotate-([a-z0-9-]+)\.ts$/.exec(file)?.[1])
     .filter((name): name is string => name !== undefined)
     .sort();
 }

@@ -362,9 +362,19 @@ export interface ManagedKeyPlan {
   criticality?: string;
 }
 
-/** "SendGrid" → "sendgrid", "Internal API Gateway" → "internalapigateway". */
+const compact = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/**
+ * The adapter a provider as people write it names: "SendGrid" → "sendgrid", "AWS IAM" → "aws-iam",
+ * "Amazon API Gateway" → "api-gateway" (an adapter's name or display name, case and punctuation aside);
+ * anything else compacted ("Internal API Gateway" → "internalapigateway", which `adapter` must then name).
+ */
 export function adapterNameOf(provider: string): string {
-  return provider.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const written = compact(provider);
+  const known = Object.values(PROVIDERS).find(
+    (p) => compact(p.name) === written || compact(p.displayName) === written,
+  );
+  return known?.name ?? written;
 }
 
 /**

@@ -9,6 +9,7 @@ import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
 import type { RekeyFunction } from './function.js';
 import type { ManagedKeyPlan } from './inventory.js';
+import { grantProviderAccess } from './provider-access.js';
 
 /** What a secret created by the stack holds until `rekey import` stores the real key. */
 export const PLACEHOLDER = JSON.stringify({
@@ -104,6 +105,7 @@ export class ManagedKey extends Construct {
       sourceArn: this.secret.secretArn,
     });
     this.grantKeyAccess(rotationFunction.role, ROTATION_ACTIONS);
+    this.grantProviderAccess(rotationFunction.role);
 
     if (plan.imported) {
       // RotationSchedule is given a reference to the function, so it grants nothing itself: its own
@@ -145,6 +147,14 @@ export class ManagedKey extends Construct {
     );
     const writes = actions.includes('secretsmanager:PutSecretValue');
     this.grantKeyUse(grantee, writes ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt']);
+  }
+
+  /**
+   * Lets a rekey function manage this key at its provider where the provider is an AWS API (IAM access
+   * keys, API Gateway API keys) and the function acts with its own role; nothing for other providers.
+   */
+  grantProviderAccess(role: iam.Role): void {
+    grantProviderAccess(this.plan, role);
   }
 
   /** KMS actions on the secret's key, usable only through Secrets Manager in this region. */

@@ -118,6 +118,8 @@ export class RekeyStack extends Stack {
       });
       key.grantKeyAccess(this.revocation.revoker.role, REVOKER_ACTIONS);
       key.grantKeyAccess(this.revocation.rollback.role, REVOKER_ACTIONS);
+      key.grantProviderAccess(this.revocation.revoker.role);
+      key.grantProviderAccess(this.revocation.rollback.role);
       this.keys.push(key);
     }
 

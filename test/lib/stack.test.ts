@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { createRekeyApp } from '../../lib/app.js';
 import { InventoryError } from '../../lib/inventory.js';
+import { IAM_KEY_ACTIONS } from '../../lib/provider-access.js';
 import type { RekeyStack } from '../../lib/rekey-stack.js';
 
 const EXISTING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/legacy/key-AbCdEf';
@@ -548,6 +549,92 @@ describe('the CDK app', () => {
         /api_keys\[0\] \(mail\): field "provider" is "Mailgun", which rekey cannot rotate; known providers: .*sendgrid/.test(
           error.message,
         ),
+    );
+  });
+});
+
+describe('the synthesized rekey stack for keys at AWS providers (IAM access keys, API Gateway keys)', () => {
+  let stack: RekeyStack;
+  let resources: Resources;
+
+  before(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-aws-providers-'));
+    const path = join(dir, 'rekey.yaml');
+    writeFileSync(
+      path,
+      `
+api_keys:
+  - name: ci-deployer
+    provider: AWS IAM
+    vault_path: prod/iam/ci-deployer
+    rotation_frequency: 30d
+    rotator_secret: rekey/rotator/aws-iam
+    options: { userName: ci-deployer }
+    imported: true
+  - name: partner-gateway
+    provider: Amazon API Gateway
+    vault_path: prod/gateway/partner
+    rotation_frequency: 7d
+    rotator_secret: rekey/rotator/api-gateway
+    options: { region: eu-west-1 }
+    imported: true
+`,
+    );
+    ({ stack } = createRekeyApp({ context: { inventory: path, 'aws:cdk:bundling-stacks': [] } }));
+    resources = Template.fromStack(stack).toJSON().Resources;
+  });
+
+  // iam:PassRole (the Scheduler role, every rotation function) is not access to a provider.
+  const statementsFor = (prefix: string) =>
+    identityStatements(resources).filter(({ statement }) =>
+      list(statement.Action).some((a) => a.startsWith(prefix) && a !== 'iam:PassRole'),
+    );
+  const holders = (prefix: string) =>
+    [...new Set(statementsFor(prefix).map(({ id }) => id.replace(/[0-9A-F]{8}$/, '')))].sort();
+
+  it('builds a rotation function for each AWS provider, named after its adapter', () => {
+    const functions = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => String(r.Properties?.Description));
+    assert.ok(functions.some((d) => d.includes('rotates aws-iam')));
+    assert.ok(functions.some((d) => d.includes('rotates api-gateway')));
+  });
+
+  it('lets the rotation, revoker and rollback functions manage access keys of exactly the inventory’s IAM user', () => {
+    assert.deepEqual(holders('iam:'), [
+      'RevocationRevokerRoleDefaultPolicy',
+      'RevocationRollbackRoleDefaultPolicy',
+      'RotateawsiamRoleDefaultPolicy',
+    ]);
+    for (const { statement } of statementsFor('iam:')) {
+      assert.deepEqual(list(statement.Action).sort(), [...IAM_KEY_ACTIONS].sort());
+      const arns = JSON.stringify(statement.Resource);
+      assert.match(arns, /:user\/ci-deployer"/);
+      assert.match(arns, /:user\/\*\/ci-deployer"/);
+      assert.doesNotMatch(arns, /:user\/\*"/, 'never every user');
+    }
+  });
+
+  it('lets them manage API keys and usage-plan keys in the key’s region only', () => {
+    assert.deepEqual(holders('apigateway:'), [
+      'RevocationRevokerRoleDefaultPolicy',
+      'RevocationRollbackRoleDefaultPolicy',
+      'RotateapigatewayRoleDefaultPolicy',
+    ]);
+    for (const { statement } of statementsFor('apigateway:')) {
+      for (const arn of list(statement.Resource)) {
+        assert.match(JSON.stringify(arn), /:apigateway:eu-west-1::\/(apikeys|usageplans)/);
+      }
+    }
+  });
+
+  it('reports no unacknowledged AwsSolutions finding: each wildcard is acknowledged with its reason', () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    assert.deepEqual(
+      report.violations.map(
+        (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
+      ),
+      [],
     );
   });
 });

@@ -1,0 +1,344 @@
+import {
+  APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetApiKeyCommand,
+  type GetApiKeyCommandOutput,
+  GetApiKeysCommand,
+  GetUsagePlansCommand,
+  UpdateApiKeyCommand,
+} from '@aws-sdk/client-api-gateway';
+import { z } from 'zod';
+import {
+  InvalidInputError,
+  ProviderBadResponseError,
+  ProviderRateLimitedError,
+  ProviderRejectedError,
+  ProviderUnavailableError,
+  RekeyError,
+} from '../errors.js';
+import { DEFAULT_RETRY_POLICY, sleep, withRetry } from '../retry.js';
+import { awsCall, awsClientConfig, awsErrorName, awsRejected, isAwsError } from './aws-api.js';
+import { retryAfterMs } from './http.js';
+import type { ProviderClient, ProviderDefinition } from './types.js';
+
+/**
+ * Amazon API Gateway (REST APIs) API keys, through the AWS SDK. A key authenticates as header `x-api-key`,
+ * and API Gateway honours it only on the API stages of the usage plans it is attached to, so the key's
+ * "permissions" are its usage plans: a new key is attached to every plan of the key it replaces.
+ *
+ * Crash safety rests on the order of createKey: the key is created DISABLED, attached to its plans, and
+ * only then enabled. An enabled key is therefore complete; a disabled one is a half-built attempt
+ * (findKeysByName withholds its value so the rotation core revokes and replaces it).
+ */
+const PROVIDER = 'Amazon API Gateway';
+
+/** API keys per account per Region ("Quotas for configuring and running a REST API in API Gateway"; not increasable). */
+export const API_GATEWAY_KEY_QUOTA = 10_000;
+
+/** The largest page GetApiKeys and GetUsagePlans return (default 25, maximum 500). */
+const PAGE_LIMIT = 500;
+
+/**
+ * Client-side pacing of control-plane mutations. AWS documents fixed, non-increasable per-account rates
+ * ("Amazon API Gateway quotas", docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
+ * CreateApiKey and DeleteApiKey 5 requests per second per account; every other operation (UpdateApiKey,
+ * CreateUsagePlanKey) only within the total of 10 requests per second with a burst of 40. Pacing this
+ * client's mutations at 5 per second keeps one rotation under all of them; other callers sharing the
+ * account can still cause a 429 TooManyRequestsException, which awsCall retries honouring Retry-After.
+ */
+export const MUTATIONS_PER_SECOND = 5;
+const MUTATION_BURST = 5;
+
+/** A token bucket (GCRA) that reserves a slot per call, so waits add up even when `wait` is simulated. */
+class MutationPacer {
+  private readonly intervalMs = 1000 / MUTATIONS_PER_SECOND;
+  private theoreticalArrival = 0;
+
+  constructor(private readonly wait: (ms: number) => Promise<void>) {}
+
+  async take(): Promise<void> {
+    const now = Date.now();
+    const arrival = Math.max(now, this.theoreticalArrival);
+    const delay = Math.ceil(arrival - (MUTATION_BURST - 1) * this.intervalMs - now);
+    this.theoreticalArrival = arrival + this.intervalMs;
+    if (delay > 0) await this.wait(delay);
+  }
+}
+
+const CredentialSchema = z
+  .object({
+    /** An IAM access key pair; leave both out to use the rotation function's own role. */
+    accessKeyId: z.string().min(16).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
+    message: "set both accessKeyId and secretAccessKey, or neither to use the function's own IAM role",
+  });
+
+const OptionsSchema = z
+  .object({
+    /** The Region of the REST API and its keys, e.g. eu-west-1. */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS Region such as eu-west-1'),
+    /**
+     * A cheap GET on the protected API that requires an API key, e.g.
+     * https://abc123.execute-api.eu-west-1.amazonaws.com/prod/health. Without it a key is checked on the
+     * control plane only.
+     */
+    validateUrl: z.url({ protocol: /^https?$/ }).optional(),
+  })
+  .strict();
+
+const PermissionsSchema = z.array(z.string().min(1));
+
+const REQUIRED_ACTIONS =
+  'the rotation role needs apigateway:GET on arn:aws:apigateway:<region>::/apikeys, /apikeys/*, /usageplans ' +
+  'and /usageplans/*/keys; apigateway:POST on /apikeys and /usageplans/*/keys; apigateway:PATCH and ' +
+  'apigateway:DELETE on /apikeys/*.';
+
+const BAD_CREDENTIAL = new Set([
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignatureException',
+  'MissingAuthenticationTokenException',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'ExpiredTokenException',
+]);
+
+export const apiGateway: ProviderDefinition<
+  z.infer<typeof CredentialSchema>,
+  z.infer<typeof OptionsSchema>
+> = {
+  name: 'api-gateway',
+  displayName: PROVIDER,
+  capabilities: {
+    dualKey: true,
+    maxActiveKeys: API_GATEWAY_KEY_QUOTA,
+    lastUsed: false,
+    valueReadable: true,
+  },
+  // API Gateway accepts names up to 1024 characters; rekey's derived names need far fewer.
+  maxKeyNameLength: 128,
+  credentialSchema: CredentialSchema,
+  optionsSchema: OptionsSchema,
+  connect(context): ProviderClient {
+    const { credential, options } = context;
+    const credentials =
+      credential.accessKeyId !== undefined && credential.secretAccessKey !== undefined
+        ? { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey }
+        : undefined;
+    const client = new APIGatewayClient(awsClientConfig(context, options.region, credentials));
+    const pacer = new MutationPacer(context.http?.retryHooks?.sleep ?? sleep);
+
+    const read = <T>(call: string, send: () => Promise<T>): Promise<T> =>
+      awsCall(PROVIDER, call, context, send);
+    // Every attempt of a mutation, retries included, takes a slot from the pacer.
+    const mutate = <T>(call: string, send: () => Promise<T>): Promise<T> =>
+      awsCall(PROVIDER, call, context, async () => {
+        await pacer.take();
+        return send();
+      });
+
+    const fixFor = (name: string | undefined): string => {
+      if (name === 'AccessDeniedException' || name === 'UnauthorizedException' || name === 'AccessDenied')
+        return REQUIRED_ACTIONS;
+      if (name !== undefined && BAD_CREDENTIAL.has(name))
+        return "the rotator credential is not valid for API Gateway: check accessKeyId and secretAccessKey in the rotator secret, or store {} to use the function's own role.";
+      if (name === 'CredentialsProviderError')
+        return 'no AWS credentials were found: give the rotation function an IAM role, or store accessKeyId and secretAccessKey in the rotator secret.';
+      if (name === 'LimitExceededException')
+        return `the account has reached API Gateway's limit of ${API_GATEWAY_KEY_QUOTA} API keys per Region (not increasable); delete unused API keys in ${options.region}, then rotate again.`;
+      if (name === 'NotFoundException')
+        return `the API key or usage plan does not exist in ${options.region}; check the key document's keyId and options.region.`;
+      return `unexpected error; check options.region (${options.region}) and the request against the API Gateway REST API reference.`;
+    };
+    /** Typed errors pass through; an AWS (or credential-chain) error becomes a permanent, actionable one. */
+    const failure = (call: string, error: unknown): never => {
+      if (error instanceof RekeyError) throw error;
+      const name = awsErrorName(error) ?? (error instanceof Error ? error.name : undefined);
+      if (isAwsError(error) || name === 'CredentialsProviderError')
+        throw awsRejected(PROVIDER, call, error, fixFor(name));
+      throw error;
+    };
+
+    /** The usage plans a key is attached to, sorted. */
+    const plansOf = async (keyId: string): Promise<string[]> => {
+      const ids: string[] = [];
+      let position: string | undefined;
+      do {
+        const page = await read('list usage plans of API key', () =>
+          client.send(new GetUsagePlansCommand({ keyId, limit: PAGE_LIMIT, position })),
+        ).catch((error: unknown) => failure('list usage plans of API key', error));
+        for (const plan of page.items ?? []) if (plan.id) ids.push(plan.id);
+        position = page.position;
+      } while (position);
+      return [...new Set(ids)].sort();
+    };
+
+    const deleteKey = async (keyId: string): Promise<'revoked' | 'already-gone'> => {
+      try {
+        await mutate('delete API key', () => client.send(new DeleteApiKeyCommand({ apiKey: keyId })));
+        return 'revoked';
+      } catch (error) {
+        if (awsErrorName(error) === 'NotFoundException') return 'already-gone';
+        return failure('delete API key', error);
+      }
+    };
+
+    /** GET validateUrl with the key: API Gateway answers 403 {"message":"Forbidden"} to a key it refuses. */
+    const validateOnStage = async (url: string, value: string): Promise<number> => {
+      const timeoutMs = context.http?.timeoutMs ?? 10_000;
+      const fetchImpl = context.http?.fetch ?? fetch;
+      const call = 'validate API key (options.validateUrl)';
+      return withRetry(
+        async () => {
+          let res: Response;
+          try {
+            res = await fetchImpl(url, {
+              method: 'GET',
+              headers: { 'x-api-key': value },
+              signal: AbortSignal.timeout(timeoutMs),
+            });
+          } catch (error) {
+            const detail =
+              error instanceof Error && error.name === 'TimeoutError'
+                ? `no answer within ${timeoutMs} ms`
+                : 'network error';
+            throw new ProviderUnavailableError(PROVIDER, call, detail);
+          }
+          await res.body?.cancel().catch(() => undefined);
+          if (res.status === 429)
+            throw new ProviderRateLimitedError(PROVIDER, call, retryAfterMs(res.headers));
+          if (res.status >= 500) throw new ProviderUnavailableError(PROVIDER, call, `HTTP ${res.status}`);
+          return res.status;
+        },
+        context.http?.retry ?? DEFAULT_RETRY_POLICY,
+        context.http?.retryHooks,
+      );
+    };
+
+    return {
+      async createKey({ name, likeKeyId, permissions }) {
+        let planIds: string[];
+        if (permissions === undefined) {
+          planIds = await plansOf(likeKeyId);
+        } else {
+          const parsed = PermissionsSchema.safeParse(permissions);
+          if (!parsed.success)
+            throw new InvalidInputError(
+              'INVALID_INPUT',
+              `${PROVIDER} permissions must be a list of usage plan ids.`,
+            );
+          planIds = [...new Set(parsed.data)].sort();
+        }
+        if (planIds.length === 0) {
+          throw new ProviderRejectedError(
+            PROVIDER,
+            'create API key',
+            undefined,
+            `API key ${likeKeyId} belongs to no usage plan, so API Gateway accepts it on no stage that requires an API key and rekey cannot tell which plans its replacement needs. Add the key to the usage plans of the API stages it is used with (aws apigateway create-usage-plan-key --key-type API_KEY), then rotate again.`,
+          );
+        }
+
+        const created = await mutate('create API key', () =>
+          client.send(
+            new CreateApiKeyCommand({
+              name,
+              // Disabled until it is attached to every plan: enabled means complete.
+              enabled: false,
+              description: `rekey: replaces API key ${likeKeyId}`,
+            }),
+          ),
+        ).catch((error: unknown) => failure('create API key', error));
+        if (!created.id || !created.value)
+          throw new ProviderBadResponseError(PROVIDER, 'create API key', 'id or value missing');
+        const keyId = created.id;
+
+        try {
+          for (const usagePlanId of planIds) {
+            try {
+              await mutate('add API key to usage plan', () =>
+                client.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' })),
+              );
+            } catch (error) {
+              // Already attached (a retried call that did succeed): nothing left to do for this plan.
+              if (awsErrorName(error) !== 'ConflictException') failure('add API key to usage plan', error);
+            }
+          }
+          await mutate('enable API key', () =>
+            client.send(
+              new UpdateApiKeyCommand({
+                apiKey: keyId,
+                patchOperations: [{ op: 'replace', path: '/enabled', value: 'true' }],
+              }),
+            ),
+          ).catch((error: unknown) => failure('enable API key', error));
+        } catch (error) {
+          // Best effort: a half-built key is useless; if this fails too, the next attempt finds it
+          // disabled under its name and revokes it.
+          await deleteKey(keyId).catch(() => undefined);
+          throw error;
+        }
+        return { id: keyId, name: created.name ?? name, value: created.value };
+      },
+
+      async describePermissions(keyId) {
+        return plansOf(keyId);
+      },
+
+      async findKeysByName(name) {
+        const found: Array<{ id: string; name: string; value?: string }> = [];
+        let position: string | undefined;
+        do {
+          const page = await read('list API keys', () =>
+            client.send(
+              new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: PAGE_LIMIT, position }),
+            ),
+          ).catch((error: unknown) => failure('list API keys', error));
+          // nameQuery matches name prefixes: keep exact names only.
+          for (const key of page.items ?? []) {
+            if (key.name !== name || !key.id) continue;
+            // Only an enabled key is complete (see createKey). A disabled one is a crashed attempt that may
+            // lack usage plan attachments: without its value the rotation core revokes it and creates a
+            // fresh key instead of adopting one that API Gateway would refuse on some stage.
+            found.push(
+              key.enabled === true && key.value
+                ? { id: key.id, name, value: key.value }
+                : { id: key.id, name },
+            );
+          }
+          position = page.position;
+        } while (position);
+        return found;
+      },
+
+      async validateKey(key) {
+        if (options.validateUrl !== undefined) {
+          const status = await validateOnStage(options.validateUrl, key.value);
+          // 403 is API Gateway's answer to a missing, unknown or disabled key (or one outside the stage's
+          // plans); any other status means the key got past API Gateway's key check.
+          return status === 403 ? 'rejected' : 'accepted';
+        }
+        // Control-plane fallback: proves the key is configured (exists, enabled, this value, in a usage
+        // plan), not that a particular stage accepts it. Set options.validateUrl for the real check.
+        let apiKey: GetApiKeyCommandOutput;
+        try {
+          apiKey = await read('read API key', () =>
+            client.send(new GetApiKeyCommand({ apiKey: key.id, includeValue: true })),
+          );
+        } catch (error) {
+          if (awsErrorName(error) === 'NotFoundException') return 'rejected';
+          return failure('read API key', error);
+        }
+        if (apiKey.enabled !== true || apiKey.value !== key.value) return 'rejected';
+        return (await plansOf(key.id)).length > 0 ? 'accepted' : 'rejected';
+      },
+
+      // Deleting a key also removes it from every usage plan.
+      revokeKey: deleteKey,
+    };
+  },
+};
