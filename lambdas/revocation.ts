@@ -402,7 +402,8 @@ function isCurrent(metadata: DescribeSecretCommandOutput, versionId: string): bo
   return metadata.VersionIdsToStages?.[versionId]?.includes(AWSCURRENT) ?? false;
 }
 
-async function usageVerdict(
+/** Whether the fleet uses the new key: the provider's last use, else the client's metrics, else testSecret. */
+export async function usageVerdict(
   provider: ProviderClient,
   definition: ProviderDefinition,
   tags: Record<string, string>,
@@ -411,18 +412,23 @@ async function usageVerdict(
   secretName: string,
   sources: UsageSource[],
 ): Promise<UsageVerdict> {
+  let providerVerdict: UsageVerdict | undefined;
   if (definition.capabilities.lastUsed && provider.lastUsed) {
     const lastUsed = await provider.lastUsed(newKeyId);
-    return lastUsed && lastUsed.getTime() >= since.getTime()
-      ? { status: 'confirmed', source: 'provider-last-used', detail: lastUsed.toISOString() }
-      : { status: 'not-confirmed', source: 'provider-last-used' };
+    if (lastUsed && lastUsed.getTime() >= since.getTime()) {
+      return { status: 'confirmed', source: 'provider-last-used', detail: lastUsed.toISOString() };
+    }
+    // The provider's report can lag or be masked (IAM reports only the latest service, and rekey's own
+    // STS check is the latest call): the client's metrics may still show the use. Never test-secret here.
+    providerVerdict = { status: 'not-confirmed', source: 'provider-last-used' };
   }
   if (tags[TAGS.usageEvidence] !== 'test-secret') {
     for (const source of sources) {
       const verdict = await source({ secretName, since, newKeyId });
-      if (verdict) return verdict;
+      if (verdict?.status === 'confirmed' || (verdict && !providerVerdict)) return verdict;
     }
   }
+  if (providerVerdict) return providerVerdict;
   // Neither the provider nor the client reports usage for this key: the new key passed testSecret
   // (finishSecret runs only after it), which is the evidence left. The README says so.
   return { status: 'confirmed', source: 'test-secret' };

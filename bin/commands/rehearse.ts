@@ -10,10 +10,11 @@ import {
 } from '../../local/rehearsal/rehearsal.js';
 import { formatTable, formatVerdict, renderHtml } from '../../local/rehearsal/report.js';
 import { SCENARIOS } from '../../local/rehearsal/scenarios.js';
+import { rehearseStaging, STAGING_USAGE } from './rehearse-staging.js';
 import type { Command, CommandIO } from './types.js';
 
 const DEFAULTS = {
-  keys: 6,
+  keys: 8,
   instances: 24,
   rps: 120,
   seed: 1,
@@ -43,13 +44,21 @@ table, a verdict (exit 0 only if every invariant held) and a JSON + HTML report.
   --json              print the JSON report instead of the table
 
 Scenarios (each maps to an item of the guide's testing list):
-${SCENARIOS.map((s) => `  ${s.name.padEnd(22)} ${s.guide}`).join('\n')}`;
+${SCENARIOS.map((s) => `  ${s.name.padEnd(22)} ${s.guide}`).join('\n')}
+
+${STAGING_USAGE}`;
 
 export const rehearse: Command = {
   name: 'rehearse',
   summary: 'rehearse rotation under live traffic, offline, and print a verdict',
   usage: USAGE,
   async run(args, io) {
+    const target = targetOf(args);
+    if (target === 'staging') return rehearseStaging(args, io);
+    if (target !== 'local') {
+      io.err(`rekey rehearse: --target must be local or staging, got "${target}"\n\n${USAGE}`);
+      return 2;
+    }
     let options: ReturnType<typeof parse>;
     try {
       options = parse(args);
@@ -104,6 +113,7 @@ function parse(args: string[]) {
       grace: { type: 'string' },
       report: { type: 'string', default: DEFAULTS.report },
       json: { type: 'boolean', default: false },
+      target: { type: 'string', default: 'local' },
     },
   });
   const int = (name: keyof typeof values, fallback: number, min: number) => {
@@ -143,6 +153,16 @@ function parse(args: string[]) {
     report: values.report,
     json: values.json,
   };
+}
+
+/** The `--target` among `args` (either `--target x` or `--target=x`); default local. */
+function targetOf(args: string[]): string {
+  let target = 'local';
+  for (const [i, arg] of args.entries()) {
+    if (arg === '--target' && args[i + 1] !== undefined) target = args[i + 1]!;
+    else if (arg.startsWith('--target=')) target = arg.slice('--target='.length);
+  }
+  return target;
 }
 
 /** Live progress: one rewritten line on a terminal, else plain lines on stderr per scenario (and every 5 s). */

@@ -1,15 +1,22 @@
+import { apiGateway } from '../../lambdas/providers/api-gateway.js';
+import { awsIam } from '../../lambdas/providers/aws-iam.js';
 import { cloudflare } from '../../lambdas/providers/cloudflare.js';
 import { datadog } from '../../lambdas/providers/datadog.js';
+import { http } from '../../lambdas/providers/generic-http.js';
 import { openai } from '../../lambdas/providers/openai.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { twilio } from '../../lambdas/providers/twilio.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import type { Clock } from '../clock.js';
+import { ApiGatewaySandbox } from '../sandboxes/api-gateway.js';
+import { AwsIamSandbox } from '../sandboxes/aws-iam.js';
 import { CLOUDFLARE_TOKEN_ADMIN_GROUPS, CloudflareSandbox } from '../sandboxes/cloudflare.js';
 import { DatadogSandbox } from '../sandboxes/datadog.js';
+import { HttpKeysSandbox } from '../sandboxes/http-keys.js';
 import { OpenAiSandbox } from '../sandboxes/openai.js';
 import type { ProviderSandbox, SandboxRequest } from '../sandboxes/sandbox.js';
 import { SendGridSandbox } from '../sandboxes/sendgrid.js';
+import { signedHeaders, sigV4Scope } from '../sandboxes/sigv4.js';
 import { TwilioSandbox } from '../sandboxes/twilio.js';
 
 /** A key as the rehearsal's fleet and invariant monitors use it. */
@@ -25,8 +32,11 @@ export interface RehearsalSandbox {
   readonly credential: Record<string, unknown>;
   /** The key document's `options` for keys of this provider. */
   readonly options: Record<string, unknown>;
-  /** Creates the key an application uses before rekey manages it. */
-  seedAppKey(name: string): RehearsalKey;
+  /**
+   * Creates the key an application uses before rekey manages it, with the key's own `options` where they
+   * differ per key (an IAM access key belongs to its own user).
+   */
+  seedAppKey(name: string): RehearsalKey & { options?: Record<string, unknown> };
   accepts(key: RehearsalKey): boolean;
   /** Ids of every key at the provider except the rotator's credential. */
   appKeyIds(): string[];
@@ -250,15 +260,117 @@ const openaiRehearsal: RehearsalProvider = {
   },
 };
 
-/**
- * Providers the rehearsal can rotate, by adapter name. The generic HTTP provider is left out: its
- * validation call and the apps' call are the same request, so a fault aimed at testSecret would land on
- * the fleet instead.
- */
+const awsIamRehearsal: RehearsalProvider = {
+  definition: awsIam,
+  async start(clock) {
+    const sandbox = new AwsIamSandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedAdmin();
+    const service = (name: string) => (req: SandboxRequest) => sigV4Scope(req)?.service === name;
+    return {
+      sandbox,
+      credential: admin,
+      options: { region: 'us-east-1' },
+      // IAM allows two access keys per user, so every application key gets a user of its own.
+      seedAppKey: (name) => ({
+        ...sandbox.seedAccessKey(name),
+        options: { userName: name, region: 'us-east-1' },
+      }),
+      accepts: (key) => sandbox.accepts(key.id, key.value),
+      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      // An application API behind IAM authorization, signed with the key (STS is rekey's validation).
+      appCall(key) {
+        const url = `${sandbox.url}/prod/orders`;
+        return appStatus(new URL(url), {
+          headers: signedHeaders({
+            method: 'GET',
+            url,
+            accessKeyId: key.id,
+            secretAccessKey: key.value,
+            region: 'us-east-1',
+            service: 'execute-api',
+          }),
+        });
+      },
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(sandbox, service('iam')),
+      failNextValidation: () => sandbox.injectFault({ status: 403, times: 1, match: service('sts') }),
+    };
+  },
+};
+
+const apiGatewayRehearsal: RehearsalProvider = {
+  definition: apiGateway,
+  async start(clock) {
+    const sandbox = new ApiGatewaySandbox(clock);
+    await sandbox.start();
+    const admin = sandbox.seedAdmin();
+    const plan = sandbox.seedUsagePlan('partners');
+    const health = `/${sandbox.stage}/health`;
+    return {
+      sandbox,
+      credential: admin,
+      options: { region: sandbox.region, validateUrl: `${sandbox.url}${health}` },
+      seedAppKey: (name) => sandbox.seedKey(name, { usagePlanIds: [plan] }),
+      accepts: (key) => sandbox.accepts(key.id, key.value),
+      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      appCall: (key) =>
+        appStatus(new URL(`/${sandbox.stage}/orders`, sandbox.url), { headers: { 'x-api-key': key.value } }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(sandbox, (req) => /^\/(apikeys|usageplans)(\/|$)/.test(req.path)),
+      failNextValidation: () =>
+        sandbox.injectFault({ status: 403, times: 1, match: (req) => req.path === health }),
+    };
+  },
+};
+
+/** The guide's internal gateway, described to the generic HTTP provider as an inventory would. */
+export const INTERNAL_GATEWAY_DESCRIPTION = {
+  description: 'gateway.internal',
+  adminAuth: { scheme: 'bearer' },
+  create: {
+    path: '/admin/keys',
+    body: { name: '{name}', copy_from: '{likeKeyId}' },
+    idPointer: '/key/id',
+    valuePointer: '/secret',
+  },
+  list: { path: '/admin/keys', itemsPointer: '/items', idPointer: '/id', namePointer: '/name' },
+  validate: { path: '/v1/whoami', keyAuth: { scheme: 'header', name: 'X-Api-Key' } },
+  revoke: { path: '/admin/keys/{id}' },
+  disable: { path: '/admin/keys/{id}/disable' },
+};
+
+const httpRehearsal: RehearsalProvider = {
+  definition: http,
+  async start() {
+    const sandbox = new HttpKeysSandbox({ requireDisableBeforeDelete: true });
+    await sandbox.start();
+    return {
+      sandbox,
+      credential: { baseUrl: 'https://gateway.internal', token: sandbox.adminToken },
+      options: INTERNAL_GATEWAY_DESCRIPTION,
+      seedAppKey: (name) => sandbox.seedKey(name, ['orders:read']),
+      accepts: (key) => sandbox.accepts(key.value),
+      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      // The apps' own call; `/v1/whoami` is the validation the description names.
+      appCall: (key) =>
+        appStatus(new URL('/v1/orders', sandbox.url), { headers: { 'x-api-key': key.value } }),
+      breakKey: (keyId) => sandbox.deleteKey(keyId),
+      failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/admin/keys')),
+      failNextValidation: () =>
+        sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v1/whoami' }),
+    };
+  },
+};
+
+/** Providers the rehearsal can rotate, by adapter name: every provider rekey rotates automatically. */
 export const REHEARSAL_PROVIDERS: Record<string, RehearsalProvider> = {
   sendgrid: sendgridRehearsal,
   twilio: twilioRehearsal,
   datadog: datadogRehearsal,
   cloudflare: cloudflareRehearsal,
   openai: openaiRehearsal,
+  'aws-iam': awsIamRehearsal,
+  'api-gateway': apiGatewayRehearsal,
+  http: httpRehearsal,
 };

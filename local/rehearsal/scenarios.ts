@@ -93,11 +93,13 @@ export const SCENARIOS: Scenario[] = [
       // grace may rightly be over before the last one is promoted.
       let promoted = true;
       let bothValid = true;
+      const rotatedProviders = new Set<string>();
       for (const [i, key] of ctx.keys.entries()) {
         ctx.monitor.note('rotate', 'scheduled-style rotation', key.name);
         await startRotation(key.name, {}, ctx.world.revocationDeps());
         const moved = await until(() => ctx.world.keyAt(key)!.id !== before[i]!.id, 5000);
         promoted &&= moved;
+        if (moved) rotatedProviders.add(key.provider);
         bothValid &&=
           moved &&
           sandboxOf(ctx, key).accepts(before[i]!) &&
@@ -125,6 +127,11 @@ export const SCENARIOS: Scenario[] = [
             detail: `${evidence.length} revocations, evidence: ${[...new Set(evidence)].join(', ')}`,
           },
           { name: 'every key promoted', ok: promoted },
+          {
+            name: 'a key of every provider rotated',
+            ok: new Set(ctx.keys.map((k) => k.provider)).size === rotatedProviders.size,
+            detail: [...rotatedProviders].sort().join(', '),
+          },
           { name: 'both keys valid right after promotion (grace period)', ok: bothValid },
           { name: 'old keys revoked after the grace period', ok: revoked },
         ],

@@ -117,7 +117,7 @@ export class RehearsalWorld {
         keyId: key.id,
         createdAt: this.clock.now().toISOString(),
         rotatorSecretArn: rotators.get(provider)!,
-        options: sandbox.options,
+        options: key.options ?? sandbox.options,
       };
       const created = await this.sm.send(
         new CreateSecretCommand({

@@ -31,7 +31,8 @@ export interface HttpKeysSandboxOptions {
  * - `GET /admin/keys` → `{items: [{id, name, status, scopes}]}`;
  * - `POST /admin/keys/{id}/disable` → 200; `DELETE /admin/keys/{id}` → 204 (409 while active when
  *   disable-before-delete is on), 404 for an unknown key;
- * - apps call `GET /v1/whoami` with `X-Api-Key: <secret>` → 200, or 401 for an unknown or disabled key;
+ * - `GET /v1/whoami` with `X-Api-Key: <secret>` → 200 `{id, name}` (the validation call), and every other
+ *   `GET /v1/…` (the apps' own calls) → 200; 401 for an unknown or disabled key;
  * - errors are `{error: {code, message}}`.
  */
 export class HttpKeysSandbox extends ProviderSandbox {
@@ -92,7 +93,7 @@ export class HttpKeysSandbox extends ProviderSandbox {
   }
 
   protected route(req: SandboxRequest): SandboxResponse {
-    if (req.path === '/v1/whoami' && req.method === 'GET') {
+    if (req.path.startsWith('/v1/') && req.method === 'GET') {
       const secret = req.headers['x-api-key'];
       const key = [...this.keys.values()].find((k) => k.secret === secret && k.status === 'active');
       return key

@@ -5,6 +5,7 @@ import { Logger } from '../../lambdas/logger.js';
 import { http } from '../../lambdas/providers/generic-http.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { InventoryError, parseInventory, resolveInventory } from '../../lib/inventory.js';
+import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
 import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 import { ContractRotationEnv } from './rotation-env.js';
@@ -12,21 +13,7 @@ import { providerContract } from './suite.js';
 
 const MAX_ACTIVE_KEYS = 10;
 /** The description of the guide's `provider_api: https://gateway.internal/admin/keys`. */
-const GATEWAY_DESCRIPTION = {
-  description: 'gateway.internal',
-  adminAuth: { scheme: 'bearer' },
-  create: {
-    path: '/admin/keys',
-    body: { name: '{name}', copy_from: '{likeKeyId}' },
-    idPointer: '/key/id',
-    valuePointer: '/secret',
-  },
-  list: { path: '/admin/keys', itemsPointer: '/items', idPointer: '/id', namePointer: '/name' },
-  validate: { path: '/v1/whoami', keyAuth: { scheme: 'header', name: 'X-Api-Key' } },
-  revoke: { path: '/admin/keys/{id}' },
-  disable: { path: '/admin/keys/{id}/disable' },
-  maxActiveKeys: MAX_ACTIVE_KEYS,
-};
+const GATEWAY_DESCRIPTION = { ...INTERNAL_GATEWAY_DESCRIPTION, maxActiveKeys: MAX_ACTIVE_KEYS };
 const gatewayError = (body: unknown): boolean => {
   const error = (body as { error?: { code?: unknown; message?: unknown } })?.error;
   return typeof error?.code === 'string' && typeof error.message === 'string';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { providerNamed } from '../../lambdas/providers/index.js';
+import { PROVIDERS, providerNamed } from '../../lambdas/providers/index.js';
 import { AWSCURRENT, connectProvider, readManagedKey } from '../../lambdas/secrets.js';
 import { rekeyClientFleet } from '../../local/rehearsal/client-source.js';
+import { REHEARSAL_PROVIDERS } from '../../local/rehearsal/providers.js';
 import {
   type RehearsalOptions,
   type RehearsalReport,
@@ -103,6 +104,35 @@ describe('rekey rehearse', () => {
       failed.verdict.breaches.join('\n'),
     );
     assert.match(renderHtml(failed), /class="verdict fail"/);
+  });
+
+  it('rotates and revokes a key of every automatic provider, each under live traffic', async () => {
+    // Prepare
+    const providers = Object.keys(REHEARSAL_PROVIDERS);
+    const automatic = Object.values(PROVIDERS)
+      .filter((p) => !p.assisted)
+      .map((p) => p.name);
+    // Act
+    const run = await runRehearsal({
+      ...SMALL,
+      keys: providers.length,
+      instances: providers.length * 2,
+      providers,
+      scenarios: ['scheduled-rotation'],
+      ...rekeyClientFleet(),
+    });
+    // Assess
+    assert.deepEqual(
+      [...providers].sort(),
+      [...automatic].sort(),
+      'the rehearsal knows every automatic provider',
+    );
+    const [scheduled] = run.scenarios;
+    assert.equal(scheduled!.failed, 0, scheduled!.failures.join('; '));
+    const check = scheduled!.checks.find((c) => c.name === 'a key of every provider rotated');
+    assert.deepEqual(check?.detail?.split(', '), [...providers].sort());
+    assert.equal(scheduled!.providerKeysAtEnd, providers.length, 'one key per secret after revocation');
+    assert.equal(run.verdict.ok, true, run.verdict.breaches.join('\n'));
   });
 });
 
