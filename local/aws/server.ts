@@ -13,6 +13,7 @@ import {
 import { SchedulerService } from './scheduler.js';
 import { SecretsManagerService } from './secrets-manager.js';
 import { SnsService } from './sns.js';
+import { StsService } from './sts.js';
 
 export interface LoopbackAwsOptions {
   clock?: Clock;
@@ -34,6 +35,7 @@ export class LoopbackAws {
   readonly scheduler: SchedulerService;
   readonly sns: SnsService;
   readonly cloudWatch: CloudWatchService;
+  readonly sts: StsService;
   private readonly services: AwsService[] = [];
   private server: Server | undefined;
   private outage: 'none' | 'unavailable' | 'refuse' = 'none';
@@ -53,6 +55,8 @@ export class LoopbackAws {
     this.cloudWatch = new CloudWatchService(this.clock);
     this.addService(this.sns);
     this.addService(this.cloudWatch);
+    this.sts = new StsService(this.accountId);
+    this.addService(this.sts);
   }
 
   /** Adds a service (Scheduler, SNS, CloudWatch…) answered on the same endpoint. */

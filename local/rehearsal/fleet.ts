@@ -35,6 +35,11 @@ export interface FleetOptions {
   rps: number;
   /** A key source per instance; each instance serves one key (instances are spread over keys). */
   sourceFor(instance: number, key: WorldKey): InstanceKeySource;
+  /**
+   * The application call made with a key, answering the HTTP status; default: the key's provider sandbox's
+   * `appCall` (the staging rehearsal calls the real provider through its adapter instead).
+   */
+  appCall?: (key: WorldKey, material: RehearsalKey) => Promise<number>;
 }
 
 /**
@@ -49,21 +54,27 @@ export class Fleet {
   private readonly loops: Promise<void>[] = [];
   private readonly sources: InstanceKeySource[] = [];
 
-  constructor(keys: WorldKey[], sandboxes: Map<string, RehearsalSandbox>, options: FleetOptions) {
+  constructor(
+    keys: WorldKey[],
+    sandboxes: ReadonlyMap<string, Pick<RehearsalSandbox, 'appCall'>>,
+    options: FleetOptions,
+  ) {
     const intervalMs = (1000 * options.instances) / Math.max(1, options.rps);
     for (let i = 0; i < options.instances; i++) {
       const key = keys[i % keys.length]!;
       const source = options.sourceFor(i, key);
       this.sources.push(source);
-      const sandbox = sandboxes.get(key.provider)!;
+      const appCall: AppCall = options.appCall
+        ? (material) => options.appCall!(key, material)
+        : (material) => sandboxes.get(key.provider)!.appCall(material);
       // Stagger starts so the fleet does not call in lock-step.
-      this.loops.push(this.loop(key, sandbox, source, intervalMs, (intervalMs * i) / options.instances));
+      this.loops.push(this.loop(key, appCall, source, intervalMs, (intervalMs * i) / options.instances));
     }
   }
 
   private async loop(
     key: WorldKey,
-    sandbox: RehearsalSandbox,
+    appCall: AppCall,
     source: InstanceKeySource,
     intervalMs: number,
     offsetMs: number,
@@ -71,18 +82,18 @@ export class Fleet {
     await sleep(offsetMs);
     while (this.running) {
       const tick = performance.now();
-      await this.callOnce(key, sandbox, source);
+      await this.callOnce(key, appCall, source);
       await sleep(Math.max(0, intervalMs - (performance.now() - tick)));
     }
   }
 
-  private async callOnce(key: WorldKey, sandbox: RehearsalSandbox, source: InstanceKeySource): Promise<void> {
+  private async callOnce(key: WorldKey, appCall: AppCall, source: InstanceKeySource): Promise<void> {
     let used: string | undefined;
     const at = performance.now() - this.started;
     try {
       await source.withKey(async (k) => {
         used = k.id;
-        const status = await sandbox.appCall(k);
+        const status = await appCall(k);
         if (status === 401 || status === 403) throw new AuthRejected(status);
         if (status >= 400) throw new Error(`provider answered ${status}`);
       });
@@ -109,5 +120,7 @@ export class Fleet {
     for (const source of this.sources) source.close?.();
   }
 }
+
+type AppCall = (material: RehearsalKey) => Promise<number>;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
