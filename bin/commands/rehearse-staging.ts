@@ -1,11 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { providerEndpointsFromEnv, providerNamed } from '../../lambdas/providers/index.js';
-import { formatTable, formatVerdict, renderHtml } from '../../local/rehearsal/report.js';
+import { reportText, writeReport } from '../../local/rehearsal/report.js';
 import {
   confirmStaging,
   formatStagingBanner,
@@ -93,22 +91,15 @@ export async function rehearseStaging(
       io.err(`rekey rehearse: ${error instanceof Error ? error.message : String(error)}`);
       return error instanceof StagingRefused ? 2 : 1;
     }
-    await mkdir(dirname(options.report), { recursive: true });
-    await writeFile(`${options.report}.json`, `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(`${options.report}.html`, renderHtml(report));
-    if (options.json) io.out(JSON.stringify(report, null, 2));
-    else
-      io.out(
-        [
-          '',
-          `staging account ${report.target.accountId} (${report.target.region})`,
-          formatTable(report),
-          '',
-          formatVerdict(report),
-          '',
-          `report: ${options.report}.json, ${options.report}.html`,
-        ].join('\n'),
-      );
+    await writeReport(report, options.report);
+    io.out(
+      reportText(
+        report,
+        options.report,
+        options.json,
+        `staging account ${report.target.accountId} (${report.target.region})`,
+      ),
+    );
     return report.verdict.ok ? 0 : 1;
   } catch (error) {
     io.err(`rekey rehearse: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,5 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { rekeyClientFleet } from '../../local/rehearsal/client-source.js';
 import { REHEARSAL_PROVIDERS } from '../../local/rehearsal/providers.js';
@@ -8,7 +6,7 @@ import {
   type RehearsalReport,
   runRehearsal,
 } from '../../local/rehearsal/rehearsal.js';
-import { formatTable, formatVerdict, renderHtml } from '../../local/rehearsal/report.js';
+import { reportText, writeReport } from '../../local/rehearsal/report.js';
 import { SCENARIOS } from '../../local/rehearsal/scenarios.js';
 import { rehearseStaging, STAGING_USAGE } from './rehearse-staging.js';
 import type { Command, CommandIO } from './types.js';
@@ -80,21 +78,8 @@ export const rehearse: Command = {
       return 1;
     }
     progress.done();
-    await mkdir(dirname(options.report), { recursive: true });
-    await writeFile(`${options.report}.json`, `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(`${options.report}.html`, renderHtml(report));
-    if (options.json) io.out(JSON.stringify(report, null, 2));
-    else
-      io.out(
-        [
-          '',
-          formatTable(report),
-          '',
-          formatVerdict(report),
-          '',
-          `report: ${options.report}.json, ${options.report}.html`,
-        ].join('\n'),
-      );
+    await writeReport(report, options.report);
+    io.out(reportText(report, options.report, options.json));
     return report.verdict.ok ? 0 : 1;
   },
 };

@@ -291,6 +291,11 @@ function orphanedKeys(world: RehearsalWorld): string[] {
 }
 
 function timeline(fleet: Fleet, monitor: InvariantMonitor): RehearsalReport['timeline'] {
+  return { buckets: callBuckets(fleet), events: monitor.events };
+}
+
+/** Calls per real second by key label ("<secret>#<n>": the n-th key of that secret the fleet used). */
+export function callBuckets(fleet: Fleet): RehearsalReport['timeline']['buckets'] {
   const generation = new Map<string, string>();
   const perSecret = new Map<string, number>();
   const label = (secret: string, keyId: string | undefined): string => {
@@ -312,5 +317,5 @@ function timeline(fleet: Fleet, monitor: InvariantMonitor): RehearsalReport['tim
     const key = label(call.secret, call.keyId);
     bucket.byKey[key] = (bucket.byKey[key] ?? 0) + 1;
   }
-  return { buckets, events: monitor.events };
+  return buckets;
 }

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { RehearsalReport } from './rehearsal.js';
 
 const COLORS = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#475569'];
@@ -173,4 +175,25 @@ ${rows}
 <script type="application/json" id="rekey-report">${JSON.stringify(report).replace(/</g, '\\u003c')}</script>
 </body></html>
 `;
+}
+
+/** Writes `<path>.json` and the self-contained `<path>.html`. */
+export async function writeReport(report: RehearsalReport, path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(`${path}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(`${path}.html`, renderHtml(report));
+}
+
+/** What a run prints: the report as JSON, or the table, the verdict and where the files are. */
+export function reportText(report: RehearsalReport, path: string, json: boolean, heading?: string): string {
+  if (json) return JSON.stringify(report, null, 2);
+  return [
+    '',
+    ...(heading ? [heading] : []),
+    formatTable(report),
+    '',
+    formatVerdict(report),
+    '',
+    `report: ${path}.json, ${path}.html`,
+  ].join('\n');
 }

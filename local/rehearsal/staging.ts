@@ -17,7 +17,7 @@ import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { CapturedLogs } from '../captured-logs.js';
 import { AuthRejected, Fleet } from './fleet.js';
 import type { TimelineEvent, TimelineEventKind } from './monitor.js';
-import type { InvariantResult, RehearsalReport, ScenarioResult } from './rehearsal.js';
+import { callBuckets, type InvariantResult, type RehearsalReport, type ScenarioResult } from './rehearsal.js';
 import type { WorldKey } from './world.js';
 
 /**
@@ -458,6 +458,7 @@ export async function runStagingRehearsal(
             graceTimeoutMs:
               (options.graceTimeoutSeconds ??
                 (name === 'emergency-rotation' ? 0 : t.plan.graceSeconds) + 600) * 1000,
+            fleetUsed: (keyId) => fleet.calls.some((c) => c.ok && c.keyId === keyId),
             onRevoked: (keyName) => {
               if (keyName) revokedNames.get(t.plan.name)!.add(keyName);
             },
@@ -561,7 +562,7 @@ export async function runStagingRehearsal(
     },
     durationMs: Date.now() - startedAt.getTime(),
     scenarios: results,
-    timeline: { buckets: buckets(fleet), events },
+    timeline: { buckets: callBuckets(fleet), events },
     verdict: { ok: true, breaches: [] },
   };
 
@@ -609,6 +610,8 @@ interface SecretRunContext {
   rotationTimeoutMs: number;
   graceTimeoutMs: number;
   onRevoked: (keyName: string | undefined) => void;
+  /** Whether an application instance made a successful call with this provider key. */
+  fleetUsed: (keyId: string) => boolean;
 }
 
 interface SecretOutcome {
@@ -655,6 +658,16 @@ async function runOnSecret(
   const after = await ctx.readCurrent(t.plan.arn);
   ctx.event('promote', `key ${after?.doc.keyId}`, name);
   const fresh = after ? { id: after.doc.keyId, value: after.doc.key } : undefined;
+  // The fleet must pick up the new key (its clients' TTL) — the point of the overlap.
+  const pickedUp =
+    fresh !== undefined && (await ctx.waitUntil(async () => ctx.fleetUsed(fresh.id), ctx.rotationTimeoutMs));
+  checks.push({
+    name: `${name}: the fleet picked up the new key`,
+    ok: pickedUp,
+    detail: pickedUp
+      ? `key ${fresh?.id}`
+      : `no successful call with key ${fresh?.id ?? '?'} within ${ctx.rotationTimeoutMs / 1000} s; check the clients' cache TTL`,
+  });
   if (!emergency) {
     const oldOk = (await t.provider.validateKey(old)) === 'accepted';
     const newOk = fresh !== undefined && (await t.provider.validateKey(fresh)) === 'accepted';
@@ -719,29 +732,4 @@ async function countAccepted(
 function collectStrings(value: unknown, into: Set<string>): void {
   if (typeof value === 'string') into.add(value);
   else if (value && typeof value === 'object') for (const v of Object.values(value)) collectStrings(v, into);
-}
-
-/** Calls per real second by key label ("<secret>#<n>": the n-th key of that secret), as the offline report. */
-function buckets(fleet: Fleet): RehearsalReport['timeline']['buckets'] {
-  const generation = new Map<string, string>();
-  const perSecret = new Map<string, number>();
-  const label = (secret: string, keyId: string | undefined): string => {
-    if (!keyId) return `${secret}#?`;
-    const known = generation.get(keyId);
-    if (known) return known;
-    const n = (perSecret.get(secret) ?? 0) + 1;
-    perSecret.set(secret, n);
-    generation.set(keyId, `${secret}#${n}`);
-    return `${secret}#${n}`;
-  };
-  const out: RehearsalReport['timeline']['buckets'] = [];
-  for (const call of [...fleet.calls].sort((a, b) => a.at - b.at)) {
-    const second = Math.floor(call.at / 1000);
-    while (out.length <= second) out.push({ second: out.length, byKey: {}, failed: 0 });
-    const bucket = out[second]!;
-    if (!call.ok) bucket.failed += 1;
-    const key = label(call.secret, call.keyId);
-    bucket.byKey[key] = (bucket.byKey[key] ?? 0) + 1;
-  }
-  return out;
 }
