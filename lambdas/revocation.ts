@@ -19,7 +19,6 @@ import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
 import { InvalidInputError, isRetryable } from './errors.js';
 import type { Logger } from './logger.js';
-import { providerNamed } from './providers/index.js';
 import type { ProviderClient, ProviderDefinition } from './providers/types.js';
 import type { RetryHooks, RetryPolicy } from './retry.js';
 import { type Promotion, type RotationDeps, recordRevocationDue } from './rotation.js';
@@ -286,9 +285,14 @@ export async function revokePreviousKey(
     );
     return report('aborted');
   }
-  const providerFor =
-    deps.providerFor ?? ((name: string) => providerNamed(name, { secretId: secretName, field: 'provider' }));
-  const definition = providerFor(current.doc.provider);
+  // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only the revoker and
+  // rollback functions, which serve every provider, load it; rotation functions pass their own provider.
+  const definition = deps.providerFor
+    ? deps.providerFor(current.doc.provider)
+    : (await import('./providers/index.js')).providerNamed(current.doc.provider, {
+        secretId: secretName,
+        field: 'provider',
+      });
   const endpoint = deps.endpoints?.[definition.name];
   const provider = await connectProvider(deps.secretsManager, log, request.secretArn, current.doc, {
     provider: definition,
@@ -481,6 +485,8 @@ async function recordRevocation(
 export function revocationAfterPromotion(deps: Omit<RevocationDeps, 'secretsManager' | 'logger'>) {
   return async (promotion: Promotion, rotation: RotationDeps): Promise<void> => {
     const revocation: RevocationDeps = {
+      // A rotation function revokes only keys of its own provider.
+      providerFor: () => rotation.provider,
       ...deps,
       secretsManager: rotation.secretsManager,
       logger: rotation.logger,

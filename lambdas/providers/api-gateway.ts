@@ -16,10 +16,17 @@ import {
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
-  RekeyError,
 } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, sleep, withRetry } from '../retry.js';
-import { awsCall, awsClientConfig, awsErrorName, awsRejected, isAwsError } from './aws-api.js';
+import {
+  type AwsCredential,
+  AwsCredentialSchema,
+  awsCall,
+  awsClientConfig,
+  awsErrorName,
+  awsFailure,
+  explicitCredentials,
+} from './aws-api.js';
 import { retryAfterMs } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
@@ -67,17 +74,6 @@ class MutationPacer {
   }
 }
 
-const CredentialSchema = z
-  .object({
-    /** An IAM access key pair; leave both out to use the rotation function's own role. */
-    accessKeyId: z.string().min(16).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
-    message: "set both accessKeyId and secretAccessKey, or neither to use the function's own IAM role",
-  });
-
 const OptionsSchema = z
   .object({
     /** The Region of the REST API and its keys, e.g. eu-west-1. */
@@ -108,10 +104,7 @@ const BAD_CREDENTIAL = new Set([
   'ExpiredTokenException',
 ]);
 
-export const apiGateway: ProviderDefinition<
-  z.infer<typeof CredentialSchema>,
-  z.infer<typeof OptionsSchema>
-> = {
+export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof OptionsSchema>> = {
   name: 'api-gateway',
   displayName: PROVIDER,
   capabilities: {
@@ -122,15 +115,13 @@ export const apiGateway: ProviderDefinition<
   },
   // API Gateway accepts names up to 1024 characters; rekey's derived names need far fewer.
   maxKeyNameLength: 128,
-  credentialSchema: CredentialSchema,
+  credentialSchema: AwsCredentialSchema,
   optionsSchema: OptionsSchema,
   connect(context): ProviderClient {
     const { credential, options } = context;
-    const credentials =
-      credential.accessKeyId !== undefined && credential.secretAccessKey !== undefined
-        ? { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey }
-        : undefined;
-    const client = new APIGatewayClient(awsClientConfig(context, options.region, credentials));
+    const client = new APIGatewayClient(
+      awsClientConfig(context, options.region, explicitCredentials(credential)),
+    );
     const pacer = new MutationPacer(context.http?.retryHooks?.sleep ?? sleep);
 
     const read = <T>(call: string, send: () => Promise<T>): Promise<T> =>
@@ -147,21 +138,14 @@ export const apiGateway: ProviderDefinition<
         return REQUIRED_ACTIONS;
       if (name !== undefined && BAD_CREDENTIAL.has(name))
         return "the rotator credential is not valid for API Gateway: check accessKeyId and secretAccessKey in the rotator secret, or store {} to use the function's own role.";
-      if (name === 'CredentialsProviderError')
-        return 'no AWS credentials were found: give the rotation function an IAM role, or store accessKeyId and secretAccessKey in the rotator secret.';
       if (name === 'LimitExceededException')
         return `the account has reached API Gateway's limit of ${API_GATEWAY_KEY_QUOTA} API keys per Region (not increasable); delete unused API keys in ${options.region}, then rotate again.`;
       if (name === 'NotFoundException')
         return `the API key or usage plan does not exist in ${options.region}; check the key document's keyId and options.region.`;
       return `unexpected error; check options.region (${options.region}) and the request against the API Gateway REST API reference.`;
     };
-    /** Typed errors pass through; an AWS (or credential-chain) error becomes a permanent, actionable one. */
     const failure = (call: string, error: unknown): never => {
-      if (error instanceof RekeyError) throw error;
-      const name = awsErrorName(error) ?? (error instanceof Error ? error.name : undefined);
-      if (isAwsError(error) || name === 'CredentialsProviderError')
-        throw awsRejected(PROVIDER, call, error, fixFor(name));
-      throw error;
+      throw awsFailure(PROVIDER, call, error, (e) => fixFor(awsErrorName(e)));
     };
 
     /** The usage plans a key is attached to, sorted. */

@@ -1,4 +1,10 @@
-import { ProviderRateLimitedError, ProviderRejectedError, ProviderUnavailableError } from '../errors.js';
+import { z } from 'zod';
+import {
+  ProviderRateLimitedError,
+  ProviderRejectedError,
+  ProviderUnavailableError,
+  RekeyError,
+} from '../errors.js';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../retry.js';
 import type { ConnectContext } from './types.js';
 
@@ -8,6 +14,30 @@ import type { ConnectContext } from './types.js';
  * so throttling and 5xx behave the same as for every other provider and the SDK's own retries do not
  * multiply ours.
  */
+
+/**
+ * The rotator credential of an AWS provider: `{}` to act with the function's own role (recommended), or
+ * the access key pair of a dedicated rotator user.
+ */
+export const AwsCredentialSchema = z
+  .object({
+    accessKeyId: z.string().min(16).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
+    message: "set both accessKeyId and secretAccessKey, or neither to use the function's own IAM role",
+    path: ['secretAccessKey'],
+  });
+export type AwsCredential = z.infer<typeof AwsCredentialSchema>;
+
+/** The explicit key pair of a rotator credential, or undefined for the SDK's default chain (the role). */
+export function explicitCredentials(
+  credential: AwsCredential,
+): { accessKeyId: string; secretAccessKey: string } | undefined {
+  const { accessKeyId, secretAccessKey } = credential;
+  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined;
+}
 
 /** Throttling error names across AWS's protocols (Query, REST-JSON). */
 const THROTTLING = new Set([
@@ -100,6 +130,30 @@ export function awsCall<T>(
     context.http?.retry ?? DEFAULT_RETRY_POLICY,
     context.http?.retryHooks,
   );
+}
+
+/**
+ * What an adapter throws for a failed AWS call: rekey's typed errors (throttling, outages after retries)
+ * as they are; an AWS refusal, or no credential in the SDK's chain, as a permanent error with the fix;
+ * anything else (a bug) unchanged.
+ */
+export function awsFailure(
+  provider: string,
+  call: string,
+  error: unknown,
+  fix: (error: unknown) => string,
+): Error {
+  if (error instanceof RekeyError) return error;
+  if (error instanceof Error && error.name === 'CredentialsProviderError') {
+    return awsRejected(
+      provider,
+      call,
+      error,
+      'no AWS credentials were found: give the function an IAM role, or store accessKeyId and secretAccessKey in the rotator secret.',
+    );
+  }
+  if (isAwsError(error)) return awsRejected(provider, call, error, fix(error));
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** A permanent failure of an AWS call, naming the AWS error and the fix — never the request. */

@@ -12,9 +12,18 @@ import {
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { ProviderBadResponseError, ProviderRejectedError, RekeyError } from '../errors.js';
+import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { sleep as realSleep } from '../retry.js';
-import { awsCall, awsClientConfig, awsErrorIs, awsRejected } from './aws-api.js';
+import {
+  type AwsCredential,
+  AwsCredentialSchema,
+  awsCall,
+  awsClientConfig,
+  awsErrorIs,
+  awsFailure,
+  awsRejected,
+  explicitCredentials,
+} from './aws-api.js';
 import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
 
 /**
@@ -22,7 +31,7 @@ import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types
  * access key. IAM allows two keys per user, so the dual-key overlap uses both slots: rekey refuses to
  * rotate while a second key is still active (it never deletes the current key, nor an active key it was
  * not asked to revoke). Access keys have no name, so rekey names them with user tags:
- * `rekey:<AccessKeyId>` = key name, and `rekey:creating` = "<name> <ids that existed before>" while a
+ * `rekey:<AccessKeyId>` = key name, and `rekey:creating` = "<name> <time> <ids that existed before>" while a
  * create is in flight, which is how a crashed attempt's key is found again. Revoking deactivates the key
  * first (it stops authenticating at once) and then deletes it, so a crash in between never leaves an
  * active orphan.
@@ -31,21 +40,11 @@ const PROVIDER = 'AWS IAM';
 export const IAM_KEYS_PER_USER = 2;
 const NAME_TAG_PREFIX = 'rekey:';
 const CREATING_TAG = 'rekey:creating';
+/** How far from the in-flight marker's time a crashed create's key can have been made. */
+const CREATE_WINDOW_MS = 5 * 60_000;
 /** How long a just-created key may be refused while IAM propagates it (AWS: "usually seconds"). */
 const PROPAGATION_WAITS_MS = [1000, 2000, 4000, 8000];
 const YOUNG_KEY_MS = 2 * 60_000;
-
-const CredentialSchema = z
-  .object({
-    /** Omit both to use the function's own role (recommended); set both for a dedicated rotator user. */
-    accessKeyId: z.string().min(16).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-  })
-  .strict()
-  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
-    message: 'set both accessKeyId and secretAccessKey, or neither to use the function role',
-    path: ['secretAccessKey'],
-  });
 
 const OptionsSchema = z
   .object({
@@ -65,48 +64,40 @@ type Options = z.infer<typeof OptionsSchema>;
 
 const nameTag = (keyId: string): string => `${NAME_TAG_PREFIX}${keyId}`;
 
-export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Options> = {
+export const awsIam: ProviderDefinition<AwsCredential, Options> = {
   name: 'aws-iam',
   displayName: PROVIDER,
   capabilities: { dualKey: true, maxActiveKeys: IAM_KEYS_PER_USER, lastUsed: true, valueReadable: false },
-  // Tag values hold the name and two key ids; 64 leaves room under IAM's 256.
+  // The in-flight marker holds the name, a time and two key ids; 64 leaves room under IAM's 256.
   maxKeyNameLength: 64,
-  credentialSchema: CredentialSchema,
+  credentialSchema: AwsCredentialSchema,
   optionsSchema: OptionsSchema,
   connect(context): ProviderClient {
     const { credential, options, logger } = context;
     const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
-    const admin =
-      credential.accessKeyId && credential.secretAccessKey
-        ? { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey }
-        : undefined;
-    const iam = new IAMClient(awsClientConfig(context, 'us-east-1', admin));
+    const iam = new IAMClient(awsClientConfig(context, 'us-east-1', explicitCredentials(credential)));
     const user = options.userName;
     const sleep = context.http?.retryHooks?.sleep ?? realSleep;
-    const call = <T>(what: string, send: () => Promise<T>) => awsCall(PROVIDER, what, context, send);
+    const call = <T>(what: string, request: () => Promise<T>) => awsCall(PROVIDER, what, context, request);
 
-    // rekey's own errors (throttling, outages after retries) pass through; AWS refusals get the fix.
     const denied = (what: string, error: unknown): Error =>
-      error instanceof RekeyError
-        ? error
-        : awsRejected(
-            PROVIDER,
-            what,
-            error,
-            awsErrorIs(error, 'NoSuchEntity')
-              ? `IAM user "${user}" does not exist; check options.userName.`
-              : `the rotator needs iam:CreateAccessKey, iam:ListAccessKeys, iam:UpdateAccessKey, iam:DeleteAccessKey, iam:GetAccessKeyLastUsed, iam:ListUserTags, iam:TagUser and iam:UntagUser on arn:aws:iam::<account>:user/${user} (see README, "AWS IAM").`,
-          );
+      awsFailure(PROVIDER, what, error, (e) =>
+        awsErrorIs(e, 'NoSuchEntity')
+          ? `IAM user "${user}" or the access key does not exist; check options.userName.`
+          : `the rotator needs iam:CreateAccessKey, iam:ListAccessKeys, iam:UpdateAccessKey, iam:DeleteAccessKey, iam:GetAccessKeyLastUsed, iam:ListUserTags, iam:TagUser and iam:UntagUser on arn:aws:iam::<account>:user/${user} (see README, "AWS IAM").`,
+      );
+
+    /** A call whose every failure is final for this adapter: refusals come back with their fix. */
+    const callOrFail = <T>(what: string, request: () => Promise<T>): Promise<T> =>
+      call(what, request).catch((error: unknown) => Promise.reject(denied(what, error)));
 
     const listKeys = async (): Promise<AccessKeyMetadata[]> => {
       const keys: AccessKeyMetadata[] = [];
       let marker: string | undefined;
       do {
-        const page = await call('list access keys', () =>
+        const page = await callOrFail('list access keys', () =>
           iam.send(new ListAccessKeysCommand({ UserName: user, Marker: marker })),
-        ).catch((error) => {
-          throw denied('list access keys', error);
-        });
+        );
         keys.push(...(page.AccessKeyMetadata ?? []));
         marker = page.IsTruncated ? page.Marker : undefined;
       } while (marker);
@@ -117,11 +108,9 @@ export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Option
       const tags = new Map<string, string>();
       let marker: string | undefined;
       do {
-        const page = await call('list user tags', () =>
+        const page = await callOrFail('list user tags', () =>
           iam.send(new ListUserTagsCommand({ UserName: user, Marker: marker })),
-        ).catch((error) => {
-          throw denied('list user tags', error);
-        });
+        );
         for (const tag of page.Tags ?? []) if (tag.Key) tags.set(tag.Key, tag.Value ?? '');
         marker = page.IsTruncated ? page.Marker : undefined;
       } while (marker);
@@ -129,21 +118,17 @@ export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Option
     };
 
     const tagUser = (what: string, tags: Record<string, string>) =>
-      call(what, () =>
+      callOrFail(what, () =>
         iam.send(
           new TagUserCommand({
             UserName: user,
             Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           }),
         ),
-      ).catch((error) => {
-        throw denied(what, error);
-      });
+      );
 
     const untagUser = (what: string, keys: string[]) =>
-      call(what, () => iam.send(new UntagUserCommand({ UserName: user, TagKeys: keys }))).catch((error) => {
-        throw denied(what, error);
-      });
+      callOrFail(what, () => iam.send(new UntagUserCommand({ UserName: user, TagKeys: keys })));
 
     const deleteKey = async (keyId: string): Promise<'revoked' | 'already-gone'> => {
       // Deactivate first: from here on the key no longer authenticates, whatever happens next.
@@ -202,21 +187,21 @@ export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Option
       async createKey({ name, likeKeyId }) {
         // An access key carries its user's permissions: nothing to copy from `likeKeyId`.
         const before = await makeRoom(likeKeyId);
-        await tagUser('tag user', { [CREATING_TAG]: [name, ...before].join(' ') });
+        await tagUser('tag user', { [CREATING_TAG]: [name, new Date().toISOString(), ...before].join(' ') });
         const created = await call('create access key', () =>
           iam.send(new CreateAccessKeyCommand({ UserName: user })),
-        ).catch((error) => {
-          if (awsErrorIs(error, 'LimitExceeded')) {
-            return Promise.reject(
-              awsRejected(
+        ).catch(async (error: unknown) => {
+          const failure = awsErrorIs(error, 'LimitExceeded')
+            ? awsRejected(
                 PROVIDER,
                 'create access key',
                 error,
                 `IAM user "${user}" reached the limit of ${IAM_KEYS_PER_USER} access keys while rekey was creating one; another actor added a key. Delete the key you do not need, then rotate again.`,
-              ),
-            );
-          }
-          return Promise.reject(denied('create access key', error));
+              )
+            : denied('create access key', error);
+          // A refusal created nothing: drop the marker. After a timeout or 5xx a key may exist; keep it.
+          if (failure instanceof ProviderRejectedError) await untagUser('untag user', [CREATING_TAG]);
+          throw failure;
         });
         const key = created.AccessKey;
         if (!key?.AccessKeyId || !key.SecretAccessKey) {
@@ -236,12 +221,22 @@ export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Option
         const found: ProviderKeyRef[] = keys
           .filter((k) => tags.get(nameTag(k.AccessKeyId!)) === name)
           .map((k) => ({ id: k.AccessKeyId!, name }));
-        const [creating, ...before] = (tags.get(CREATING_TAG) ?? '').split(' ');
+        const [creating, startedAt, ...before] = (tags.get(CREATING_TAG) ?? '').split(' ');
         if (creating === name) {
-          // A create that crashed before naming its key: the unnamed key that was not there before.
+          // A create that crashed before naming its key: the unnamed key that was not there before and
+          // was made right after the marker — never a key someone added later by hand.
+          const started = Date.parse(startedAt ?? '');
           for (const key of keys) {
             const id = key.AccessKeyId!;
-            if (!before.includes(id) && !tags.has(nameTag(id)) && !found.some((f) => f.id === id)) {
+            const madeThen =
+              key.CreateDate !== undefined &&
+              Math.abs(key.CreateDate.getTime() - started) <= CREATE_WINDOW_MS;
+            if (
+              madeThen &&
+              !before.includes(id) &&
+              !tags.has(nameTag(id)) &&
+              !found.some((f) => f.id === id)
+            ) {
               found.push({ id, name });
             }
           }
@@ -286,11 +281,9 @@ export const awsIam: ProviderDefinition<z.infer<typeof CredentialSchema>, Option
       },
 
       async lastUsed(keyId) {
-        const answer = await call('get access key last used', () =>
+        const answer = await callOrFail('get access key last used', () =>
           iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: keyId })),
-        ).catch((error) => {
-          throw denied('get access key last used', error);
-        });
+        );
         const used = answer.AccessKeyLastUsed;
         // rekey's own checks call STS with the key; a last use by STS is not evidence that apps use it.
         if (!used?.LastUsedDate || used.ServiceName === 'sts') return null;

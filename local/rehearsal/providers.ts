@@ -73,25 +73,14 @@ const sendgridRehearsal: RehearsalProvider = {
           .listKeys()
           .filter((k) => k.id !== admin.id)
           .map((k) => k.id),
-      async appCall(key) {
-        const res = await fetch(`${sandbox.url}/v3/mail/send`, {
+      appCall: (key) =>
+        appStatus(new URL('/v3/mail/send', sandbox.url), {
           method: 'POST',
           headers: { authorization: `Bearer ${key.value}`, 'content-type': 'application/json' },
           body: '{}',
-        });
-        await res.arrayBuffer();
-        return res.status;
-      },
+        }),
       breakKey: (keyId) => sandbox.deleteKey(keyId),
-      failKeyManagement(down) {
-        if (down)
-          sandbox.injectFault({
-            status: 503,
-            times: Number.MAX_SAFE_INTEGER,
-            match: (req) => req.path.startsWith('/v3/api_keys'),
-          });
-        else sandbox.clearFaults();
-      },
+      failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/v3/api_keys')),
       failNextValidation: () =>
         sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' }),
     };

@@ -9,6 +9,7 @@ import {
 import { Logger } from '../../lambdas/logger.js';
 import type { KeyMaterial, ProviderClient } from '../../lambdas/providers/types.js';
 import { keyNameFor } from '../../lambdas/rotation.js';
+import { rejection } from '../support/assertions.js';
 import { CapturedLogs } from '../support/env.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 import { ContractRotationEnv, recordedRetries } from './rotation-env.js';
@@ -30,16 +31,6 @@ function parsedBody(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Error);
-    return error;
-  }
-  assert.fail('expected the call to fail');
 }
 
 /**

@@ -10,17 +10,8 @@ import { apiGateway, MUTATIONS_PER_SECOND } from '../../../lambdas/providers/api
 import type { ProviderClient } from '../../../lambdas/providers/types.js';
 import { ApiGatewaySandbox, type ApiGatewaySandboxOptions } from '../../../local/sandboxes/api-gateway.js';
 import { signedHeaders } from '../../../local/sandboxes/sigv4.js';
+import { rejection } from '../../support/assertions.js';
 import { CapturedLogs } from '../../support/env.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof Error);
-    return error;
-  }
-  assert.fail('expected the call to fail');
-}
 
 /** What the shared contract suite cannot see: half-built keys, plan copying, pacing, the control-plane check. */
 describe('Amazon API Gateway API keys adapter', () => {

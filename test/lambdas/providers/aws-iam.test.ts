@@ -7,6 +7,7 @@ import type { ProviderClient } from '../../../lambdas/providers/types.js';
 import { ManualClock } from '../../../local/clock.js';
 import { AwsIamSandbox } from '../../../local/sandboxes/aws-iam.js';
 import { signedHeaders } from '../../../local/sandboxes/sigv4.js';
+import { rejection } from '../../support/assertions.js';
 import { CapturedLogs } from '../../support/env.js';
 
 const USER = 'billing-service';
@@ -77,14 +78,30 @@ describe('AWS IAM access keys adapter', () => {
     assert.deepEqual(other, []);
   });
 
+  it('never takes a key someone added by hand later for the key of a create that failed', async () => {
+    // Prepare: CreateAccessKey keeps failing with 503 — a key may or may not exist, so the marker stays
+    sandbox.injectFault({
+      status: 503,
+      times: 10,
+      match: (req) => req.body.includes('Action=CreateAccessKey'),
+    });
+    await assert.rejects(client.createKey({ name: 'rekey-billing-9', likeKeyId: current.id }));
+    sandbox.clearFaults();
+    assert.match(sandbox.userTags(USER)['rekey:creating'] ?? '', /^rekey-billing-9 /);
+    clock.advance(60 * 60_000);
+    const byHand = sandbox.seedAccessKey(USER);
+    // Act
+    const found = await client.findKeysByName('rekey-billing-9');
+    // Assess
+    assert.deepEqual(found, []);
+    assert.ok(sandbox.accepts(byHand.id, byHand.value));
+  });
+
   it('refuses a third key, naming both keys and never touching the current one', async () => {
     // Prepare: a second active key made outside rekey
     const second = sandbox.seedAccessKey(USER);
     // Act
-    const error = await client.createKey({ name: 'rekey-billing-4', likeKeyId: current.id }).then(
-      () => assert.fail('expected a refusal'),
-      (e: unknown) => e,
-    );
+    const error = await rejection(client.createKey({ name: 'rekey-billing-4', likeKeyId: current.id }));
     // Assess
     assert.ok(error instanceof ProviderRejectedError);
     assert.equal(error.retryable, false);
