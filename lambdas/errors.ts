@@ -11,13 +11,16 @@ export type ErrorCode =
   | 'UNKNOWN_PROVIDER'
   | 'PROVIDER_RATE_LIMITED'
   | 'PROVIDER_UNAVAILABLE'
+  | 'PROVIDER_OUTCOME_UNKNOWN'
   | 'PROVIDER_REJECTED'
   | 'PROVIDER_NOT_FOUND'
   | 'PROVIDER_BAD_RESPONSE'
   | 'KEY_TEST_FAILED'
   | 'ROTATOR_CREDENTIAL'
   | 'REVOCATION_UNSAFE'
-  | 'ROLLBACK_REFUSED';
+  | 'ROLLBACK_REFUSED'
+  | 'LEASE_BUSY'
+  | 'LEASE_LOST';
 
 export interface RekeyErrorOptions {
   cause?: unknown;
@@ -87,6 +90,22 @@ export class ProviderUnavailableError extends RekeyError {
     super(
       'PROVIDER_UNAVAILABLE',
       `${provider} unavailable during ${call}: ${detail}; the stored keys were left as they were, retry later.`,
+      true,
+      options,
+    );
+  }
+}
+
+/**
+ * A call that is not safe to repeat (creating a key) failed in a way that leaves its outcome unknown: the
+ * provider may have committed it before the answer was lost (5xx, timeout, reset connection). The caller
+ * must look for what the call may have made (by its deterministic name) before trying again — never resend.
+ */
+export class ProviderOutcomeUnknownError extends RekeyError {
+  constructor(provider: string, call: string, detail: string, options: RekeyErrorOptions = {}) {
+    super(
+      'PROVIDER_OUTCOME_UNKNOWN',
+      `${provider} ${call} may or may not have taken effect (${detail}); rekey looks for its result by name before trying again.`,
       true,
       options,
     );

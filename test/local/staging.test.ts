@@ -163,10 +163,13 @@ describe('rekey rehearse --target staging', () => {
       ],
     );
     assert.ok(report.scenarios.every((s) => s.calls > 0));
-    assert.ok(
-      report.scenarios.every((s) => s.versionsSeen >= 2),
-      'the fleet moved to the new keys',
-    );
+    // Whether old-key calls fall inside a scenario's window is timing (an emergency rotation with no
+    // grace can finish between two calls), so the evidence is the runner's own check of each new key.
+    for (const scenario of report.scenarios)
+      assert.ok(
+        scenario.checks.some((c) => c.name.endsWith('the fleet picked up the new key') && c.ok),
+        `${scenario.name}: the fleet moved to the new key`,
+      );
     assert.equal(report.target.accountId, ACCOUNT);
     const current = await env.read('AWSCURRENT');
     assert.notEqual(current.keyId, original.keyId);
