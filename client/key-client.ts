@@ -34,6 +34,15 @@ export interface KeyClientOptions {
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   /**
+   * After a provider refused a key, how long refusals of that key are answered from what the client learnt
+   * (the refusal, or the known fallback key) before Secrets Manager is asked again; doubles per refresh up to
+   * `maxRefusalBackoffMs`, and starts over once AWSCURRENT holds another key. Default 1 s / 60 s: a refused
+   * key costs at most 6 refreshes in its first minute, then one a minute — each one DescribeSecret and at
+   * most two GetSecretValue, shared by every concurrent caller.
+   */
+  refusalBackoffMs?: number;
+  maxRefusalBackoffMs?: number;
+  /**
    * Usage signals as CloudWatch EMF lines (counts aggregated per flush, so a busy app writes one line per
    * key version per interval, not one per call). `false` turns them off. Default: stdout every 60 s.
    */
@@ -89,6 +98,22 @@ interface Entry {
   failures: number;
 }
 
+/** What the client learnt after a provider refused a key; answers every refusal of it until `quietUntil`. */
+interface Refusal {
+  /** AWSCURRENT re-read after the refusal (the refused key when it could not be read), and the metadata. */
+  learnt: Promise<{ current: ApiKey; metadata: DescribeSecretCommandOutput | undefined }>;
+  /** The key id the re-read found; unset while it runs. */
+  currentKeyId?: string;
+  /** The last key worth a try after this one and AWSCURRENT, read by the first caller that needs it. */
+  fallback?: Promise<ApiKey | undefined>;
+  /** The fallback was refused too: later callers in the window skip it. */
+  fallbackRefused: boolean;
+  /** Refreshes for this key in a row while AWSCURRENT stayed the same; sets the window. */
+  strikes: number;
+  /** Refusals before then share this record; Infinity while the refresh runs. */
+  quietUntil: number;
+}
+
 /**
  * Reads rekey-managed API keys from Secrets Manager with a TTL cache built for rotation:
  *
@@ -98,7 +123,8 @@ interface Entry {
  *   backoff between re-reads — only a cold start with nothing cached fails;
  * - `withKey()` runs a provider call and, when the provider refuses the key (401/403), refreshes and retries
  *   once with the new AWSCURRENT; if that is refused too and AWSPREVIOUS is still inside its grace period,
- *   it tries that once. It never loops and always rethrows the final error.
+ *   it tries that once. It never loops and always rethrows the final error. Refusals of the same key share
+ *   one refresh and then back off (`refusalBackoffMs`), so a revoked key cannot hammer Secrets Manager.
  *
  * ```ts
  * const keys = new KeyClient();
@@ -112,12 +138,16 @@ interface Entry {
 export class KeyClient {
   private readonly sm: SecretsManagerClient;
   private readonly entries = new Map<string, Entry>();
+  /** Per secret, per refused key id. */
+  private readonly refusals = new Map<string, Map<string, Refusal>>();
   private readonly counts = new Map<ApiKey, Map<string, { secret: string; count: number }>>();
   private readonly ttlMs: number;
   private readonly jitterMs: number;
   private readonly maxStaleMs: number;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly refusalBackoffMs: number;
+  private readonly maxRefusalBackoffMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sink: ((line: string) => void) | undefined;
@@ -130,6 +160,8 @@ export class KeyClient {
     this.maxStaleMs = options.maxStaleMs ?? 1_800_000;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
+    this.refusalBackoffMs = options.refusalBackoffMs ?? 1000;
+    this.maxRefusalBackoffMs = options.maxRefusalBackoffMs ?? 60_000;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     if (options.metrics !== false) {
@@ -166,41 +198,21 @@ export class KeyClient {
       return await this.attempt(secretId, first, call);
     } catch (error) {
       if (!isAuthFailure(error)) throw error;
-      // Alongside the refresh, learn whether the refused key was revoked or past its grace (monitoring),
-      // and where AWSPREVIOUS stands, in case the refreshed key is refused too.
-      const described = this.sm
-        .send(new DescribeSecretCommand({ SecretId: secretId }))
-        .catch(() => undefined);
-      const refreshed = await this.current(secretId, true).catch(() => first);
-      const refused = [first];
-      let lastError: unknown = error;
-      if (refreshed.keyId !== first.keyId) {
-        try {
-          const result = await this.attempt(secretId, refreshed, call);
-          this.noteRefusals(secretId, refused, await described);
-          return result;
-        } catch (retryError) {
-          if (!isAuthFailure(retryError)) throw retryError;
-          lastError = retryError;
-          refused.push(refreshed);
-        }
-      }
-      const metadata = await described;
-      this.noteRefusals(secretId, refused, metadata);
-      const fallback = metadata
-        ? await this.fallback(secretId, refused, metadata).catch(() => undefined)
-        : undefined;
-      if (fallback && !refused.some((key) => key.keyId === fallback.keyId))
-        return this.attempt(secretId, fallback, call);
-      throw lastError;
+      return this.afterRefusal(secretId, first, error, call);
     }
   }
 
-  /** Tells the client the provider refused `key` (for code that does not use `withKey`): the next get() re-reads. */
+  /**
+   * Tells the client the provider refused `key` (for code that does not use `withKey`): the next get() re-reads,
+   * unless this key was already refused within its backoff window.
+   */
   reportAuthFailure(secretId: string, key: ApiKey): void {
     this.count(secretId, key, METRICS.authFailures);
-    const entry = this.entries.get(secretId);
-    if (entry && entry.key.keyId === key.keyId) entry.freshUntil = 0;
+    // A key the cache has already moved past teaches nothing new.
+    if (this.entries.get(secretId)?.key.keyId !== key.keyId) return;
+    void this.refusal(secretId, key).learnt.then(({ metadata }) =>
+      this.noteRefusals(secretId, [key], metadata),
+    );
   }
 
   /** Writes the aggregated usage metrics now (Lambda: at the end of each invocation). */
@@ -239,9 +251,81 @@ export class KeyClient {
     try {
       return await call(key);
     } catch (error) {
-      if (isAuthFailure(error)) this.reportAuthFailure(secretId, key);
+      if (isAuthFailure(error)) this.count(secretId, key, METRICS.authFailures);
       throw error;
     }
+  }
+
+  /** After `first` was refused: retry with AWSCURRENT if it moved, then the fallback, each at most once. */
+  private async afterRefusal<T>(
+    secretId: string,
+    first: ApiKey,
+    error: unknown,
+    call: (key: ApiKey) => Promise<T>,
+  ): Promise<T> {
+    const refusal = this.refusal(secretId, first);
+    const { current, metadata } = await refusal.learnt;
+    const refused = [first];
+    let lastError: unknown = error;
+    if (current.keyId !== first.keyId) {
+      try {
+        const result = await this.attempt(secretId, current, call);
+        this.noteRefusals(secretId, refused, metadata);
+        return result;
+      } catch (retryError) {
+        if (!isAuthFailure(retryError)) throw retryError;
+        lastError = retryError;
+        refused.push(current);
+      }
+    }
+    this.noteRefusals(secretId, refused, metadata);
+    if (!metadata || refusal.fallbackRefused) throw lastError;
+    refusal.fallback ??= this.fallback(secretId, [first, current], metadata).catch(() => undefined);
+    const fallback = await refusal.fallback;
+    if (!fallback || refused.some((key) => key.keyId === fallback.keyId)) throw lastError;
+    try {
+      return await this.attempt(secretId, fallback, call);
+    } catch (fallbackError) {
+      if (isAuthFailure(fallbackError)) refusal.fallbackRefused = true;
+      throw fallbackError;
+    }
+  }
+
+  /**
+   * The record for a refusal of `key`: the one in its window (or still refreshing), else a new refresh —
+   * DescribeSecret and a forced AWSCURRENT read — shared by every caller until the new window ends.
+   */
+  private refusal(secretId: string, key: ApiKey): Refusal {
+    let records = this.refusals.get(secretId);
+    if (!records) {
+      records = new Map();
+      this.refusals.set(secretId, records);
+    }
+    const entry = this.entries.get(secretId);
+    // Records learnt against another AWSCURRENT are void: the key changed, so their backoff starts over.
+    for (const [keyId, record] of records)
+      if (record.currentKeyId !== undefined && record.currentKeyId !== entry?.key.keyId)
+        records.delete(keyId);
+    const known = records.get(key.keyId);
+    if (known && this.now() < known.quietUntil) return known;
+    const strikes = (known?.strikes ?? 0) + 1;
+    const window = Math.min(this.maxRefusalBackoffMs, this.refusalBackoffMs * 2 ** (strikes - 1));
+    // get() callers join the re-read instead of being served the refused key meanwhile.
+    if (entry?.key.keyId === key.keyId) entry.freshUntil = 0;
+    const described = this.sm.send(new DescribeSecretCommand({ SecretId: secretId })).catch(() => undefined);
+    const current = this.current(secretId, true).catch(() => key);
+    const record: Refusal = {
+      strikes,
+      quietUntil: Number.POSITIVE_INFINITY,
+      fallbackRefused: false,
+      learnt: Promise.all([current, described]).then(([current, metadata]) => {
+        record.currentKeyId = current.keyId;
+        record.quietUntil = this.now() + window;
+        return { current, metadata };
+      }),
+    };
+    records.set(key.keyId, record);
+    return record;
   }
 
   private current(secretId: string, forceRefresh: boolean): Promise<ApiKey> {

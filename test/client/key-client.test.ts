@@ -7,6 +7,7 @@ import type { Context } from 'aws-lambda';
 import {
   type ApiKey,
   KeyClient,
+  type KeyClientOptions,
   KeyRejectedError,
   KeyUnavailableError,
   rekeyKeys,
@@ -20,10 +21,14 @@ const MINUTE = 60_000;
 /** A client on the env's manual clock, with its EMF lines captured. */
 function clientFor(
   env: SendGridRotationEnv,
-  options: { random?: () => number; ttlMs?: number; jitterMs?: number } = {},
+  options: Pick<
+    KeyClientOptions,
+    'random' | 'ttlMs' | 'jitterMs' | 'refusalBackoffMs' | 'maxRefusalBackoffMs'
+  > = {},
 ) {
   const lines: string[] = [];
   const client = new KeyClient({
+    ...options,
     secretsManager: new SecretsManagerClient({ maxAttempts: 1 }),
     now: () => env.clock.now().getTime(),
     random: options.random ?? (() => 0.5),
@@ -49,6 +54,15 @@ async function sendMail(env: SendGridRotationEnv, key: ApiKey): Promise<string> 
 }
 
 const reads = (env: SendGridRotationEnv) => env.aws.count('secretsmanager.GetSecretValue');
+const describes = (env: SendGridRotationEnv) => env.aws.count('secretsmanager.DescribeSecret');
+/** Every Secrets Manager call the client makes on a refusal. */
+const smCalls = (env: SendGridRotationEnv) => reads(env) + describes(env);
+
+/** A provider that refuses every key. */
+const alwaysRefused = async (): Promise<never> => {
+  throw new KeyRejectedError(401);
+};
+const isRefusal = (error: unknown) => error instanceof KeyRejectedError && error.status === 401;
 
 describe('KeyClient', () => {
   let env: SendGridRotationEnv;
@@ -208,6 +222,128 @@ describe('KeyClient', () => {
       1,
       'no loop: the refresh found the same key and the previous one is past its grace',
     );
+  });
+
+  it('100 refused calls on a revoked key cost a bounded number of Secrets Manager calls', async () => {
+    // The client still caches the revoked key, and the provider refuses the new one too (a suspended account).
+    const { client, metrics } = clientFor(env, { ttlMs: 120 * MINUTE });
+    const old = await client.get(env.secretName);
+    await env.rotate();
+    await env.advanceAndFire(61 * MINUTE);
+    const before = smCalls(env);
+    const errors: unknown[] = [];
+    const refused = (error: unknown) => {
+      errors.push(error);
+      return isRefusal(error);
+    };
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        assert.rejects(client.withKey(env.secretName, alwaysRefused), refused),
+      ),
+    );
+    for (let i = 0; i < 50; i++) await assert.rejects(client.withKey(env.secretName, alwaysRefused), refused);
+    const calls = smCalls(env) - before;
+    // The old client made 152 here (a DescribeSecret and a forced read per refusal, unshared). Now one
+    // DescribeSecret and one GetSecretValue for the revoked key, the same for the new key once refused too.
+    assert.ok(calls <= 6, `${calls} Secrets Manager calls for 100 refusals`);
+    assert.equal(errors.length, 100);
+    const m = metrics();
+    assert.ok(
+      m.some((r) => r.KeyId === old.keyId && r[METRICS.revokedKeyUse] === 50),
+      'every use of the revoked key is still counted',
+    );
+    const texts = [...errors.map((e) => (e as Error).message), ...m.map((r) => JSON.stringify(r))];
+    for (const secret of env.sandbox.issuedSecrets())
+      assert.ok(texts.every((text) => !text.includes(secret)));
+  });
+
+  it('100 refusals inside the grace period share one fallback read, and stop trying it once it is refused', async () => {
+    const { client } = clientFor(env);
+    await env.rotate();
+    await client.get(env.secretName);
+    const before = smCalls(env);
+    let attempts = 0;
+    const refuse = () => {
+      attempts += 1;
+      return alwaysRefused();
+    };
+    await Promise.all(
+      Array.from({ length: 50 }, () => assert.rejects(client.withKey(env.secretName, refuse), isRefusal)),
+    );
+    for (let i = 0; i < 50; i++) await assert.rejects(client.withKey(env.secretName, refuse), isRefusal);
+    // The old client made 251 here; now one DescribeSecret, one forced read and one AWSPREVIOUS read.
+    assert.equal(smCalls(env) - before, 3);
+    assert.equal(attempts, 150, 'the concurrent callers try AWSPREVIOUS once each, the later ones do not');
+  });
+
+  it('still picks up a new AWSCURRENT promptly after refusals, and the backoff starts over for the new key', async () => {
+    const { client } = clientFor(env, { ttlMs: 120 * MINUTE });
+    const old = await client.get(env.secretName);
+    // The provider refuses the key while AWSCURRENT still holds it (rotation still needs it to exist).
+    const refusedIds = new Set([old.keyId]);
+    const mail = (key: ApiKey) => (refusedIds.has(key.keyId) ? alwaysRefused() : sendMail(env, key));
+    // Refusals at 0 s, 1 s and 3 s: the old key's backoff has grown to 4 s.
+    for (const wait of [0, 1000, 2000]) {
+      env.clock.advance(wait);
+      await assert.rejects(client.withKey(env.secretName, mail), isRefusal);
+    }
+    await env.rotate();
+    const rotated = await env.read('AWSCURRENT');
+    const before = smCalls(env);
+    await assert.rejects(client.withKey(env.secretName, mail), isRefusal, 'inside the 4 s window');
+    assert.equal(smCalls(env), before, 'the window is answered from what the client already knows');
+    env.clock.advance(4000);
+    assert.equal(await client.withKey(env.secretName, mail), rotated.keyId, 'seconds, not the 2 h TTL');
+    assert.equal(smCalls(env) - before, 2, 'one DescribeSecret and one GetSecretValue');
+    assert.equal(await client.withKey(env.secretName, mail), rotated.keyId);
+    assert.equal(smCalls(env) - before, 2, 'then served from cache');
+    refusedIds.add(rotated.keyId);
+    const refreshes = describes(env);
+    await assert.rejects(client.withKey(env.secretName, mail), isRefusal);
+    env.clock.advance(1000);
+    await assert.rejects(client.withKey(env.secretName, mail), isRefusal);
+    assert.equal(describes(env) - refreshes, 2, "the new key's backoff is 1 s again, not the old key's 8 s");
+  });
+
+  it('re-reads after the refusal backoff expires: 1 s doubling to 60 s by default, and configurable', async () => {
+    /** Seconds, from the first refusal, at which a refusal every 250 ms made the client refresh. */
+    const refreshTimes = async (client: KeyClient, seconds: number) => {
+      const start = env.clock.now().getTime();
+      const times: number[] = [];
+      for (let t = 0; t <= seconds * 1000; t += 250) {
+        const [describedBefore, readBefore] = [describes(env), reads(env)];
+        await assert.rejects(client.withKey(env.secretName, alwaysRefused), isRefusal);
+        if (describes(env) > describedBefore) {
+          times.push((env.clock.now().getTime() - start) / 1000);
+          assert.equal(reads(env) - readBefore, 1, 'one forced GetSecretValue per refresh');
+        } else assert.equal(reads(env), readBefore, 'no read inside the window');
+        env.clock.advance(250);
+      }
+      return times;
+    };
+    const { client } = clientFor(env);
+    await client.get(env.secretName);
+    // The documented bound: at most 6 refreshes in the first minute a key is refused, then one a minute.
+    assert.deepEqual(await refreshTimes(client, 130), [0, 1, 3, 7, 15, 31, 63, 123]);
+    const custom = clientFor(env, { refusalBackoffMs: 5000, maxRefusalBackoffMs: 10_000 }).client;
+    await custom.get(env.secretName);
+    assert.deepEqual(await refreshTimes(custom, 30), [0, 5, 15, 25]);
+  });
+
+  it('reportAuthFailure: the next get() re-reads, once per backoff window however often the key is reported', async () => {
+    const { client } = clientFor(env);
+    const key = await client.get(env.secretName);
+    const before = reads(env);
+    for (let i = 0; i < 10; i++) client.reportAuthFailure(env.secretName, key);
+    assert.equal((await client.get(env.secretName)).keyId, key.keyId);
+    assert.equal(reads(env) - before, 1, 'one re-read for ten reports');
+    client.reportAuthFailure(env.secretName, key);
+    await client.get(env.secretName);
+    assert.equal(reads(env) - before, 1, 'inside the window: served from cache');
+    env.clock.advance(1000);
+    client.reportAuthFailure(env.secretName, key);
+    await client.get(env.secretName);
+    assert.equal(reads(env) - before, 2, 'after it: re-read');
   });
 
   it('does not retry errors that are not refusals', async () => {
