@@ -19,6 +19,7 @@ import {
 } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, sleep, withRetry } from '../retry.js';
 import {
+  type AwsCallOptions,
   type AwsCredential,
   AwsCredentialSchema,
   awsCall,
@@ -127,11 +128,17 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
     const read = <T>(call: string, send: () => Promise<T>): Promise<T> =>
       awsCall(PROVIDER, call, context, send);
     // Every attempt of a mutation, retries included, takes a slot from the pacer.
-    const mutate = <T>(call: string, send: () => Promise<T>): Promise<T> =>
-      awsCall(PROVIDER, call, context, async () => {
-        await pacer.take();
-        return send();
-      });
+    const mutate = <T>(call: string, send: () => Promise<T>, options?: AwsCallOptions): Promise<T> =>
+      awsCall(
+        PROVIDER,
+        call,
+        context,
+        async () => {
+          await pacer.take();
+          return send();
+        },
+        options,
+      );
 
     const fixFor = (name: string | undefined): string => {
       if (name === 'AccessDeniedException' || name === 'UnauthorizedException' || name === 'AccessDenied')
@@ -227,15 +234,19 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
           );
         }
 
-        const created = await mutate('create API key', () =>
-          client.send(
-            new CreateApiKeyCommand({
-              name,
-              // Disabled until it is attached to every plan: enabled means complete.
-              enabled: false,
-              description: `rekey: replaces API key ${likeKeyId}`,
-            }),
-          ),
+        // A repeat would make a second key of this name; ConflictException makes attaching one repeatable.
+        const created = await mutate(
+          'create API key',
+          () =>
+            client.send(
+              new CreateApiKeyCommand({
+                name,
+                // Disabled until it is attached to every plan: enabled means complete.
+                enabled: false,
+                description: `rekey: replaces API key ${likeKeyId}`,
+              }),
+            ),
+          { idempotent: false },
         ).catch((error: unknown) => failure('create API key', error));
         if (!created.id || !created.value)
           throw new ProviderBadResponseError(PROVIDER, 'create API key', 'id or value missing');

@@ -5,7 +5,8 @@ import {
   ProviderUnavailableError,
   RekeyError,
 } from '../errors.js';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../retry.js';
+import { DEFAULT_RETRY_POLICY } from '../retry.js';
+import { unanswered, withRetryUnlessUnknown } from './http.js';
 import type { ConnectContext } from './types.js';
 
 /**
@@ -101,29 +102,46 @@ function networkFailure(error: unknown): string | undefined {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? `network error (${code})` : undefined;
 }
 
+export interface AwsCallOptions {
+  /**
+   * False for a call a repeat would duplicate (CreateAccessKey, CreateApiKey). It is re-sent only after
+   * throttling or a refused connection; a 5xx, timeout or cut connection becomes
+   * ProviderOutcomeUnknownError at once. Default true.
+   */
+  idempotent?: boolean;
+}
+
 /**
  * Runs one SDK call under rekey's retry policy: throttling becomes ProviderRateLimitedError (honouring
- * Retry-After), 5xx and network failures ProviderUnavailableError; any other AWS error is returned to the
- * adapter unchanged, since only it knows what NoSuchEntity or LimitExceeded means for that call.
+ * Retry-After), 5xx and network failures ProviderUnavailableError (ProviderOutcomeUnknownError for a
+ * non-idempotent call the provider may have received); any other AWS error is returned to the adapter
+ * unchanged, since only it knows what NoSuchEntity or LimitExceeded means for that call.
  */
 export function awsCall<T>(
   provider: string,
   call: string,
   context: Pick<ConnectContext<unknown, unknown>, 'http'>,
   send: () => Promise<T>,
+  options: AwsCallOptions = {},
 ): Promise<T> {
-  return withRetry(
+  const unavailable = (detail: string) => unanswered(provider, call, detail, options.idempotent);
+  return withRetryUnlessUnknown(
     async () => {
       try {
         return await send();
       } catch (error) {
-        const unanswered = networkFailure(error);
-        if (unanswered) throw new ProviderUnavailableError(provider, call, unanswered);
+        const network = networkFailure(error);
+        if (network) {
+          // A refused connection never sent the request: safe to repeat whatever the call.
+          if ((error as { code?: unknown }).code === 'ECONNREFUSED')
+            throw new ProviderUnavailableError(provider, call, network);
+          throw unavailable(network);
+        }
         if (!isAwsError(error)) throw error;
         if (THROTTLING.has(error.name))
           throw new ProviderRateLimitedError(provider, call, retryAfterMs(error));
         const status = error.$metadata?.httpStatusCode ?? 0;
-        if (status >= 500) throw new ProviderUnavailableError(provider, call, `HTTP ${status} ${error.name}`);
+        if (status >= 500) throw unavailable(`HTTP ${status} ${error.name}`);
         throw error;
       }
     },

@@ -12,9 +12,10 @@ import {
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
+import { ProviderBadResponseError, ProviderOutcomeUnknownError, ProviderRejectedError } from '../errors.js';
 import { sleep as realSleep } from '../retry.js';
 import {
+  type AwsCallOptions,
   type AwsCredential,
   AwsCredentialSchema,
   awsCall,
@@ -78,7 +79,8 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
     const iam = new IAMClient(awsClientConfig(context, 'us-east-1', explicitCredentials(credential)));
     const user = options.userName;
     const sleep = context.http?.retryHooks?.sleep ?? realSleep;
-    const call = <T>(what: string, request: () => Promise<T>) => awsCall(PROVIDER, what, context, request);
+    const call = <T>(what: string, request: () => Promise<T>, callOptions?: AwsCallOptions) =>
+      awsCall(PROVIDER, what, context, request, callOptions);
 
     const denied = (what: string, error: unknown): Error =>
       awsFailure(PROVIDER, what, error, (e) =>
@@ -153,11 +155,10 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
     };
 
     /** Makes room under the two-key limit, or explains why it will not. */
-    const makeRoom = async (likeKeyId: string): Promise<string[]> => {
+    const makeRoom = async (likeKeyId: string, tags: Map<string, string>): Promise<string[]> => {
       const keys = await listKeys();
       if (keys.length < IAM_KEYS_PER_USER) return keys.map((k) => k.AccessKeyId!);
       const others = keys.filter((k) => k.AccessKeyId !== likeKeyId);
-      const tags = await listTags();
       const parked = others.find((k) => k.Status === 'Inactive' && tags.has(nameTag(k.AccessKeyId!)));
       if (parked) {
         // An inactive key rekey itself deactivated (a revocation that crashed before its delete).
@@ -186,11 +187,24 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
     return {
       async createKey({ name, likeKeyId }) {
         // An access key carries its user's permissions: nothing to copy from `likeKeyId`.
-        const before = await makeRoom(likeKeyId);
+        const tags = await listTags();
+        // Only an attempt that crashed or lost its answer leaves this name's marker: a key may exist.
+        const resumed = tags.get(CREATING_TAG)?.split(' ')[0] === name;
+        const before = await makeRoom(likeKeyId, tags);
         await tagUser('tag user', { [CREATING_TAG]: [name, new Date().toISOString(), ...before].join(' ') });
-        const created = await call('create access key', () =>
-          iam.send(new CreateAccessKeyCommand({ UserName: user })),
+        const created = await call(
+          'create access key',
+          () => iam.send(new CreateAccessKeyCommand({ UserName: user })),
+          { idempotent: false },
         ).catch(async (error: unknown) => {
+          if (resumed && awsErrorIs(error, 'LimitExceeded')) {
+            // Most likely the earlier attempt's key, not listed yet: keep the marker so it is found by name.
+            throw new ProviderOutcomeUnknownError(
+              PROVIDER,
+              'create access key',
+              `IAM user "${user}" is at the limit of ${IAM_KEYS_PER_USER} access keys right after an attempt whose answer was lost; that attempt's key may not be listed yet`,
+            );
+          }
           const failure = awsErrorIs(error, 'LimitExceeded')
             ? awsRejected(
                 PROVIDER,
@@ -199,8 +213,10 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
                 `IAM user "${user}" reached the limit of ${IAM_KEYS_PER_USER} access keys while rekey was creating one; another actor added a key. Delete the key you do not need, then rotate again.`,
               )
             : denied('create access key', error);
-          // A refusal created nothing: drop the marker. After a timeout or 5xx a key may exist; keep it.
-          if (failure instanceof ProviderRejectedError) await untagUser('untag user', [CREATING_TAG]);
+          // A refusal proves this request created nothing, not that an earlier attempt under the marker did
+          // not: drop the marker only if it is this attempt's alone. After an unknown outcome keep it.
+          if (failure instanceof ProviderRejectedError && !resumed)
+            await untagUser('untag user', [CREATING_TAG]);
           throw failure;
         });
         const key = created.AccessKey;

@@ -113,6 +113,7 @@ export const cloudflare: ProviderDefinition<
           call: 'create token',
           method: 'POST',
           path: tokens,
+          idempotent: false,
           headers: admin,
           json: {
             name,

@@ -94,6 +94,7 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
           call: 'create key',
           method: 'POST',
           path: '/api/v2/api_keys',
+          idempotent: false,
           headers: admin,
           json: {
             data: {

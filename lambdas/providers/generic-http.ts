@@ -227,6 +227,7 @@ export const http: ProviderDefinition<z.infer<typeof CredentialSchema>, HttpProv
           call: 'create key',
           method: options.create.method,
           path: path(options.create.path, vars),
+          idempotent: false,
           headers: admin,
           ...(options.create.body === undefined ? {} : { json: fillTemplate(options.create.body, vars) }),
         });

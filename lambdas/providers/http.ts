@@ -1,5 +1,10 @@
 import type { z } from 'zod';
-import { ProviderBadResponseError, ProviderRateLimitedError, ProviderUnavailableError } from '../errors.js';
+import {
+  ProviderBadResponseError,
+  ProviderOutcomeUnknownError,
+  ProviderRateLimitedError,
+  ProviderUnavailableError,
+} from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryHooks, type RetryPolicy, withRetry } from '../retry.js';
 
 export interface ProviderHttpOptions {
@@ -22,6 +27,12 @@ export interface ProviderRequest {
   /** A JSON body (sent as application/json) or a form (application/x-www-form-urlencoded). */
   json?: unknown;
   form?: Record<string, string | string[]>;
+  /**
+   * False for a call a repeat would duplicate (creating a key). It is re-sent only after failures that
+   * prove it had no effect (429, a refused connection); a 5xx, timeout or cut connection becomes
+   * ProviderOutcomeUnknownError at once. Default true.
+   */
+  idempotent?: boolean;
 }
 
 export interface ProviderResponse {
@@ -32,8 +43,9 @@ export interface ProviderResponse {
 
 /**
  * HTTP transport shared by the provider adapters: a timeout on every attempt, retries with backoff and
- * jitter on 429/5xx/network errors, Retry-After honoured. Other statuses come back to the adapter, which
- * knows what a 401 or 404 means for that call.
+ * jitter on 429/5xx/network errors (for a non-idempotent call only where it certainly had no effect),
+ * Retry-After honoured. Other statuses come back to the adapter, which knows what a 401 or 404 means for
+ * that call.
  */
 export class ProviderHttp {
   private readonly timeoutMs: number;
@@ -49,7 +61,7 @@ export class ProviderHttp {
   }
 
   request(req: ProviderRequest): Promise<ProviderResponse> {
-    return withRetry(
+    return withRetryUnlessUnknown(
       () => this.once(req),
       this.options.retry ?? DEFAULT_RETRY_POLICY,
       this.options.retryHooks,
@@ -81,6 +93,7 @@ export class ProviderHttp {
       }
       body = form.toString();
     }
+    const unavailable = (detail: string) => unanswered(this.provider, req.call, detail, req.idempotent);
     let res: Response;
     try {
       res = await this.fetchImpl(new URL(req.path, this.options.baseUrl), {
@@ -90,19 +103,20 @@ export class ProviderHttp {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      const detail =
+      if (connectionRefused(error)) {
+        throw new ProviderUnavailableError(this.provider, req.call, 'connection refused');
+      }
+      throw unavailable(
         error instanceof Error && error.name === 'TimeoutError'
           ? `no answer within ${this.timeoutMs} ms`
-          : 'network error';
-      throw new ProviderUnavailableError(this.provider, req.call, detail);
+          : 'network error',
+      );
     }
     const text = await res.text().catch(() => '');
     if (res.status === 429) {
       throw new ProviderRateLimitedError(this.provider, req.call, retryAfterMs(res.headers));
     }
-    if (res.status >= 500) {
-      throw new ProviderUnavailableError(this.provider, req.call, `HTTP ${res.status}`);
-    }
+    if (res.status >= 500) throw unavailable(`HTTP ${res.status}`);
     let parsed: unknown;
     if (text.length > 0) {
       try {
@@ -117,6 +131,58 @@ export class ProviderHttp {
     }
     return { status: res.status, headers: res.headers, body: parsed };
   }
+}
+
+/**
+ * The error for a failure after the request may have reached the provider (5xx, timeout, cut connection):
+ * retryable, or for a non-idempotent call an unknown outcome that must not be re-sent.
+ */
+export function unanswered(
+  provider: string,
+  call: string,
+  detail: string,
+  idempotent = true,
+): ProviderUnavailableError | ProviderOutcomeUnknownError {
+  return idempotent
+    ? new ProviderUnavailableError(provider, call, detail)
+    : new ProviderOutcomeUnknownError(provider, call, detail);
+}
+
+/**
+ * withRetry, except that an unknown outcome is thrown at once: the call may have taken effect, so only the
+ * caller, after looking for its result, may decide to make it again.
+ */
+export async function withRetryUnlessUnknown<T>(
+  call: () => Promise<T>,
+  policy: RetryPolicy,
+  hooks: RetryHooks | undefined,
+): Promise<T> {
+  const result = await withRetry(
+    async (): Promise<{ value: T } | { unknown: ProviderOutcomeUnknownError }> => {
+      try {
+        return { value: await call() };
+      } catch (error) {
+        if (error instanceof ProviderOutcomeUnknownError) return { unknown: error };
+        throw error;
+      }
+    },
+    policy,
+    hooks,
+  );
+  if ('unknown' in result) throw result.unknown;
+  return result.value;
+}
+
+/**
+ * Whether a failed fetch never connected (ECONNREFUSED, on every address tried), so the request was not
+ * sent. Undici puts the socket error in `cause`, an AggregateError when several addresses were tried.
+ */
+function connectionRefused(error: unknown): boolean {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof AggregateError && cause.errors.length > 0) {
+    return cause.errors.every((e) => (e as { code?: unknown }).code === 'ECONNREFUSED');
+  }
+  return (cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
 }
 
 /** Retry-After in seconds or as an HTTP date; X-RateLimit-Reset (epoch seconds) as SendGrid sends it. */

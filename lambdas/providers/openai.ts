@@ -69,6 +69,7 @@ export const openai: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
           call: 'create admin key',
           method: 'POST',
           path: keys,
+          idempotent: false,
           headers: admin,
           json: { name },
         });

@@ -94,6 +94,7 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
           call: 'create key',
           method: 'POST',
           path: '/v3/api_keys',
+          idempotent: false,
           headers: admin,
           json: { name, ...(scopes ? { scopes } : {}) },
         });

@@ -84,6 +84,7 @@ export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
           call: 'create key',
           method: 'POST',
           path: '/v1/Keys',
+          idempotent: false,
           headers: admin,
           form: {
             AccountSid: options.accountSid,

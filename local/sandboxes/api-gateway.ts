@@ -1,11 +1,11 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.js';
 import {
-  type Fault,
   jsonBody,
   ProviderSandbox,
   type SandboxRequest,
   type SandboxResponse,
+  type StatusFault,
 } from './sandbox.js';
 import { type SigV4Check, sigV4Scope, verifySigV4 } from './sigv4.js';
 
@@ -105,7 +105,6 @@ export class ApiGatewaySandbox extends ProviderSandbox {
   private readonly keys = new Map<string, ApiKey>();
   private readonly plans = new Map<string, UsagePlan>();
   private readonly uses = new Map<string, number>();
-  private readonly apiFaults: Fault[] = [];
   private readonly bucket: { rate: number; capacity: number; tokens: number; at: number } | undefined;
 
   constructor(
@@ -187,12 +186,12 @@ export class ApiGatewaySandbox extends ProviderSandbox {
 
   // ---- faults: sent with the error type header, so the SDK sees TooManyRequestsException ----
 
-  override injectFault(fault: Fault): void {
-    this.apiFaults.push({ ...fault });
-  }
-
-  override clearFaults(): void {
-    this.apiFaults.length = 0;
+  protected override faultResponse(fault: StatusFault): SandboxResponse {
+    const retryAfter: Record<string, string> =
+      fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) };
+    return fault.status === 429
+      ? this.fail(429, 'TooManyRequestsException', 'Too Many Requests', retryAfter)
+      : this.fail(fault.status, 'ServiceUnavailableException', 'Service Unavailable', retryAfter);
   }
 
   protected errorBody(_status: number, message: string): unknown {
@@ -329,15 +328,6 @@ export class ApiGatewaySandbox extends ProviderSandbox {
   // ---- routing ----
 
   protected route(req: SandboxRequest): SandboxResponse {
-    const fault = this.apiFaults.find((f) => f.times > 0 && (!f.match || f.match(req)));
-    if (fault) {
-      fault.times -= 1;
-      const retryAfter: Record<string, string> =
-        fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) };
-      return fault.status === 429
-        ? this.fail(429, 'TooManyRequestsException', 'Too Many Requests', retryAfter)
-        : this.fail(fault.status, 'ServiceUnavailableException', 'Service Unavailable', retryAfter);
-    }
     const controlPlane =
       /^\/(apikeys|usageplans)(\/|$)/.test(req.path) || sigV4Scope(req)?.service === 'apigateway';
     return controlPlane ? this.controlPlane(req) : this.dataPlane(req);

@@ -13,6 +13,8 @@ interface AccessKey {
   createDate: Date;
   /** Before this, STS refuses the key: IAM has not propagated it yet. */
   usableFrom: Date;
+  /** Before this, ListAccessKeys leaves the key out (IAM's listings are eventually consistent too). */
+  listedFrom: Date;
   lastUsed: { date: Date; service: string; region: string } | null;
 }
 
@@ -68,12 +70,15 @@ class QueryError extends Error {
  * signature's credential scope. Only the rotator's key may call IAM; application keys may call STS and the
  * application API. Quotas: two access keys and 50 tags per user. Every authenticated request records the
  * key's last use (date, service, region), as GetAccessKeyLastUsed reports it. A new key can be made to
- * take `propagationMs` before STS accepts it, like IAM's eventual consistency.
+ * take `propagationMs` before STS accepts it and `listingLagMs` before ListAccessKeys shows it, like IAM's
+ * eventual consistency.
  */
 export class AwsIamSandbox extends ProviderSandbox {
   readonly accountId = String(100_000_000_000 + Math.floor(Math.random() * 899_999_999_999));
   /** How long a key made through CreateAccessKey is refused before IAM has propagated it. */
   propagationMs = 0;
+  /** How long a key made through CreateAccessKey is missing from ListAccessKeys. */
+  listingLagMs = 0;
   private readonly users = new Map<string, User>();
   private readonly keys = new Map<string, AccessKey>();
   private adminKeyId: string | undefined;
@@ -241,7 +246,9 @@ export class AwsIamSandbox extends ProviderSandbox {
         );
       }
       case 'ListAccessKeys': {
-        const { page, marker } = paged(this.keysOf(user.name), params);
+        const now = this.clock.now().getTime();
+        const listed = this.keysOf(user.name).filter((k) => now >= k.listedFrom.getTime());
+        const { page, marker } = paged(listed, params);
         return this.xml(
           IAM_NS,
           action,
@@ -375,7 +382,7 @@ export class AwsIamSandbox extends ProviderSandbox {
     return [...this.keys.values()].filter((k) => k.userName === userName);
   }
 
-  /** A key; one made through the API (`propagating`) is refused until `propagationMs` have passed. */
+  /** A key; one made through the API (`propagating`) is refused and unlisted for a while (see above). */
   private newKey(user: User, propagating = false): AccessKey {
     const now = this.clock.now();
     const key: AccessKey = {
@@ -385,6 +392,7 @@ export class AwsIamSandbox extends ProviderSandbox {
       status: 'Active',
       createDate: now,
       usableFrom: new Date(now.getTime() + (propagating ? this.propagationMs : 0)),
+      listedFrom: new Date(now.getTime() + (propagating ? this.listingLagMs : 0)),
       lastUsed: null,
     };
     this.keys.set(key.id, key);

@@ -17,19 +17,41 @@ export interface SandboxResponse {
   body?: unknown;
 }
 
-/** A fault to inject: the next `times` matching requests get `status` (and Retry-After, if set). */
-export interface Fault {
-  status: number;
+interface FaultScope {
+  /** How many matching requests the fault applies to. */
   times: number;
-  retryAfterSeconds?: number;
   /** Only requests for which this holds; default every request. */
   match?: (req: SandboxRequest) => boolean;
 }
 
 /**
+ * The next `times` matching requests get `status` (and Retry-After, if set). By default the request is
+ * refused before it is processed; with `after` it is processed and committed first, and only its answer is
+ * replaced — a provider that made the key but whose response was lost.
+ */
+export interface StatusFault extends FaultScope {
+  status: number;
+  retryAfterSeconds?: number;
+  after?: boolean;
+  reset?: never;
+}
+
+/** The next `times` matching requests are processed and committed, then the connection is cut unanswered. */
+export interface ResetFault extends FaultScope {
+  reset: true;
+  status?: never;
+  after?: never;
+}
+
+export type Fault = StatusFault | ResetFault;
+
+/** A logged request's status when the connection was cut without an answer. */
+export const NO_ANSWER = 0;
+
+/**
  * The base of every provider sandbox: a stateful HTTP server on 127.0.0.1 with fault injection
- * (429 with Retry-After, 5xx, latency, a full outage) and a request log. Subclasses implement `route`
- * following their provider's documented API and error shapes.
+ * (429 with Retry-After, 5xx, latency, a full outage, an answer lost after the request took effect) and a
+ * request log. Subclasses implement `route` following their provider's documented API and error shapes.
  */
 export abstract class ProviderSandbox {
   private server: Server | undefined;
@@ -37,12 +59,24 @@ export abstract class ProviderSandbox {
   /** Added before every answer. */
   latencyMs = 0;
   private down = false;
+  /** Every request with the status its client got (NO_ANSWER when the connection was cut). */
   readonly requests: Array<{ method: string; path: string; status: number }> = [];
   private readonly issued = new Set<string>();
 
   protected abstract route(req: SandboxRequest): SandboxResponse | Promise<SandboxResponse>;
   /** The provider's error body for a status and message. */
   protected abstract errorBody(status: number, message: string): unknown;
+
+  /** The answer an injected status fault (or the outage) gives, in the provider's error shape. */
+  protected faultResponse(fault: StatusFault): SandboxResponse {
+    return {
+      status: fault.status,
+      ...(fault.retryAfterSeconds === undefined
+        ? {}
+        : { headers: { 'retry-after': String(fault.retryAfterSeconds) } }),
+      body: this.errorBody(fault.status, fault.status === 429 ? 'too many requests' : 'service unavailable'),
+    };
+  }
 
   get url(): string {
     const address = this.server?.address() as AddressInfo | null | undefined;
@@ -97,6 +131,18 @@ export abstract class ProviderSandbox {
     return fault;
   }
 
+  /** Runs the route; a route that throws answers 500 like a provider's unhandled error. */
+  private async process(request: SandboxRequest): Promise<SandboxResponse> {
+    try {
+      return await this.route(request);
+    } catch (error) {
+      return {
+        status: 500,
+        body: this.errorBody(500, error instanceof Error ? error.message : 'internal error'),
+      };
+    }
+  }
+
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -109,29 +155,15 @@ export abstract class ProviderSandbox {
       body: Buffer.concat(chunks).toString('utf8'),
     };
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    let response: SandboxResponse;
-    const fault = this.down ? { status: 503, times: 1 } : this.takeFault(request);
-    if (fault) {
-      response = {
-        status: fault.status,
-        ...(fault.retryAfterSeconds === undefined
-          ? {}
-          : { headers: { 'retry-after': String(fault.retryAfterSeconds) } }),
-        body: this.errorBody(
-          fault.status,
-          fault.status === 429 ? 'too many requests' : 'service unavailable',
-        ),
-      };
-    } else {
-      try {
-        response = await this.route(request);
-      } catch (error) {
-        response = {
-          status: 500,
-          body: this.errorBody(500, error instanceof Error ? error.message : 'internal error'),
-        };
-      }
+    const fault: Fault | undefined = this.down ? { status: 503, times: 1 } : this.takeFault(request);
+    const refused = fault !== undefined && !fault.reset && !fault.after ? fault : undefined;
+    let response = refused ? this.faultResponse(refused) : await this.process(request);
+    if (fault?.reset) {
+      this.requests.push({ method: request.method, path: request.path, status: NO_ANSWER });
+      res.destroy();
+      return;
     }
+    if (fault?.after) response = this.faultResponse(fault);
     this.requests.push({ method: request.method, path: request.path, status: response.status });
     const headers: Record<string, string> = { ...response.headers };
     let body: string | undefined;

@@ -91,6 +91,7 @@ providerContract({
 
     return {
       sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === '/apikeys',
       credential: { ...admin },
       options: { region: 'us-east-1', validateUrl: `${sandbox.url}/${sandbox.stage}/health` },
       current,

@@ -44,6 +44,7 @@ providerContract({
     const create = `Action=CreateAccessKey&Version=2010-05-08&UserName=${APP_USER}`;
     return {
       sandbox,
+      createRequest: (req) => new URLSearchParams(req.body).get('Action') === 'CreateAccessKey',
       credential: admin,
       options: { userName: APP_USER, region: 'us-east-1' },
       current,

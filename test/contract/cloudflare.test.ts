@@ -70,6 +70,7 @@ function cloudflareFixture(accountOwned: boolean): ContractFixture {
       const appTokens = () => sandbox.listTokens().filter((t) => t.id !== admin.id);
       return {
         sandbox,
+        createRequest: (req) => req.method === 'POST' && req.path === tokens,
         credential: { apiToken: admin.value },
         options: accountOwned ? { accountId: sandbox.accountId } : {},
         current,

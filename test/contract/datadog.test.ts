@@ -20,6 +20,7 @@ providerContract({
     const adminHeaders = { 'dd-api-key': admin.value, 'dd-application-key': applicationKey };
     return {
       sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === '/api/v2/api_keys',
       credential: { apiKey: admin.value, applicationKey },
       options: { site: 'datadoghq.eu' },
       current,

@@ -1,5 +1,5 @@
 import type { KeyMaterial, ProviderDefinition } from '../../lambdas/providers/types.js';
-import type { ProviderSandbox } from '../../local/sandboxes/sandbox.js';
+import type { ProviderSandbox, SandboxRequest } from '../../local/sandboxes/sandbox.js';
 
 /** A raw request that breaks the provider's documented API, and how the provider answers it. */
 export interface ApiViolation {
@@ -22,6 +22,8 @@ export interface ApiViolation {
  */
 export interface SeededProvider {
   sandbox: ProviderSandbox;
+  /** Matches the request by which the adapter creates a key, for faults that lose or refuse it. */
+  createRequest(req: SandboxRequest): boolean;
   /** The rotator credential document, as stored in its secret. */
   credential: Record<string, unknown>;
   /** The key document's `options`. */

@@ -30,6 +30,7 @@ function gatewayFixture(options: Record<string, unknown> = GATEWAY_DESCRIPTION):
       const bearer = { authorization: `Bearer ${sandbox.adminToken}` };
       return {
         sandbox,
+        createRequest: (req) => req.method === 'POST' && req.path === '/admin/keys',
         credential: { baseUrl: 'https://gateway.internal', token: sandbox.adminToken },
         options,
         current,

@@ -24,6 +24,7 @@ providerContract({
     const bearer = { authorization: `Bearer ${admin.value}` };
     return {
       sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === '/v1/organization/admin_api_keys',
       credential: { adminKey: admin.value },
       options: {},
       current,

@@ -19,6 +19,7 @@ providerContract({
     const bearer = { authorization: `Bearer ${admin.value}` };
     return {
       sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === '/v3/api_keys',
       credential: { apiKey: admin.value },
       options: {},
       current,

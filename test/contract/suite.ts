@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
+  ProviderOutcomeUnknownError,
   ProviderRateLimitedError,
   ProviderRejectedError,
   ProviderUnavailableError,
@@ -9,13 +10,17 @@ import {
 import { Logger } from '../../lambdas/logger.js';
 import type { KeyMaterial, ProviderClient } from '../../lambdas/providers/types.js';
 import { keyNameFor } from '../../lambdas/rotation.js';
+import type { Fault } from '../../local/sandboxes/sandbox.js';
 import { rejection } from '../support/assertions.js';
 import { CapturedLogs } from '../support/env.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 import { ContractRotationEnv, recordedRetries } from './rotation-env.js';
 
-/** The instant every sandbox in the suite stamps events with, so last-used reports are exact. */
-const NOW = new Date('2026-03-01T12:00:00.000Z');
+/**
+ * The instant every sandbox in the suite stamps events with, so last-used reports are exact: the suite's
+ * start, to the second, so a provider's clock agrees with the rotator's (IAM's crash marker relies on it).
+ */
+const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
 
 /** The same key id with a secret the provider never issued. */
 function forged(key: KeyMaterial): KeyMaterial {
@@ -177,21 +182,75 @@ export function providerContract(fixture: ContractFixture): void {
       assert.ok(seeded.accepts(created));
     });
 
-    it('retries a persistent 5xx, then fails with a retryable error and nothing changed', async () => {
+    it('retries a persistent 5xx on a call that is safe to repeat, then fails with a retryable error and nothing changed', async () => {
       // Prepare
       seeded.sandbox.injectFault({ status: 503, times: 100 });
+      const before = seeded.appKeys();
+      // Act
+      const error = await rejection(client.revokeKey(seeded.current.id));
+      // Assess
+      assert.ok(error instanceof ProviderUnavailableError, `got ${error.name}: ${error.message}`);
+      assert.equal(error.retryable, true);
+      assert.equal(retries.waits.length, retries.policy.attempts - 1, 'every attempt was used');
+      seeded.sandbox.clearFaults();
+      assert.deepEqual(seeded.appKeys(), before);
+      assert.ok(seeded.accepts(seeded.current));
+      assertNoSecretIn(error.message);
+    });
+
+    it('sends a create that answers 5xx once: an unknown outcome, never re-sent', async () => {
+      // Prepare: a 5xx before the provider processed the create, which the adapter cannot tell apart
+      let creates = 0;
+      seeded.sandbox.injectFault({
+        status: 503,
+        times: 100,
+        match: (req) => {
+          const create = seeded.createRequest(req);
+          if (create) creates += 1;
+          return create;
+        },
+      });
       const before = seeded.appKeys();
       // Act
       const error = await rejection(
         client.createKey({ name: 'rekey-contract-7', likeKeyId: seeded.current.id }),
       );
       // Assess
-      assert.ok(error instanceof ProviderUnavailableError, `got ${error.name}: ${error.message}`);
+      assert.ok(error instanceof ProviderOutcomeUnknownError, `got ${error.name}: ${error.message}`);
       assert.equal(error.retryable, true);
-      assert.equal(retries.waits.length, retries.policy.attempts - 1, 'every attempt was used');
+      assert.equal(creates, 1, 'the create was sent once');
       assert.deepEqual(seeded.appKeys(), before);
       assertNoSecretIn(error.message);
     });
+
+    const lostAnswers: Array<{ what: string; fault: Fault }> = [
+      { what: 'a 5xx after the key was made', fault: { status: 503, after: true, times: 1 } },
+      { what: 'a connection cut after the key was made', fault: { reset: true, times: 1 } },
+    ];
+    for (const { what, fault } of lostAnswers) {
+      it(`finds by name the one key made by a create whose answer was lost (${what}), never re-sending it`, async () => {
+        // Prepare
+        const name = 'rekey-contract-lost';
+        const before = new Set(seeded.appKeys().map((k) => k.id));
+        seeded.sandbox.injectFault({ ...fault, match: seeded.createRequest });
+        // Act
+        const error = await rejection(client.createKey({ name, likeKeyId: seeded.current.id }));
+        const found = await client.findKeysByName(name);
+        // Assess
+        assert.ok(error instanceof ProviderOutcomeUnknownError, `got ${error.name}: ${error.message}`);
+        assert.equal(error.retryable, true);
+        assert.deepEqual(retries.waits, [], 'nothing was retried');
+        assertNoSecretIn(error.message);
+        const made = seeded.appKeys().filter((k) => !before.has(k.id));
+        assert.equal(made.length, 1, 'exactly one key was made');
+        // An IAM access key has no name of its own: the in-flight marker names it until it is tagged.
+        assert.ok(made[0]!.name === name || made[0]!.name === '', `made "${made[0]!.name}"`);
+        assert.deepEqual(
+          found.map((k) => ({ id: k.id, name: k.name })),
+          [{ id: made[0]!.id, name }],
+        );
+      });
+    }
 
     it('fails a persistent 429 with a retryable rate-limit error, and revokes nothing', async () => {
       // Prepare

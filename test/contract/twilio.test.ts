@@ -28,6 +28,7 @@ providerContract({
     const adminAuth = basic(admin.id, admin.value);
     return {
       sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === '/v1/Keys',
       credential: { sid: admin.id, secret: admin.value },
       options: { accountSid: sandbox.accountSid },
       current,

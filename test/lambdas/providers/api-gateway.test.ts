@@ -23,7 +23,11 @@ describe('Amazon API Gateway API keys adapter', () => {
   let waits: number[];
   const logs = new CapturedLogs();
 
-  const connect = (options: Record<string, unknown> = {}, credential: object = admin): ProviderClient =>
+  const connect = (
+    options: Record<string, unknown> = {},
+    credential: object = admin,
+    attempts = 1,
+  ): ProviderClient =>
     apiGateway.connect({
       credential: apiGateway.credentialSchema.parse(credential),
       options: apiGateway.optionsSchema.parse({ region: 'us-east-1', ...options }),
@@ -31,7 +35,7 @@ describe('Amazon API Gateway API keys adapter', () => {
       logger: new Logger(logs.sink, {}, 'debug'),
       http: {
         timeoutMs: 2000,
-        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 10_000 },
+        retry: { attempts, baseDelayMs: 1, maxDelayMs: 10_000 },
         retryHooks: { sleep: async (ms) => void waits.push(ms) },
       },
     });
@@ -110,6 +114,23 @@ describe('Amazon API Gateway API keys adapter', () => {
       sandbox.listKeys().map((k) => k.id),
       before,
     );
+  });
+
+  it('re-sends an attachment whose answer was lost: the ConflictException proves it done, the key is complete', async () => {
+    // Prepare: the first plan attachment is made, then its answer is lost
+    const client = connect({}, admin, 3);
+    sandbox.injectFault({
+      status: 503,
+      after: true,
+      times: 1,
+      match: (req) => req.method === 'POST' && /^\/usageplans\/[^/]+\/keys$/.test(req.path),
+    });
+    // Act
+    const created = await client.createKey({ name: 'rekey-lost-attach', likeKeyId: current.id });
+    // Assess
+    assert.deepEqual(sandbox.plansOf(created.id), [plan, otherPlan].sort());
+    assert.equal(sandbox.listKeys().find((k) => k.id === created.id)?.enabled, true);
+    assert.equal(sandbox.listKeys().filter((k) => k.name === 'rekey-lost-attach').length, 1);
   });
 
   it('finds a key among more same-prefix keys than one 500-key page holds', async () => {

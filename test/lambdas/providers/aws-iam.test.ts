@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { ProviderRejectedError } from '../../../lambdas/errors.js';
+import { ProviderOutcomeUnknownError, ProviderRejectedError } from '../../../lambdas/errors.js';
 import { Logger } from '../../../lambdas/logger.js';
 import { awsIam } from '../../../lambdas/providers/aws-iam.js';
 import type { ProviderClient } from '../../../lambdas/providers/types.js';
 import { ManualClock } from '../../../local/clock.js';
 import { AwsIamSandbox } from '../../../local/sandboxes/aws-iam.js';
+import type { SandboxRequest } from '../../../local/sandboxes/sandbox.js';
 import { signedHeaders } from '../../../local/sandboxes/sigv4.js';
 import { rejection } from '../../support/assertions.js';
 import { CapturedLogs } from '../../support/env.js';
 
 const USER = 'billing-service';
+const isCreate = (req: SandboxRequest): boolean =>
+  new URLSearchParams(req.body).get('Action') === 'CreateAccessKey';
 
 /** What the shared contract suite cannot see: the two-key flow, naming by tags, propagation, last use. */
 describe('AWS IAM access keys adapter', () => {
@@ -95,6 +98,66 @@ describe('AWS IAM access keys adapter', () => {
     // Assess
     assert.deepEqual(found, []);
     assert.ok(sandbox.accepts(byHand.id, byHand.value));
+  });
+
+  it('keeps the in-flight marker when CreateAccessKey’s answer is lost, sends it once, and finds the unnamed key', async () => {
+    // Prepare: IAM makes the key, then the answer is lost
+    let creates = 0;
+    sandbox.injectFault({
+      status: 500,
+      after: true,
+      times: 1,
+      match: (req) => {
+        if (isCreate(req)) creates += 1;
+        return isCreate(req);
+      },
+    });
+    // Act
+    const error = await rejection(client.createKey({ name: 'rekey-billing-10', likeKeyId: current.id }));
+    const found = await client.findKeysByName('rekey-billing-10');
+    // Assess
+    assert.ok(error instanceof ProviderOutcomeUnknownError, `got ${error.name}: ${error.message}`);
+    assert.equal(creates, 1, 'CreateAccessKey was not re-sent');
+    assert.match(sandbox.userTags(USER)['rekey:creating'] ?? '', /^rekey-billing-10 /);
+    const orphan = sandbox.listKeys().find((k) => k.id !== current.id);
+    assert.ok(orphan, 'IAM made the key');
+    assert.deepEqual(found, [{ id: orphan.id, name: 'rekey-billing-10' }]);
+  });
+
+  it('keeps the marker when a retried create meets the two-key limit because the lost key is not listed yet', async () => {
+    // Prepare: the first attempt's key exists but ListAccessKeys does not show it for a while
+    sandbox.listingLagMs = 10_000;
+    sandbox.injectFault({ reset: true, times: 1, match: isCreate });
+    await assert.rejects(
+      client.createKey({ name: 'rekey-billing-11', likeKeyId: current.id }),
+      ProviderOutcomeUnknownError,
+    );
+    // Act: the same version's create, tried again before IAM lists the key
+    const error = await rejection(client.createKey({ name: 'rekey-billing-11', likeKeyId: current.id }));
+    clock.advance(10_000);
+    const found = await client.findKeysByName('rekey-billing-11');
+    // Assess
+    assert.ok(error instanceof ProviderOutcomeUnknownError, `got ${error.name}: ${error.message}`);
+    assert.match(error.message, /limit of 2 access keys right after an attempt whose answer was lost/);
+    assert.match(sandbox.userTags(USER)['rekey:creating'] ?? '', /^rekey-billing-11 /);
+    const orphan = sandbox.listKeys().find((k) => k.id !== current.id);
+    assert.ok(orphan);
+    assert.deepEqual(found, [{ id: orphan.id, name: 'rekey-billing-11' }]);
+  });
+
+  it('drops the marker after CreateAccessKey is refused for good, and retries its throttling', async () => {
+    // Prepare: a refused signature on the first create; throttling, then success, on the second
+    sandbox.injectFault({ status: 403, times: 1, match: isCreate });
+    // Act
+    const refused = await rejection(client.createKey({ name: 'rekey-billing-12', likeKeyId: current.id }));
+    const tagsAfterRefusal = sandbox.userTags(USER);
+    sandbox.injectFault({ status: 429, times: 1, match: isCreate });
+    const created = await client.createKey({ name: 'rekey-billing-13', likeKeyId: current.id });
+    // Assess
+    assert.ok(refused instanceof ProviderRejectedError, `got ${refused.name}: ${refused.message}`);
+    assert.deepEqual(tagsAfterRefusal, {});
+    assert.equal(waits.length, 1, 'the throttled create was retried once');
+    assert.deepEqual(sandbox.userTags(USER), { [`rekey:${created.id}`]: 'rekey-billing-13' });
   });
 
   it('refuses a third key, naming both keys and never touching the current one', async () => {
