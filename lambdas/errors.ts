@@ -164,6 +164,38 @@ export class RollbackRefusedError extends RekeyError {
   }
 }
 
+/** Another actor holds the secret's lease: nothing was changed; retrying later succeeds once it is free. */
+export class LeaseBusyError extends RekeyError {
+  readonly holder: string;
+  constructor(
+    secretArn: string,
+    actor: string,
+    holder: string,
+    until: Date,
+    options: RekeyErrorOptions = {},
+  ) {
+    super(
+      'LEASE_BUSY',
+      `${actor} did not start on ${secretArn}: ${holder} is changing it (lease until ${until.toISOString()}); nothing was changed — retry after that.`,
+      true,
+      { secretId: secretArn, ...options },
+    );
+    this.holder = holder;
+  }
+}
+
+/** The actor lost the secret's lease before an irreversible call, so it did not make the call. */
+export class LeaseLostError extends RekeyError {
+  constructor(secretArn: string, actor: string, why: string, options: RekeyErrorOptions = {}) {
+    super(
+      'LEASE_LOST',
+      `${actor} stopped before changing ${secretArn}: it no longer holds the secret's lease (${why}); retry to start over from the secret's current state.`,
+      true,
+      { secretId: secretArn, ...options },
+    );
+  }
+}
+
 /** Whether an unknown thrown value may succeed when retried. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof RekeyError ? error.retryable : false;

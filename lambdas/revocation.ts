@@ -17,13 +17,14 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
-import { InvalidInputError, isRetryable } from './errors.js';
+import { InvalidInputError, isRetryable, LeaseBusyError } from './errors.js';
+import { type LeaseDeps, SecretLease } from './lease.js';
 import type { Logger } from './logger.js';
-import type { ProviderClient, ProviderDefinition } from './providers/types.js';
-import type { RetryHooks, RetryPolicy } from './retry.js';
+import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
 import { type Promotion, type RotationDeps, recordRevocationDue } from './rotation.js';
+import type { ManagedKey } from './secret-format.js';
 import { AWSCURRENT, AWSPREVIOUS, connectProvider, describeSecret, readManagedKey } from './secrets.js';
-import { TAGS, tagMap } from './tags.js';
+import { emergencyFor, TAGS, tagMap } from './tags.js';
 import { DIMENSIONS, METRICS, type RevocationOutcome } from './telemetry.js';
 import type { UsageSource, UsageVerdict } from './usage.js';
 
@@ -86,9 +87,13 @@ export interface RevocationDeps {
   providerFor?: (name: string) => ProviderDefinition;
   /** Provider API base URLs by provider name (sandboxes); default: the public APIs. */
   endpoints?: Record<string, string>;
-  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+  http?: ProviderHttpSettings;
   /** Client-side usage evidence (CloudWatch metrics of the rekey client). */
   usageSources?: UsageSource[];
+  /** The per-secret lease (one owner per secret); unset only where no other actor can run. */
+  lease?: LeaseDeps;
+  /** Set when the caller already holds the secret's lease (a rotation step, a rollback): its fencing check. */
+  fence?: () => Promise<void>;
 }
 
 /**
@@ -108,6 +113,14 @@ export function revocationScheduleName(secretName: string, versionId: string, at
 export function atExpression(date: Date): string {
   const ceil = new Date(Math.ceil(date.getTime() / 60_000) * 60_000);
   return `at(${ceil.toISOString().slice(0, 19)})`;
+}
+
+/** Scheduler's Description holds 512 characters; a secret name may have 512 alone, so it is shortened. */
+function scheduleDescription(request: Request, secretName: string): string {
+  const text = (name: string) =>
+    `rekey: revoke version ${request.previousVersionId} of ${name} (${request.reason})`;
+  const room = 512 - text('').length;
+  return text(secretName.length <= room ? secretName : `${secretName.slice(0, room - 1)}…`);
 }
 
 /**
@@ -130,7 +143,7 @@ export async function scheduleRevocation(
         ScheduleExpressionTimezone: 'UTC',
         FlexibleTimeWindow: { Mode: 'OFF' },
         ActionAfterCompletion: 'DELETE',
-        Description: `rekey: revoke version ${parsed.previousVersionId} of ${deps.secretName} (${parsed.reason})`,
+        Description: scheduleDescription(parsed, deps.secretName),
         Target: {
           Arn: deps.config.revokerArn,
           RoleArn: deps.config.schedulerRoleArn,
@@ -188,18 +201,53 @@ export interface RevocationReport {
   evidence?: UsageVerdict['source'];
 }
 
+/** A parsed revocation request. */
+type Request = z.infer<typeof RevocationRequestSchema>;
+
+/** What decided a revocation run: a report to return, or the go-ahead with the evidence used. */
+type Decision = { stop: RevocationReport } | { revoke: true; evidence?: UsageVerdict['source'] };
+
 /**
- * The revoker. Before revoking it checks, in order: the old key is not AWSCURRENT (a rollback happened →
- * abort and alert); the current key authenticates (never leave no working key); the new key is in use
- * (provider last-used, else client metrics, else testSecret's success) — if not yet, it re-schedules itself
- * up to `maxAttempts` times, then alerts and leaves the old key alive. Then it revokes (already gone counts
- * as done), records the revocation on the secret and emits an audit line. Every outcome is a log line and a
- * metric. Safe under at-least-once delivery.
+ * The revoker. It takes the secret's lease, then checks, in order (each a small function below):
+ * the request names a version that exists and stores that key (never trust the message); the revocation is
+ * not already done; the old key is not AWSCURRENT (a rollback happened → abort and alert); the current key
+ * authenticates (never leave no working key); the fleet moved (provider last-used, else client metrics, else
+ * testSecret) — if not yet, it re-schedules itself up to `maxAttempts` times, then alerts and leaves the old
+ * key alive. Then, after a fencing check and a last look at the labels, it revokes (already gone counts as
+ * done) and records it. It never drops a revocation: any failure re-schedules it (bounded, then an alert);
+ * only a failure to re-schedule is thrown, for Lambda's retries and the on-failure destination. Safe under
+ * at-least-once delivery.
  */
 export async function revokePreviousKey(
   rawRequest: unknown,
   deps: RevocationDeps,
 ): Promise<RevocationReport> {
+  const request = parseRevocationRequest(rawRequest);
+  const run = new RevocationRun(request, deps);
+  try {
+    const metadata = await describeSecret(deps.secretsManager, request.secretArn);
+    run.secretName = metadata.Name ?? request.secretArn;
+    if (deps.fence) return await run.decideAndAct(deps.fence);
+    if (!deps.lease) return await run.decideAndAct(async () => {});
+    let lease: SecretLease;
+    try {
+      lease = await SecretLease.acquire(deps.lease, metadata.ARN ?? request.secretArn, 'revoker');
+    } catch (error) {
+      if (error instanceof LeaseBusyError)
+        return await run.retryLater(`${error.holder} is changing the secret`, 'deferred');
+      throw error;
+    }
+    try {
+      return await run.decideAndAct(() => lease.fence());
+    } finally {
+      await lease.release();
+    }
+  } catch (error) {
+    return run.failed(error);
+  }
+}
+
+function parseRevocationRequest(rawRequest: unknown): Request {
   const parsed = RevocationRequestSchema.safeParse(rawRequest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -211,194 +259,262 @@ export async function revokePreviousKey(
       },
     );
   }
-  const request = parsed.data;
-  const now = (deps.now ?? (() => new Date()))();
-  const log = deps.logger.child({
-    secretId: request.secretArn,
-    versionId: request.previousVersionId,
-    keyId: request.previousKeyId,
-    reason: request.reason,
-    attempt: request.attempt,
-  });
-  const metadata = await describeSecret(deps.secretsManager, request.secretArn);
-  const secretName = metadata.Name ?? request.secretArn;
-  const report = (outcome: RevocationOutcome, evidence?: UsageVerdict['source']): RevocationReport => {
-    const r: RevocationReport = {
-      outcome,
-      secret: secretName,
+  return parsed.data;
+}
+
+/** One delivery of a revocation request: its checks, the act, and how every outcome is reported. */
+class RevocationRun {
+  secretName: string;
+  private readonly now: Date;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly request: Request,
+    private readonly deps: RevocationDeps,
+  ) {
+    this.secretName = request.secretArn;
+    this.now = (deps.now ?? (() => new Date()))();
+    this.log = deps.logger.child({
+      secretId: request.secretArn,
       versionId: request.previousVersionId,
       keyId: request.previousKeyId,
       reason: request.reason,
-      ...(evidence ? { evidence } : {}),
-    };
-    log.info(`revocation ${outcome}`, {
-      ...emfRecord(
-        [{ name: METRICS.revocations, value: 1 }],
-        { [DIMENSIONS.secret]: secretName, [DIMENSIONS.outcome]: outcome },
-        {},
-        now,
-      ),
-      outcome,
-      ...(evidence ? { evidence } : {}),
+      attempt: request.attempt,
     });
-    return r;
-  };
-  const alert = (event: string, subject: string, detail: string) =>
-    publishAlert(
-      deps.sns,
-      deps.config.alertTopicArn,
-      {
-        subject,
-        secret: secretName,
-        event,
-        detail,
-        versionId: request.previousVersionId,
-        keyId: request.previousKeyId,
-      },
-      log,
-    );
-
-  const tags = tagMap(metadata.Tags);
-  if (tags[TAGS.lastRevokedVersion] === request.previousVersionId) {
-    log.info('revocation already done; duplicate delivery');
-    return report('already-revoked');
   }
 
-  // 1. The old key must not be AWSCURRENT again (a rollback happened).
-  const current = await readManagedKey(deps.secretsManager, log, {
-    SecretId: request.secretArn,
-    VersionStage: AWSCURRENT,
-  });
-  if (isCurrent(metadata, request.previousVersionId) || current?.doc.keyId === request.previousKeyId) {
-    await alert(
-      'revocation-aborted',
-      `rekey: revocation aborted for ${secretName}`,
-      `key ${request.previousKeyId} (version ${request.previousVersionId}) is AWSCURRENT again — a rollback happened; nothing was revoked.`,
-    );
-    return report('aborted');
-  }
-  if (!current) {
-    await alert(
-      'revocation-aborted',
-      `rekey: revocation aborted for ${secretName}`,
-      'the secret has no AWSCURRENT value; nothing was revoked.',
-    );
-    return report('aborted');
-  }
-  // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only the revoker and
-  // rollback functions, which serve every provider, load it; rotation functions pass their own provider.
-  const definition = deps.providerFor
-    ? deps.providerFor(current.doc.provider)
-    : (await import('./providers/index.js')).providerNamed(current.doc.provider, {
-        secretId: secretName,
-        field: 'provider',
-      });
-  const endpoint = deps.endpoints?.[definition.name];
-  const provider = await connectProvider(deps.secretsManager, log, request.secretArn, current.doc, {
-    provider: definition,
-    ...(endpoint ? { endpoint } : {}),
-    ...(deps.http ? { http: deps.http } : {}),
-  });
-
-  const retryLater = async (why: string, outcome: 'deferred' | 'failed'): Promise<RevocationReport> => {
-    const maxAttempts = deps.config.maxAttempts ?? 8;
-    if (request.attempt + 1 >= maxAttempts) {
-      await alert(
-        'revocation-gave-up',
-        `rekey: gave up revoking the old key of ${secretName}`,
-        `${why} after ${maxAttempts} attempts; the old key ${request.previousKeyId} is still valid. Revoke it by hand once the fleet uses the new key.`,
-      );
-      return report('gave-up');
+  async decideAndAct(fence: () => Promise<void>): Promise<RevocationReport> {
+    const { request, deps, log } = this;
+    const sm = deps.secretsManager;
+    // Read after taking the lease: this is the state no other actor can change until we are done.
+    const metadata = await describeSecret(sm, request.secretArn);
+    const tags = tagMap(metadata.Tags);
+    if (tags[TAGS.lastRevokedVersion] === request.previousVersionId) {
+      log.info('revocation already done; duplicate delivery');
+      return this.report('already-revoked');
     }
-    const next = new Date(now.getTime() + (deps.config.recheckSeconds ?? 900) * 1000);
-    await scheduleRevocation({ ...request, attempt: request.attempt + 1 }, next, { ...deps, secretName });
-    log.warn(`${why}; re-scheduled`, { nextAt: next.toISOString() });
-    return report(outcome);
-  };
+    const previous = await readManagedKey(sm, log, {
+      SecretId: request.secretArn,
+      VersionId: request.previousVersionId,
+    });
+    const current = await readManagedKey(sm, log, { SecretId: request.secretArn, VersionStage: AWSCURRENT });
+    const named = await this.checkRequestMatchesSecret(previous);
+    if (named) return named;
+    const rolledBack = await this.checkNotCurrent(metadata, current);
+    if (rolledBack || !current) return rolledBack ?? this.abort('the secret has no AWSCURRENT value');
+    const definition = await this.definitionFor(current.doc.provider);
+    const endpoint = deps.endpoints?.[definition.name];
+    const provider = await connectProvider(sm, log, request.secretArn, current.doc, {
+      provider: definition,
+      ...(endpoint ? { endpoint } : {}),
+      ...(deps.http ? { http: deps.http } : {}),
+    });
+    const decision = await this.decide(provider, definition, tags, current.doc, previous!.doc);
+    if ('stop' in decision) return decision.stop;
 
-  try {
-    // 2. Never revoke the fallback while the current key does not work.
-    if ((await provider.validateKey({ id: current.doc.keyId, value: current.doc.key })) !== 'accepted') {
-      await alert(
-        'revocation-aborted',
-        `rekey: revocation aborted for ${secretName}`,
-        `the current key ${current.doc.keyId} does not authenticate; the previous key ${request.previousKeyId} is kept as the only working key. Rotate or roll back.`,
+    // The irreversible call: only while we still hold the lease, and only if the labels still agree.
+    await fence();
+    if (isCurrent(await describeSecret(sm, request.secretArn), request.previousVersionId))
+      return this.abort(`version ${request.previousVersionId} became AWSCURRENT during the checks`);
+    const result = definition.assisted ? 'already-gone' : await provider.revokeKey(request.previousKeyId);
+    await recordRevocation(request, metadata, this.now, deps);
+    log.info('audit: key revoked', {
+      audit: 'rekey.key-revoked',
+      providerResult: result,
+      at: this.now.toISOString(),
+      evidence: decision.evidence,
+    });
+    return this.report(result === 'revoked' ? 'revoked' : 'already-revoked', decision.evidence);
+  }
+
+  /** Never trust the message: the version must exist in this secret and store the key it names. */
+  private async checkRequestMatchesSecret(
+    previous: { doc: ManagedKey } | undefined,
+  ): Promise<RevocationReport | undefined> {
+    const { previousVersionId, previousKeyId } = this.request;
+    if (!previous)
+      return this.abort(
+        `version ${previousVersionId} does not exist in this secret; the request is not rekey's`,
       );
-      return report('aborted');
-    }
-    // 3. The fleet must have moved to the new key.
+    if (previous.doc.keyId !== previousKeyId)
+      return this.abort(
+        `version ${previousVersionId} stores key ${previous.doc.keyId}, not ${previousKeyId}; the request is not rekey's`,
+      );
+    return undefined;
+  }
+
+  /** The old key must not be AWSCURRENT again (a rollback happened). */
+  private async checkNotCurrent(
+    metadata: DescribeSecretCommandOutput,
+    current: { doc: ManagedKey } | undefined,
+  ): Promise<RevocationReport | undefined> {
+    const { previousVersionId, previousKeyId } = this.request;
+    if (isCurrent(metadata, previousVersionId) || current?.doc.keyId === previousKeyId)
+      return this.abort(
+        `key ${previousKeyId} (version ${previousVersionId}) is AWSCURRENT again — a rollback happened`,
+      );
+    return undefined;
+  }
+
+  /** The current key works, and (for a rotation) the fleet moved to it; or a report that says why not yet. */
+  private async decide(
+    provider: ProviderClient,
+    definition: ProviderDefinition,
+    tags: Record<string, string>,
+    current: ManagedKey,
+    previous: ManagedKey,
+  ): Promise<Decision> {
+    const { request } = this;
+    if ((await provider.validateKey({ id: current.keyId, value: current.key })) !== 'accepted')
+      return {
+        stop: await this.abort(
+          `the current key ${current.keyId} does not authenticate; the previous key ${request.previousKeyId} is kept as the only working key. Rotate or roll back`,
+        ),
+      };
     let evidence: UsageVerdict['source'] | undefined;
     if (request.reason === 'rotation') {
       const verdict = await usageVerdict(
         provider,
         definition,
         tags,
-        current.doc.keyId,
+        current.keyId,
         new Date(request.promotedAt),
-        secretName,
-        deps.usageSources ?? [],
+        this.secretName,
+        this.deps.usageSources ?? [],
       );
       if (verdict.status !== 'confirmed')
-        return retryLater(
-          `no use of the new key ${current.doc.keyId} confirmed by ${verdict.source} yet`,
-          'deferred',
-        );
+        return {
+          stop: await this.retryLater(
+            `no use of the new key ${current.keyId} confirmed by ${verdict.source} yet`,
+            'deferred',
+          ),
+        };
       evidence = verdict.source;
-    }
-    // Re-read right before the irreversible call: a rollback may have landed meanwhile.
-    if (isCurrent(await describeSecret(deps.secretsManager, request.secretArn), request.previousVersionId)) {
-      await alert(
-        'revocation-aborted',
-        `rekey: revocation aborted for ${secretName}`,
-        `version ${request.previousVersionId} became AWSCURRENT during the checks; nothing was revoked.`,
-      );
-      return report('aborted');
     }
     if (definition.assisted) {
       // No revoke API: a person revokes; rekey reminds them and records it once the key stops working.
-      const previous = await readManagedKey(deps.secretsManager, log, {
-        SecretId: request.secretArn,
-        VersionId: request.previousVersionId,
-      });
-      const stillValid =
-        previous !== undefined &&
-        (await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) === 'accepted';
-      if (stillValid) {
-        const remaining = (deps.config.maxAttempts ?? 8) - 1 - request.attempt;
-        const deadline = new Date(now.getTime() + remaining * (deps.config.recheckSeconds ?? 900) * 1000);
-        await alert(
-          'revocation-reminder',
-          `rekey: revoke the old ${definition.displayName} key of ${secretName} by ${deadline.toISOString()}`,
-          `${definition.assisted.revokeAction.replace('{keyId}', request.previousKeyId)} (${definition.assisted.dashboardUrl}) by ${deadline.toISOString()}. The new key is AWSCURRENT and in use; rekey checks again and records the revocation once the old key stops working.`,
-        );
-        return retryLater(
-          `the old key ${request.previousKeyId} still authenticates; waiting for a person to revoke it`,
-          'deferred',
-        );
-      }
+      if ((await provider.validateKey({ id: previous.keyId, value: previous.key })) === 'accepted')
+        return { stop: await this.remindPerson(definition) };
     }
-    const result = definition.assisted ? 'already-gone' : await provider.revokeKey(request.previousKeyId);
-    await recordRevocation(request, metadata, now, deps);
-    log.info('audit: key revoked', {
-      audit: 'rekey.key-revoked',
-      providerResult: result,
-      at: now.toISOString(),
-      evidence,
-    });
-    return report(result === 'revoked' ? 'revoked' : 'already-revoked', evidence);
-  } catch (error) {
-    if (isRetryable(error))
-      return retryLater(
-        `the provider failed: ${error instanceof Error ? error.message : String(error)}`,
-        'failed',
-      );
-    await alert(
-      'revocation-failed',
-      `rekey: revocation failed for ${secretName}`,
-      error instanceof Error ? error.message : String(error),
+    return { revoke: true, ...(evidence ? { evidence } : {}) };
+  }
+
+  private async remindPerson(definition: ProviderDefinition): Promise<RevocationReport> {
+    const { request, deps } = this;
+    const assisted = definition.assisted!;
+    const remaining = (deps.config.maxAttempts ?? 8) - 1 - request.attempt;
+    const deadline = new Date(this.now.getTime() + remaining * (deps.config.recheckSeconds ?? 900) * 1000);
+    await this.alert(
+      'revocation-reminder',
+      `rekey: revoke the old ${definition.displayName} key of ${this.secretName} by ${deadline.toISOString()}`,
+      `${assisted.revokeAction.replace('{keyId}', request.previousKeyId)} (${assisted.dashboardUrl}) by ${deadline.toISOString()}. The new key is AWSCURRENT and in use; rekey checks again and records the revocation once the old key stops working.`,
     );
-    report('failed');
-    throw error;
+    return this.retryLater(
+      `the old key ${request.previousKeyId} still authenticates; waiting for a person to revoke it`,
+      'deferred',
+    );
+  }
+
+  private async definitionFor(providerName: string): Promise<ProviderDefinition> {
+    // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only the revoker
+    // and rollback functions, which serve every provider, load it; rotation functions pass their own.
+    return this.deps.providerFor
+      ? this.deps.providerFor(providerName)
+      : (await import('./providers/index.js')).providerNamed(providerName, {
+          secretId: this.secretName,
+          field: 'provider',
+        });
+  }
+
+  /** Re-schedules this revocation (bounded); at the bound, alerts that the old key is still valid. */
+  async retryLater(why: string, outcome: 'deferred' | 'failed'): Promise<RevocationReport> {
+    const { request, deps } = this;
+    const maxAttempts = deps.config.maxAttempts ?? 8;
+    if (request.attempt + 1 >= maxAttempts) {
+      await this.alert(
+        'revocation-gave-up',
+        `rekey: gave up revoking the old key of ${this.secretName}`,
+        `${why} after ${maxAttempts} attempts; the old key ${request.previousKeyId} is still valid. Revoke it by hand once the fleet uses the new key.`,
+      );
+      return this.report('gave-up');
+    }
+    const next = new Date(this.now.getTime() + (deps.config.recheckSeconds ?? 900) * 1000);
+    await scheduleRevocation({ ...request, attempt: request.attempt + 1 }, next, {
+      ...deps,
+      secretName: this.secretName,
+    });
+    this.log.warn(`${why}; re-scheduled`, { nextAt: next.toISOString() });
+    return this.report(outcome);
+  }
+
+  /**
+   * Any failure: a retryable one is re-scheduled quietly, a permanent one (a broken document, a missing
+   * credential) alerts and is re-scheduled too, so it completes once a person fixes the cause. Only when
+   * re-scheduling fails as well is the error thrown — Lambda retries it, then sends it to the DLQ.
+   */
+  async failed(error: unknown): Promise<RevocationReport> {
+    const message = this.log.redact(error instanceof Error ? error.message : String(error));
+    if (!isRetryable(error))
+      await this.alert('revocation-failed', `rekey: revocation failed for ${this.secretName}`, message).catch(
+        () => undefined,
+      );
+    try {
+      return await this.retryLater(`the revocation failed: ${message}`, 'failed');
+    } catch (rescheduleError) {
+      this.log.error('could not re-schedule a failed revocation; Lambda retries it', {
+        error,
+        rescheduleError,
+      });
+      this.report('failed');
+      throw error;
+    }
+  }
+
+  private async abort(why: string): Promise<RevocationReport> {
+    await this.alert(
+      'revocation-aborted',
+      `rekey: revocation aborted for ${this.secretName}`,
+      `${why}; nothing was revoked.`,
+    );
+    return this.report('aborted');
+  }
+
+  private alert(event: string, subject: string, detail: string): Promise<void> {
+    return publishAlert(
+      this.deps.sns,
+      this.deps.config.alertTopicArn,
+      {
+        subject,
+        secret: this.secretName,
+        event,
+        detail,
+        versionId: this.request.previousVersionId,
+        keyId: this.request.previousKeyId,
+      },
+      this.log,
+    );
+  }
+
+  private report(outcome: RevocationOutcome, evidence?: UsageVerdict['source']): RevocationReport {
+    const { request } = this;
+    this.log.info(`revocation ${outcome}`, {
+      ...emfRecord(
+        [{ name: METRICS.revocations, value: 1 }],
+        { [DIMENSIONS.secret]: this.secretName, [DIMENSIONS.outcome]: outcome },
+        {},
+        this.now,
+      ),
+      outcome,
+      ...(evidence ? { evidence } : {}),
+    });
+    return {
+      outcome,
+      secret: this.secretName,
+      versionId: request.previousVersionId,
+      keyId: request.previousKeyId,
+      reason: request.reason,
+      ...(evidence ? { evidence } : {}),
+    };
   }
 }
 
@@ -440,7 +556,7 @@ export async function usageVerdict(
 
 /** Records the revocation on the secret's history and drops the revoked version's AWSPREVIOUS label. */
 async function recordRevocation(
-  request: z.infer<typeof RevocationRequestSchema>,
+  request: Request,
   metadata: DescribeSecretCommandOutput,
   now: Date,
   deps: RevocationDeps,
@@ -490,9 +606,11 @@ export function revocationAfterPromotion(deps: Omit<RevocationDeps, 'secretsMana
       ...deps,
       secretsManager: rotation.secretsManager,
       logger: rotation.logger,
+      // finishSecret holds the secret's lease: the revocation runs under it.
+      ...(rotation.fence ? { fence: rotation.fence } : {}),
     };
     await recordRevocationDue(promotion, rotation);
-    const emergency = tagMap(promotion.metadata.Tags)[TAGS.emergencyGrace] !== undefined;
+    const emergency = emergencyFor(tagMap(promotion.metadata.Tags), promotion.newVersionId) !== undefined;
     const request: RevocationRequest = {
       secretArn: promotion.secretArn,
       previousVersionId: promotion.previousVersionId,

@@ -7,6 +7,7 @@ import {
 import { z } from 'zod';
 import { publishAlert } from './alerts.js';
 import { InvalidInputError, RollbackRefusedError } from './errors.js';
+import { withSecretLease } from './lease.js';
 import { providerNamed } from './providers/index.js';
 import {
   cancelRevocation,
@@ -26,7 +27,7 @@ import {
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
-import { TAGS, tagMap } from './tags.js';
+import { TAGS, tagMap, versionList, withVersion } from './tags.js';
 import { DIMENSIONS } from './telemetry.js';
 
 export const RollbackRequestSchema = z.object({
@@ -49,9 +50,12 @@ export interface RollbackReport {
 }
 
 /**
- * Rolls a key back to its previous version — only while that key still authenticates at the provider.
- * Moves AWSCURRENT back, cancels the pending revocation of the restored key, and schedules (or performs,
- * with revokeNow) revocation of the rejected key. Refuses, changing nothing, when the previous key is gone.
+ * Rolls a key back to its previous version. Holding the secret's lease, it refuses — changing nothing — when
+ * a rotation is in progress, when the previous version was rejected by an earlier rollback (so a rollback
+ * delivered twice is a no-op, not an undo) or declared compromised by an emergency rotation, when the
+ * previous key's grace window has ended, or when the previous key no longer authenticates. Otherwise it moves
+ * AWSCURRENT back, records the rejected version, cancels the pending revocation of the restored key, and
+ * schedules (or performs, with revokeNow) revocation of the rejected key.
  */
 export async function rollbackKey(
   rawRequest: unknown,
@@ -66,17 +70,32 @@ export async function rollbackKey(
       { field: issue.path.join('.') },
     );
   }
-  const { secretId, revokeNow } = parsed.data;
+  const request = parsed.data;
+  if (!deps.lease) return rollbackHoldingLease(request, deps, async () => {});
+  const { ARN: arn } = await describeSecret(deps.secretsManager, request.secretId);
+  return withSecretLease(deps.lease, arn ?? request.secretId, 'rollback', (lease) =>
+    rollbackHoldingLease(request, { ...deps, fence: () => lease.fence() }, () => lease.fence()),
+  );
+}
+
+async function rollbackHoldingLease(
+  { secretId, revokeNow }: z.infer<typeof RollbackRequestSchema>,
+  deps: RevocationDeps & { secretsManager: SecretsManagerClient },
+  fence: () => Promise<void>,
+): Promise<RollbackReport> {
   const sm = deps.secretsManager;
   const log = deps.logger.child({ secretId, action: 'rollback' });
   const metadata = await describeSecret(sm, secretId);
   const name = metadata.Name ?? secretId;
   const arn = metadata.ARN ?? secretId;
   const tags = tagMap(metadata.Tags);
+  const now = (deps.now ?? (() => new Date()))();
   const currentVersion = versionWithStage(metadata, AWSCURRENT);
   const previousVersion = versionWithStage(metadata, AWSPREVIOUS);
   const pendingVersion = versionWithStage(metadata, AWSPENDING);
   const emergencyAdvice = `rotate instead: rekey rotate ${name} --emergency`;
+  const refuse = (why: string) =>
+    new RollbackRefusedError(`cannot roll back ${name}: ${why}`, { secretId: name });
 
   if (pendingVersion && pendingVersion !== currentVersion) {
     throw new RollbackRefusedError(
@@ -86,19 +105,28 @@ export async function rollbackKey(
   }
   if (!previousVersion || !currentVersion) {
     const revoked = tags[TAGS.lastRevokedVersion];
-    throw new RollbackRefusedError(
+    throw refuse(
       revoked
-        ? `cannot roll back ${name}: the previous key ${tags[TAGS.lastRevokedKeyId]} (version ${revoked}) was already revoked at ${tags[TAGS.lastRevokedAt]}; ${emergencyAdvice}`
-        : `cannot roll back ${name}: it has no previous version; ${emergencyAdvice}`,
-      { secretId: name },
+        ? `the previous key ${tags[TAGS.lastRevokedKeyId]} (version ${revoked}) was already revoked at ${tags[TAGS.lastRevokedAt]}; ${emergencyAdvice}`
+        : `it has no previous version; ${emergencyAdvice}`,
     );
   }
+  if (versionList(tags, TAGS.rejectedVersions).includes(previousVersion))
+    throw refuse(
+      `the previous version ${previousVersion} is the one an earlier rollback rejected (at ${tags[TAGS.rolledBackAt]}); AWSCURRENT ${currentVersion} is already the restored key, so there is nothing to undo.`,
+    );
+  if (versionList(tags, TAGS.compromisedVersions).includes(previousVersion))
+    throw refuse(
+      `the previous version ${previousVersion} holds a key an emergency rotation declared compromised; rekey never restores it. ${emergencyAdvice} if the current key is bad too.`,
+    );
+  const dueAt = Date.parse(tags[TAGS.revokeDueAt] ?? '');
+  if (tags[TAGS.revokeVersion] !== previousVersion || Number.isNaN(dueAt) || now.getTime() >= dueAt)
+    throw refuse(
+      `the previous key's grace window is over${Number.isNaN(dueAt) ? '' : ` (it ended at ${new Date(dueAt).toISOString()})`}; rollback restores a key only while its revocation is still pending. ${emergencyAdvice}`,
+    );
   const current = await readManagedKey(sm, log, { SecretId: arn, VersionId: currentVersion });
   const previous = await readManagedKey(sm, log, { SecretId: arn, VersionId: previousVersion });
-  if (!current || !previous)
-    throw new RollbackRefusedError(`cannot roll back ${name}: a version has no value; ${emergencyAdvice}`, {
-      secretId: name,
-    });
+  if (!current || !previous) throw refuse(`a version has no value; ${emergencyAdvice}`);
   const definition = (
     deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
   )(current.doc.provider);
@@ -109,12 +137,23 @@ export async function rollbackKey(
     ...(deps.http ? { http: deps.http } : {}),
   });
   if ((await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) !== 'accepted') {
-    throw new RollbackRefusedError(
-      `cannot roll back ${name}: the previous key ${previous.doc.keyId} (version ${previousVersion}) no longer authenticates at ${definition.displayName} — it was revoked; rolling back would leave no working key. ${emergencyAdvice}`,
-      { secretId: name },
+    throw refuse(
+      `the previous key ${previous.doc.keyId} (version ${previousVersion}) no longer authenticates at ${definition.displayName} — it was revoked; rolling back would leave no working key. ${emergencyAdvice}`,
     );
   }
 
+  await fence();
+  // Record the rejection first: if this run dies after the move, a redelivery still sees what it rejected.
+  await sm.send(
+    new TagResourceCommand({
+      SecretId: arn,
+      Tags: [
+        { Key: TAGS.rolledBackAt, Value: now.toISOString() },
+        { Key: TAGS.rolledBackFrom, Value: currentVersion },
+        { Key: TAGS.rejectedVersions, Value: withVersion(tags, TAGS.rejectedVersions, currentVersion) },
+      ],
+    }),
+  );
   await sm.send(
     new UpdateSecretVersionStageCommand({
       SecretId: arn,
@@ -124,16 +163,6 @@ export async function rollbackKey(
     }),
   );
   const cancelledSchedules = await cancelRevocation(name, previousVersion, deps);
-  const now = (deps.now ?? (() => new Date()))();
-  await sm.send(
-    new TagResourceCommand({
-      SecretId: arn,
-      Tags: [
-        { Key: TAGS.rolledBackAt, Value: now.toISOString() },
-        { Key: TAGS.rolledBackFrom, Value: currentVersion },
-      ],
-    }),
-  );
   if (tags[TAGS.revokeVersion] === previousVersion) {
     await sm.send(
       new UntagResourceCommand({

@@ -5,6 +5,7 @@ import middy from '@middy/core';
 import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
 import { RekeyError } from './errors.js';
+import { leaseFromEnv } from './lease.js';
 import { type Logger, rootLogger } from './logger.js';
 import type { ProviderDefinition } from './providers/types.js';
 import { revocationAfterPromotion, revocationConfigFromEnv } from './revocation.js';
@@ -22,12 +23,15 @@ export function rotationHandler(provider: ProviderDefinition) {
   const config = revocationConfigFromEnv();
   const sns = new SNSClient({});
   const logger = rootLogger.child({ function: `rotate-${provider.name}` });
+  // A step that finds the secret busy waits a little (an emergency's preparation), then fails for a retry.
+  const lease = leaseFromEnv(logger, { waitMs: 30_000 });
   const deps: RotationDeps = {
     secretsManager: new SecretsManagerClient({}),
     logger,
     provider,
     alert: (alert) => publishAlert(sns, process.env.REKEY_ALERT_TOPIC_ARN, alert, logger),
     ...(endpoint ? { endpoint } : {}),
+    ...(lease ? { lease } : {}),
     ...(config
       ? {
           afterPromotion: revocationAfterPromotion({

@@ -9,9 +9,16 @@ import {
 import { z } from 'zod';
 import type { Alert } from './alerts.js';
 import { parseDurationSeconds } from './duration.js';
-import { InvalidInputError, KeyTestFailedError, RotationStateError } from './errors.js';
+import {
+  InvalidInputError,
+  KeyTestFailedError,
+  ProviderOutcomeUnknownError,
+  RotationStateError,
+} from './errors.js';
+import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { CreatedKey, ProviderClient } from './providers/types.js';
+import { backoffDelay, DEFAULT_RETRY_POLICY, sleep } from './retry.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
@@ -21,11 +28,12 @@ import {
   describeSecret,
   isAwsError,
   type ProviderConnection,
+  REKEYPROVIDED,
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
 import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
-import { TAGS, tagMap } from './tags.js';
+import { emergencyFor, TAGS, tagMap } from './tags.js';
 
 /** The event Secrets Manager sends a rotation function. */
 export const RotationEventSchema = z.object({
@@ -66,6 +74,13 @@ export interface RotationDeps extends ProviderConnection {
   afterPromotion?: (promotion: Promotion, deps: RotationDeps) => Promise<void>;
   /** Publishes an operator alert (single-key rotations announce their interruption). */
   alert?: (alert: Alert) => Promise<void>;
+  /**
+   * The per-secret lease every step takes before it looks at the secret (one owner per secret). Unset only
+   * where no other actor can run (tests that show what the lease prevents).
+   */
+  lease?: LeaseDeps;
+  /** Set while a step holds the lease: the fencing check to make right before an irreversible call. */
+  fence?: () => Promise<void>;
 }
 
 /**
@@ -118,6 +133,15 @@ export function parseRotationEvent(event: unknown): RotationEvent {
  */
 export async function runRotationStep(rawEvent: unknown, deps: RotationDeps): Promise<void> {
   const event = parseRotationEvent(rawEvent);
+  if (!deps.lease) return runStep(event, deps);
+  // The lease is keyed by ARN, whatever name the event uses; the step reads the secret after taking it.
+  const { ARN: arn } = await describeSecret(deps.secretsManager, event.SecretId);
+  return withSecretLease(deps.lease, arn ?? event.SecretId, `rotation:${event.Step}`, (lease) =>
+    runStep(event, { ...deps, fence: () => lease.fence() }),
+  );
+}
+
+async function runStep(event: RotationEvent, deps: RotationDeps): Promise<void> {
   const { SecretId: secretId, ClientRequestToken: token, Step: step } = event;
   const log = deps.logger.child({ secretId, versionId: token, step });
   const metadata = await describeSecret(deps.secretsManager, secretId);
@@ -196,11 +220,17 @@ async function createSecret(
 ): Promise<void> {
   const sm = deps.secretsManager;
   const current = await readCurrent(secretId, deps, log);
-  if (await readManagedKey(sm, log, { SecretId: secretId, VersionId: token, VersionStage: AWSPENDING })) {
+  const pending = await readManagedKey(sm, log, {
+    SecretId: secretId,
+    VersionId: token,
+    VersionStage: AWSPENDING,
+  });
+  if (pending) {
+    if (deps.provider.assisted) await releaseProvidedKey(secretId, metadata, pending.doc.keyId, deps);
     log.info('pending version already holds a key; createSecret is done');
     return;
   }
-  if (deps.provider.assisted) return declineAssisted(secretId, token, metadata, deps, log);
+  if (deps.provider.assisted) return stageProvidedKey(secretId, token, metadata, current.doc, deps, log);
   const provider = await connectProvider(sm, log, secretId, current.doc, deps);
   const permissions = isSingleKey(metadata, deps.provider)
     ? await beginInterruption(secretId, metadata, current.doc, provider, deps.provider, {
@@ -209,7 +239,7 @@ async function createSecret(
       })
     : undefined;
   const name = keyNameFor(metadata.Name ?? secretId, token, deps.provider.maxKeyNameLength);
-  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, log);
+  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, deps, log);
   log.protect(created.value);
 
   const now = clock(deps)();
@@ -221,6 +251,7 @@ async function createSecret(
     createdAt: now.toISOString(),
   };
   try {
+    await deps.fence?.();
     await sm.send(
       new PutSecretValueCommand({
         SecretId: secretId,
@@ -248,34 +279,119 @@ async function createSecret(
   log.info('created new key and staged it AWSPENDING', { keyId: created.id, keyName: created.name });
 }
 
+/** Create calls whose outcome a lost response hid, before createSecret gives up (the rotation is re-attempted). */
+const CREATE_ATTEMPTS = 4;
+
 /**
  * Finds what a crashed attempt for this version left at the provider. A key whose value the provider can
  * return is adopted; one whose value is lost (SendGrid, Twilio, Cloudflare show it only at creation) was
- * never stored, so nothing can use it: it is revoked and a fresh key created. Either way exactly one key
- * for this version remains.
+ * never stored, so nothing can use it: it is revoked and a fresh key created. A create whose answer was lost
+ * is never re-sent blindly — the provider may have made the key — so every attempt starts with the lookup.
+ * Either way exactly one key for this version remains.
  */
 async function createOrAdoptKey(
   provider: ProviderClient,
   name: string,
   likeKeyId: string,
   permissions: unknown,
+  deps: RotationDeps,
   log: Logger,
 ): Promise<CreatedKey> {
-  const leftovers = await provider.findKeysByName(name);
-  const adoptable = leftovers.find(
-    (key): key is CreatedKey => typeof key.value === 'string' && key.value.length > 0,
+  for (let attempt = 1; ; attempt++) {
+    const leftovers = await provider.findKeysByName(name);
+    const adoptable = leftovers.find(
+      (key): key is CreatedKey => typeof key.value === 'string' && key.value.length > 0,
+    );
+    for (const key of leftovers) {
+      if (key === adoptable) continue;
+      // Only the lease holder may take a key found by name for a dead attempt's: another live delivery of
+      // this step could be storing it right now.
+      await deps.fence?.();
+      log.warn('revoking a key an earlier attempt created but never stored', {
+        keyId: key.id,
+        keyName: name,
+      });
+      await provider.revokeKey(key.id);
+    }
+    if (adoptable) {
+      log.protect(adoptable.value);
+      log.info('adopting the key an earlier attempt created', { keyId: adoptable.id, keyName: name });
+      return adoptable;
+    }
+    try {
+      await deps.fence?.();
+      return await provider.createKey({
+        name,
+        likeKeyId,
+        ...(permissions === undefined ? {} : { permissions }),
+      });
+    } catch (error) {
+      if (!(error instanceof ProviderOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
+      const delay = backoffDelay(attempt, deps.http?.retry ?? DEFAULT_RETRY_POLICY, error, Math.random);
+      log.warn('the answer to creating the key was lost; looking it up by name before trying again', {
+        keyName: name,
+        attempt,
+        delayMs: delay,
+      });
+      await (deps.http?.retryHooks?.sleep ?? sleep)(delay);
+    }
+  }
+}
+
+/**
+ * A provider with no key API (Stripe): the key a person made waits under REKEYPROVIDED (`rekey rotate
+ * --provide-key`); createSecret copies it into the pending version, then releases the label. Without one,
+ * a scheduled rotation cannot make a key and asks a person for it.
+ */
+async function stageProvidedKey(
+  secretId: string,
+  token: string,
+  metadata: DescribeSecretCommandOutput,
+  current: ManagedKey,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<void> {
+  const provided = versionWithStage(metadata, REKEYPROVIDED);
+  const staged = provided
+    ? await readManagedKey(deps.secretsManager, log, { SecretId: secretId, VersionId: provided })
+    : undefined;
+  if (!staged || staged.doc.keyId === current.keyId) {
+    if (staged) await releaseProvidedKey(secretId, metadata, staged.doc.keyId, deps);
+    return declineAssisted(secretId, token, metadata, deps, log);
+  }
+  await deps.secretsManager.send(
+    new PutSecretValueCommand({
+      SecretId: secretId,
+      ClientRequestToken: token,
+      SecretString: serializeManagedKey({ ...staged.doc, createdAt: clock(deps)().toISOString() }),
+      VersionStages: [AWSPENDING],
+    }),
   );
-  for (const key of leftovers) {
-    if (key === adoptable) continue;
-    log.warn('revoking a key an earlier attempt created but never stored', { keyId: key.id, keyName: name });
-    await provider.revokeKey(key.id);
-  }
-  if (adoptable) {
-    log.protect(adoptable.value);
-    log.info('adopting the key an earlier attempt created', { keyId: adoptable.id, keyName: name });
-    return adoptable;
-  }
-  return provider.createKey({ name, likeKeyId, ...(permissions === undefined ? {} : { permissions }) });
+  await releaseProvidedKey(secretId, metadata, staged.doc.keyId, deps);
+  log.info('staged the key a person provided as AWSPENDING', { keyId: staged.doc.keyId });
+}
+
+/** Drops REKEYPROVIDED once its key is staged, so no later rotation stages it again. */
+async function releaseProvidedKey(
+  secretId: string,
+  metadata: DescribeSecretCommandOutput,
+  keyId: string,
+  deps: RotationDeps,
+): Promise<void> {
+  const provided = versionWithStage(metadata, REKEYPROVIDED);
+  if (!provided) return;
+  const staged = await readManagedKey(deps.secretsManager, deps.logger, {
+    SecretId: secretId,
+    VersionId: provided,
+  });
+  if (staged && staged.doc.keyId !== keyId) return;
+  await deps.secretsManager.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: REKEYPROVIDED,
+      RemoveFromVersionId: provided,
+    }),
+  );
 }
 
 /**
@@ -324,6 +440,7 @@ async function setSecret(secretId: string, token: string, deps: RotationDeps, lo
   const pending = await readPending(secretId, token, deps, log);
   const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps);
   if (provider.setKey) {
+    await deps.fence?.();
     await provider.setKey({ id: pending.doc.keyId, value: pending.doc.key });
     log.info('provider told about the pending key', { keyId: pending.doc.keyId });
   } else {
@@ -372,6 +489,7 @@ async function finishSecret(
   log: Logger,
 ): Promise<void> {
   const previousVersionId = versionWithStage(metadata, AWSCURRENT);
+  await deps.fence?.();
   await deps.secretsManager.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretId,
@@ -422,7 +540,7 @@ async function finishAlreadyPromoted(
     );
     return;
   }
-  const graceSeconds = gracePeriodSeconds(metadata);
+  const graceSeconds = gracePeriodSeconds(metadata, token);
   const now = clock(deps)();
   const promotion: Promotion = {
     secretArn: metadata.ARN ?? secretId,
@@ -441,12 +559,14 @@ async function finishAlreadyPromoted(
 const clock = (deps: RotationDeps): (() => Date) => deps.now ?? (() => new Date());
 
 /**
- * The grace period: an emergency rotation's (`rekey:emergency-grace`), else the key's
- * (`rekey:grace-period`), else the default hour.
+ * The grace period before version `versionId`'s predecessor is revoked: the emergency rotation's, when the
+ * emergency tag names that version (`rekey:emergency-grace`), else the key's (`rekey:grace-period`), else the
+ * default hour. An emergency tag left by a rotation that never ran applies to no other version.
  */
-export function gracePeriodSeconds(metadata: DescribeSecretCommandOutput): number {
+export function gracePeriodSeconds(metadata: DescribeSecretCommandOutput, versionId?: string): number {
   const tags = tagMap(metadata.Tags);
-  for (const tag of [tags[TAGS.emergencyGrace], tags[TAGS.gracePeriod]]) {
+  const emergency = versionId === undefined ? undefined : emergencyFor(tags, versionId)?.grace;
+  for (const tag of [emergency, tags[TAGS.gracePeriod]]) {
     const seconds = tag === undefined ? undefined : parseDurationSeconds(tag);
     if (seconds !== undefined) return seconds;
   }

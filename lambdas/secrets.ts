@@ -7,13 +7,17 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { InvalidInputError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { ProviderClient, ProviderDefinition } from './providers/types.js';
-import type { RetryHooks, RetryPolicy } from './retry.js';
+import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
 import { describeIssue, type ManagedKey, parseManagedKey } from './secret-format.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
 export const AWSPENDING = 'AWSPENDING';
 export const AWSPREVIOUS = 'AWSPREVIOUS';
+/**
+ * A key a person made (providers without a key API), waiting for the rotation that stages it. Not
+ * AWSPENDING: Secrets Manager refuses RotateSecret while AWSPENDING is on a version other than AWSCURRENT.
+ */
+export const REKEYPROVIDED = 'REKEYPROVIDED';
 
 export function isAwsError(error: unknown, ...names: string[]): boolean {
   return error instanceof Error && names.includes(error.name);
@@ -66,7 +70,7 @@ export interface ProviderConnection {
   provider: ProviderDefinition;
   /** Base URL override for the provider's API (sandboxes, regional endpoints). */
   endpoint?: string;
-  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+  http?: ProviderHttpSettings;
 }
 
 /**

@@ -30,6 +30,8 @@ export interface SingleKeyDeps {
   logger: Logger;
   now: () => Date;
   alert?: (alert: Alert) => Promise<void>;
+  /** The lease's fencing check, made before the current key is revoked. */
+  fence?: () => Promise<void>;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function beginInterruption(
   // record an earlier attempt left, since the provider no longer knows the revoked key.
   const recorded = tags[TAGS.singleKeyPermissions];
   if (tags[TAGS.interruptionStartedAt] !== undefined && recorded !== undefined) {
+    await deps.fence?.();
     await provider.revokeKey(current.keyId);
     return JSON.parse(Buffer.from(recorded, 'base64url').toString('utf8')) as unknown;
   }
@@ -89,6 +92,7 @@ export async function beginInterruption(
     }),
   );
   // Revoke even on a retry: "already gone" counts as done.
+  await deps.fence?.();
   await provider.revokeKey(current.keyId);
   deps.logger.warn('single-key rotation: current key revoked, interruption begins', { keyId: current.keyId });
   return permissions;

@@ -4,14 +4,15 @@ import {
   RotateSecretCommand,
   type SecretsManagerClient,
   TagResourceCommand,
+  UntagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { formatDuration } from './duration.js';
 import { InvalidInputError, RotationStateError } from './errors.js';
+import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import { providerNamed } from './providers/index.js';
-import type { ProviderDefinition } from './providers/types.js';
-import type { RetryHooks, RetryPolicy } from './retry.js';
+import type { ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
 import { keyNameFor } from './rotation.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
@@ -20,10 +21,11 @@ import {
   connectProvider,
   describeSecret,
   isAwsError,
+  REKEYPROVIDED,
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
-import { TAGS } from './tags.js';
+import { TAGS, tagMap, withVersion } from './tags.js';
 
 export interface StartRotationOptions {
   /** Emergency: cancel a stuck rotation first, and revoke the old key after `graceSeconds` (default 0). */
@@ -39,9 +41,11 @@ export interface StartRotationOptions {
 export interface StartRotationDeps {
   secretsManager: SecretsManagerClient;
   logger: Logger;
+  /** The per-secret lease, held while a stuck rotation is cancelled and the emergency recorded. */
+  lease?: LeaseDeps;
   providerFor?: (name: string) => ProviderDefinition;
   endpoints?: Record<string, string>;
-  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+  http?: ProviderHttpSettings;
 }
 
 export interface StartedRotation {
@@ -65,6 +69,67 @@ export async function startRotation(
   options: StartRotationOptions,
   deps: StartRotationDeps,
 ): Promise<StartedRotation> {
+  const sm = deps.secretsManager;
+  // The version this call asks for: the emergency is recorded against it, so no other rotation inherits it.
+  const token = randomUUID();
+  const prepared =
+    deps.lease && (options.emergency || options.providedKey !== undefined)
+      ? await withSecretLease(
+          deps.lease,
+          (await describeSecret(sm, secretId)).ARN ?? secretId,
+          options.emergency ? 'emergency-rotation' : 'rotation',
+          (lease) => prepareRotation(secretId, token, options, deps, () => lease.fence()),
+        )
+      : await prepareRotation(secretId, token, options, deps, async () => {});
+  const { name, arn, currentVersion, cancelled, log } = prepared;
+  try {
+    const out = await sm.send(
+      new RotateSecretCommand({ SecretId: arn, RotateImmediately: true, ClientRequestToken: token }),
+    );
+    log.info('audit: rotation started', {
+      audit: 'rekey.rotation-started',
+      versionId: out.VersionId,
+      emergency: Boolean(options.emergency),
+    });
+    return {
+      secret: name,
+      arn,
+      versionId: out.VersionId!,
+      previousVersionId: currentVersion,
+      ...(cancelled ? { cancelled } : {}),
+    };
+  } catch (error) {
+    // The emergency was this version's; with no rotation to carry it, it must not wait for the next one.
+    if (options.emergency)
+      await sm
+        .send(new UntagResourceCommand({ SecretId: arn, TagKeys: [TAGS.emergencyGrace] }))
+        .catch((untagError: unknown) =>
+          log.error('could not clear the emergency of a rotation that never started', { error: untagError }),
+        );
+    if (
+      isAwsError(error, 'InvalidRequestException') &&
+      /previous rotation isn't complete/i.test((error as Error).message)
+    ) {
+      throw new RotationStateError(
+        `another rotation of ${name} is in progress; rekey did not start a second one. Check it with: rekey status ${name}`,
+        { secretId: name, cause: { name: 'InvalidRequestException' } },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * What comes before RotateSecret, under the secret's lease: cancel a stuck rotation (emergency), record the
+ * emergency against `token` and the current version as compromised, stage a person-made key.
+ */
+async function prepareRotation(
+  secretId: string,
+  token: string,
+  options: StartRotationOptions,
+  deps: StartRotationDeps,
+  fence: () => Promise<void>,
+) {
   const sm = deps.secretsManager;
   const metadata = await describeSecret(sm, secretId);
   const name = metadata.Name ?? secretId;
@@ -90,52 +155,31 @@ export async function startRotation(
         { secretId: name },
       );
     }
-    cancelled = await cancelStuckRotation(arn, name, stuck, deps, log);
+    cancelled = await cancelStuckRotation(arn, name, stuck, deps, fence, log);
   }
   if (options.emergency) {
+    const tags = tagMap(metadata.Tags);
+    await fence();
     await sm.send(
       new TagResourceCommand({
         SecretId: arn,
-        Tags: [{ Key: TAGS.emergencyGrace, Value: formatDuration(options.graceSeconds ?? 0) }],
+        Tags: [
+          { Key: TAGS.emergencyGrace, Value: `${formatDuration(options.graceSeconds ?? 0)} ${token}` },
+          // The key is declared compromised now, whatever becomes of the rotation: never restore it.
+          ...(currentVersion
+            ? [
+                {
+                  Key: TAGS.compromisedVersions,
+                  Value: withVersion(tags, TAGS.compromisedVersions, currentVersion),
+                },
+              ]
+            : []),
+        ],
       }),
     );
   }
-  const token =
-    options.providedKey === undefined
-      ? undefined
-      : await stageProvidedKey(arn, name, options.providedKey, deps, log);
-  try {
-    const out = await sm.send(
-      new RotateSecretCommand({
-        SecretId: arn,
-        RotateImmediately: true,
-        ...(token ? { ClientRequestToken: token } : {}),
-      }),
-    );
-    log.info('audit: rotation started', {
-      audit: 'rekey.rotation-started',
-      versionId: out.VersionId,
-      emergency: Boolean(options.emergency),
-    });
-    return {
-      secret: name,
-      arn,
-      versionId: out.VersionId!,
-      previousVersionId: currentVersion,
-      ...(cancelled ? { cancelled } : {}),
-    };
-  } catch (error) {
-    if (
-      isAwsError(error, 'InvalidRequestException') &&
-      /previous rotation isn't complete/i.test((error as Error).message)
-    ) {
-      throw new RotationStateError(
-        `another rotation of ${name} is in progress; rekey did not start a second one. Check it with: rekey status ${name}`,
-        { secretId: name, cause: { name: 'InvalidRequestException' } },
-      );
-    }
-    throw error;
-  }
+  if (options.providedKey !== undefined) await stageProvidedKey(arn, name, options.providedKey, deps, log);
+  return { name, arn, currentVersion, cancelled, log };
 }
 
 async function cancelStuckRotation(
@@ -143,6 +187,7 @@ async function cancelStuckRotation(
   name: string,
   versionId: string,
   deps: StartRotationDeps,
+  fence: () => Promise<void>,
   log: Logger,
 ): Promise<{ versionId: string; revokedKeyIds: string[] }> {
   const sm = deps.secretsManager;
@@ -181,9 +226,11 @@ async function cancelStuckRotation(
   }
   const revokedKeyIds: string[] = [];
   for (const keyId of candidates) {
+    await fence();
     await provider.revokeKey(keyId);
     revokedKeyIds.push(keyId);
   }
+  await fence();
   await sm.send(
     new UpdateSecretVersionStageCommand({
       SecretId: arn,
@@ -199,14 +246,17 @@ async function cancelStuckRotation(
   return { versionId, revokedKeyIds };
 }
 
-/** Stores a person-made key as AWSPENDING of a new version, after checking it fits the provider. */
+/**
+ * Stores a person-made key in a new version labelled REKEYPROVIDED, after checking it fits the provider;
+ * the rotation's createSecret stages it as AWSPENDING.
+ */
 async function stageProvidedKey(
   arn: string,
   name: string,
   value: string,
   deps: StartRotationDeps,
   log: Logger,
-): Promise<string> {
+): Promise<void> {
   log.protect(value);
   const current = await readManagedKey(deps.secretsManager, log, { SecretId: arn, VersionStage: AWSCURRENT });
   if (!current)
@@ -250,7 +300,7 @@ async function stageProvidedKey(
       SecretId: arn,
       ClientRequestToken: token,
       SecretString: serializeManagedKey(doc),
-      VersionStages: [AWSPENDING],
+      VersionStages: [REKEYPROVIDED],
     }),
   );
   log.info('audit: provided key staged', {
@@ -258,5 +308,4 @@ async function stageProvidedKey(
     versionId: token,
     keyId: doc.keyId,
   });
-  return token;
 }

@@ -5,7 +5,10 @@ export const SINGLE_KEY_OPT_IN = 'accept-interruption';
 export const TAGS = {
   /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */
   gracePeriod: 'rekey:grace-period',
-  /** Set by `rekey rotate --emergency` before RotateSecret: the grace finishSecret uses once, then removes. */
+  /**
+   * Set by `rekey rotate --emergency` before RotateSecret, as "<grace> <version id>": the grace the
+   * finishSecret of that version — and only that one — uses, then removes.
+   */
   emergencyGrace: 'rekey:emergency-grace',
   /** `test-secret` makes testSecret the usage evidence for keys whose apps do not use the rekey client. */
   usageEvidence: 'rekey:usage-evidence',
@@ -31,6 +34,16 @@ export const TAGS = {
   /** The last rollback, written by rollback. */
   rolledBackAt: 'rekey:rolled-back-at',
   rolledBackFrom: 'rekey:rolled-back-from',
+  /**
+   * Versions a rollback rejected, newest first (space-separated, bounded): rollback never restores one, so
+   * a rollback delivered twice cannot undo itself.
+   */
+  rejectedVersions: 'rekey:rejected-versions',
+  /**
+   * Versions whose key was declared compromised by an emergency rotation, newest first: rollback never
+   * restores one, whatever grace the emergency left.
+   */
+  compromisedVersions: 'rekey:compromised-versions',
 } as const;
 
 /** A secret's tags as a plain map. */
@@ -40,4 +53,25 @@ export function tagMap(
   const out: Record<string, string> = {};
   for (const t of tags ?? []) if (t.Key !== undefined && t.Value !== undefined) out[t.Key] = t.Value;
   return out;
+}
+
+/** Tag values hold at most 256 characters. */
+const TAG_VALUE_MAX = 256;
+
+/** The version ids a version-list tag holds, newest first. */
+export function versionList(tags: Record<string, string>, key: string): string[] {
+  return (tags[key] ?? '').split(' ').filter(Boolean);
+}
+
+/** The tag value with `versionId` first, keeping as many of the newest earlier entries as fit. */
+export function withVersion(tags: Record<string, string>, key: string, versionId: string): string {
+  const ids = [versionId, ...versionList(tags, key).filter((v) => v !== versionId)];
+  while (ids.length > 1 && ids.join(' ').length > TAG_VALUE_MAX) ids.pop();
+  return ids.join(' ');
+}
+
+/** The emergency an `emergencyGrace` tag declares for version `versionId`, if it is that version's. */
+export function emergencyFor(tags: Record<string, string>, versionId: string): { grace: string } | undefined {
+  const [grace, version] = (tags[TAGS.emergencyGrace] ?? '').split(' ');
+  return grace && version === versionId ? { grace } : undefined;
 }

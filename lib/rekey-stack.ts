@@ -12,6 +12,7 @@ import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
 import { KEY_AGE_FACTOR, type ManagedKeyPlan } from './inventory.js';
+import { LeaseTable } from './lease-table.js';
 import { ManagedKey } from './managed-key.js';
 import { Revocation } from './revocation.js';
 
@@ -54,6 +55,8 @@ export class RekeyStack extends Stack {
   readonly keyEncryption: kms.Key;
   readonly topics: AlertTopics;
   readonly revocation: Revocation;
+  /** One owner per secret: the lease every mutating function takes. */
+  readonly leases: LeaseTable;
   readonly rotationFunctions = new Map<string, RekeyFunction>();
   readonly keys: ManagedKey[] = [];
   readonly keyAgeMonitor: RekeyFunction;
@@ -73,7 +76,11 @@ export class RekeyStack extends Stack {
       props.subscriptions ? { subscriptions: props.subscriptions } : {},
     );
     this.revocation = new Revocation(this, 'Revocation');
-    const wiring = this.revocation.environment(this.topics.security.topicArn);
+    this.leases = new LeaseTable(this, 'Leases');
+    const wiring = {
+      ...this.revocation.environment(this.topics.security.topicArn),
+      ...this.leases.environment(),
+    };
     // The CLI's rotate and rollback read the same wiring from their environment: one output per variable.
     for (const [name, value] of Object.entries(wiring)) {
       new CfnOutput(this, name.replace(/_/g, ''), { value, description: `export ${name}=<this value>` });
@@ -89,6 +96,7 @@ export class RekeyStack extends Stack {
         environment: { ...wiring, ...(endpoint ? { REKEY_PROVIDER_ENDPOINT: endpoint } : {}) },
       });
       this.revocation.grantScheduling(fn.role);
+      this.leases.grantLease(fn.role);
       this.topics.grantPublish(fn.role, 'security');
       this.rotationFunctions.set(provider, fn);
     }
@@ -98,6 +106,7 @@ export class RekeyStack extends Stack {
       for (const [provider, endpoint] of Object.entries(props.providerEndpoints ?? {})) {
         fn.function.addEnvironment(providerEndpointVariable(provider), endpoint);
       }
+      this.leases.grantLease(fn.role);
       this.topics.grantPublish(fn.role, 'security');
     }
     // The usage check reads the client's metrics; GetMetricData has no resource type in IAM.

@@ -1,6 +1,7 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -84,6 +85,15 @@ export class Revocation extends Construct {
       description: 'rekey rollback: restores the previous key as AWSCURRENT when the new one fails',
       timeout: Duration.minutes(2),
     });
+    // Scheduler hands the event over asynchronously; its retry policy and DLQ cover only that hand-over.
+    // An error the function throws is Lambda's to retry (twice), then its on-failure destination's: the same
+    // queue, so a revocation or rollback that keeps failing is parked and alarmed, never dropped.
+    for (const fn of [this.revoker, this.rollback])
+      fn.function.configureAsyncInvoke({
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(6),
+        onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      });
     // The Scheduler role's whole policy: invoke the revoker, park undeliverable revocations in the DLQ.
     this.schedulerRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.revokerArn] }),
@@ -149,7 +159,10 @@ export class Revocation extends Construct {
     );
   }
 
-  /** Messages in the dead-letter queue: revocations Scheduler could not deliver. */
+  /**
+   * Messages in the dead-letter queue: revocations Scheduler could not deliver, and revocations or rollbacks
+   * that failed through Lambda's asynchronous retries.
+   */
   metricDeadLetters(): cloudwatch.Metric {
     return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
       statistic: 'Maximum',

@@ -6,6 +6,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { InvalidInputError, RekeyError } from '../../lambdas/errors.js';
+import { type LeaseDeps, leaseFromEnv, withSecretLease } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { type ManagedKey, parseManagedKey, serializeManagedKey } from '../../lambdas/secret-format.js';
@@ -19,6 +20,7 @@ import {
 } from '../../lambdas/secrets.js';
 import { TAGS } from '../../lambdas/tags.js';
 import { type ManagedKeyPlan, readInventory, resolveInventory } from '../../lib/inventory.js';
+import { warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
 export interface ImportRequest {
@@ -45,8 +47,12 @@ export type ImportResult =
  * rejects it, when the secret is mid-rotation, or when it already holds a different managed key (unless
  * `force`). Storing the same key again changes nothing.
  */
-export async function importKey(sm: SecretsManagerClient, request: ImportRequest): Promise<ImportResult> {
-  const { plan, value, keyId } = request;
+export async function importKey(
+  sm: SecretsManagerClient,
+  request: ImportRequest,
+  lease?: LeaseDeps,
+): Promise<ImportResult> {
+  const { plan, value } = request;
   const logger = new Logger(() => {});
   logger.protect(value);
   const secretId = plan.existingSecretArn ?? plan.secretName;
@@ -70,6 +76,24 @@ export async function importKey(sm: SecretsManagerClient, request: ImportRequest
     'create it with the provider admin credential (see README, "Secret format").',
   );
   const secretArn = meta.ARN!;
+  if (!lease) return storeImportedKey(sm, request, secretArn, rotator.ARN!, logger, async () => {});
+  return withSecretLease(lease, secretArn, 'import', (held) =>
+    storeImportedKey(sm, request, secretArn, rotator.ARN!, logger, () => held.fence()),
+  );
+}
+
+/** importKey's checks and write, holding the secret's lease (the state is read after taking it). */
+async function storeImportedKey(
+  sm: SecretsManagerClient,
+  request: ImportRequest,
+  secretArn: string,
+  rotatorArn: string,
+  logger: Logger,
+  fence: () => Promise<void>,
+): Promise<ImportResult> {
+  const { plan, value, keyId } = request;
+  const where = { secretId: plan.secretName };
+  const meta = await sm.send(new DescribeSecretCommand({ SecretId: secretArn }));
   const current = versionWithStage(meta, AWSCURRENT);
   const pending = versionWithStage(meta, AWSPENDING);
   if (pending && pending !== current) {
@@ -103,7 +127,7 @@ export async function importKey(sm: SecretsManagerClient, request: ImportRequest
     key: value,
     keyId,
     createdAt: (request.createdAt ?? new Date()).toISOString(),
-    rotatorSecretArn: rotator.ARN!,
+    rotatorSecretArn: rotatorArn,
     options: plan.options,
   };
   const provider = PROVIDERS[plan.provider]!;
@@ -119,6 +143,7 @@ export async function importKey(sm: SecretsManagerClient, request: ImportRequest
       where,
     );
   }
+  await fence();
   const put = await sm.send(
     new PutSecretValueCommand({ SecretId: secretArn, SecretString: serializeManagedKey(doc) }),
   );
@@ -178,16 +203,24 @@ export const importCommand: Command = {
       return 2;
     }
     const sm = new SecretsManagerClient({});
+    const runtime = {
+      lease: leaseFromEnv(new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn')),
+    };
+    warnWithoutLease(io, runtime, 'import');
     try {
       const endpoint = values.endpoint ?? inventory.providers[plan.provider]?.endpoint;
-      const result = await importKey(sm, {
-        plan,
-        value,
-        keyId: values['key-id']!,
-        ...(createdAt ? { createdAt } : {}),
-        ...(endpoint ? { endpoint } : {}),
-        ...(values.force ? { force: true } : {}),
-      });
+      const result = await importKey(
+        sm,
+        {
+          plan,
+          value,
+          keyId: values['key-id']!,
+          ...(createdAt ? { createdAt } : {}),
+          ...(endpoint ? { endpoint } : {}),
+          ...(values.force ? { force: true } : {}),
+        },
+        runtime.lease,
+      );
       io.out(
         result.outcome === 'already-imported'
           ? `${plan.name}: this key is already the current version (${result.versionId}) of ${plan.secretName}; nothing changed.`
@@ -202,6 +235,7 @@ export const importCommand: Command = {
       throw error;
     } finally {
       sm.destroy();
+      runtime.lease?.dynamodb.destroy();
     }
   },
 };

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { rollbackKey } from '../../lambdas/rollback.js';
-import { cliRuntime, destroy, reportError, revocationDeps } from './runtime.js';
+import { cliRuntime, destroy, reportError, revocationDeps, warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
 const USAGE = `Usage: rekey rollback <secret> [--revoke-now] [--json]
@@ -39,10 +39,9 @@ export const rollback: Command = {
     }
     const runtime = cliRuntime(io);
     try {
-      const report = await rollbackKey(
-        { secretId: positionals[0]!, revokeNow: values['revoke-now'] },
-        revocationDeps(runtime),
-      );
+      const deps = revocationDeps(runtime);
+      warnWithoutLease(io, runtime, 'rollback');
+      const report = await rollbackKey({ secretId: positionals[0]!, revokeNow: values['revoke-now'] }, deps);
       if (values.json) io.out(JSON.stringify(report, null, 2));
       else
         io.out(

@@ -3,7 +3,7 @@ import { parseDurationSeconds } from '../../lambdas/duration.js';
 import { AWSCURRENT } from '../../lambdas/secrets.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
-import { cliRuntime, destroy, reportError, waitFor } from './runtime.js';
+import { cliRuntime, destroy, reportError, waitFor, warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
 const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--provide-key < key] [--no-wait] [--timeout 300s] [--json]
@@ -37,6 +37,7 @@ export const rotate: Command = {
     }
     const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey } = parsed;
     const runtime = cliRuntime(io);
+    if (emergency || provideKey) warnWithoutLease(io, runtime, 'rotate');
     const started = Date.now();
     const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
     try {

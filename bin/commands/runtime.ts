@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { RekeyError } from '../../lambdas/errors.js';
+import { type LeaseDeps, leaseFromEnv } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
 import {
@@ -28,17 +29,31 @@ export interface CliRuntime {
   endpoints: Record<string, string>;
   /** The revocation wiring from REKEY_* variables; undefined when they are not set. */
   config: RevocationConfig | undefined;
+  /** The per-secret lease (REKEY_LEASE_TABLE); undefined when it is not set. */
+  lease?: LeaseDeps;
 }
 
 export function cliRuntime(io: CommandIO, env: NodeJS.ProcessEnv = process.env): CliRuntime {
+  const logger = new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn');
+  // A person waits a little for a busy secret (a rotation step, the revoker) rather than retrying by hand.
+  const lease = leaseFromEnv(logger, { waitMs: 30_000 }, env);
   return {
     secretsManager: new SecretsManagerClient({}),
     scheduler: new SchedulerClient({}),
     sns: new SNSClient({}),
-    logger: new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn'),
+    logger,
     endpoints: providerEndpointsFromEnv(env),
     config: revocationConfigFromEnv(env),
+    ...(lease ? { lease } : {}),
   };
+}
+
+/** The lease for a command that changes a secret; without REKEY_LEASE_TABLE, says what it cannot exclude. */
+export function warnWithoutLease(io: CommandIO, runtime: Pick<CliRuntime, 'lease'>, command: string): void {
+  if (!runtime.lease)
+    io.err(
+      `rekey ${command}: REKEY_LEASE_TABLE is not set, so this command does not wait for a rotation or revocation running on the same secret; set it from the stack output (see README, "CLI").`,
+    );
 }
 
 /** Revocation dependencies for commands that schedule or perform revocations; a clear error without wiring. */
@@ -54,6 +69,7 @@ export function revocationDeps(runtime: CliRuntime): RevocationDeps {
 }
 
 export function destroy(runtime: CliRuntime): void {
+  runtime.lease?.dynamodb.destroy();
   runtime.secretsManager.destroy();
   runtime.scheduler.destroy();
   runtime.sns.destroy();

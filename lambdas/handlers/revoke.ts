@@ -4,6 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { InvalidInputError } from '../errors.js';
+import { leaseFromEnv } from '../lease.js';
 import { rootLogger } from '../logger.js';
 import { providerEndpointsFromEnv } from '../providers/index.js';
 import { revocationConfigFromEnv, revokePreviousKey } from '../revocation.js';
@@ -11,6 +12,8 @@ import { cloudWatchUsageSource } from '../usage-metrics.js';
 
 const config = revocationConfigFromEnv();
 const logger = rootLogger.child({ function: 'rekey-revoker' });
+// A busy secret re-schedules the revocation rather than waiting.
+const lease = leaseFromEnv(logger);
 const clients = {
   secretsManager: new SecretsManagerClient({}),
   scheduler: new SchedulerClient({}),
@@ -18,6 +21,7 @@ const clients = {
   // Usage evidence: the rekey client's KeyCalls by key id (a provider's last-used report comes first).
   usageSources: [cloudWatchUsageSource(new CloudWatchClient({}))],
   endpoints: providerEndpointsFromEnv(),
+  ...(lease ? { lease } : {}),
 };
 
 /** The revoker: EventBridge Scheduler delivers a revocation request (at least once). */

@@ -68,7 +68,15 @@ export interface ConnectContext<Credential, Options> {
   /** Base URL override (a sandbox, a regional endpoint); undefined means the provider's public API. */
   endpoint?: string;
   logger: Logger;
-  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks; fetch?: typeof fetch };
+  http?: ProviderHttpSettings;
+}
+
+/** How a provider adapter makes its HTTP calls: per-attempt timeout, retry policy, and (tests) the fetch. */
+export interface ProviderHttpSettings {
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+  retryHooks?: RetryHooks;
+  fetch?: typeof fetch;
 }
 
 /** A provider adapter: its schemas, capabilities and how to bind it to a credential. */

@@ -96,6 +96,11 @@ export class SchedulerService implements AwsService {
     return due.length;
   }
 
+  /**
+   * Hands the event to Lambda, which invokes the function asynchronously: the retry policy and the
+   * dead-letter queue cover only a hand-over Lambda refuses (no such function, throttled), never an error
+   * the function throws — that is Lambda's asynchronous retry and on-failure destination to handle.
+   */
   private async deliver(schedule: Schedule): Promise<void> {
     const attempts = 1 + (schedule.target.RetryPolicy?.MaximumRetryAttempts ?? 185);
     let lastError = '';
@@ -103,7 +108,7 @@ export class SchedulerService implements AwsService {
       try {
         const input =
           schedule.target.Input === undefined ? {} : (JSON.parse(schedule.target.Input) as unknown);
-        await this.lambdas.invoke(schedule.target.Arn, input);
+        await this.lambdas.invokeAsync(schedule.target.Arn, input);
         this.deliveries.push({ schedule: schedule.name, input: schedule.target.Input, ok: true });
         return;
       } catch (error) {
@@ -229,10 +234,10 @@ export class SchedulerService implements AwsService {
       );
     const timezone =
       typeof input.ScheduleExpressionTimezone === 'string' ? input.ScheduleExpressionTimezone : 'UTC';
-    if (timezone !== 'UTC')
+    if (!isTimeZone(timezone))
       throw new AwsServiceError(
         'ValidationException',
-        'The loopback endpoint supports ScheduleExpressionTimezone UTC only.',
+        `Invalid ScheduleExpressionTimezone ${timezone}.`,
         400,
       );
     const window = input.FlexibleTimeWindow as Schedule['flexibleTimeWindow'] | undefined;
@@ -246,6 +251,13 @@ export class SchedulerService implements AwsService {
     if (!target || typeof target.Arn !== 'string' || typeof target.RoleArn !== 'string') {
       throw new AwsServiceError('ValidationException', 'Target with Arn and RoleArn is required.', 400);
     }
+    validateTarget(target);
+    if (typeof input.Description === 'string' && input.Description.length > 512)
+      throw new AwsServiceError(
+        'ValidationException',
+        "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 512",
+        400,
+      );
     const now = this.clock.now();
     const schedule: Schedule = {
       name,
@@ -253,7 +265,7 @@ export class SchedulerService implements AwsService {
       arn: `arn:aws:scheduler:${this.region}:${this.accountId}:schedule/${group}/${name}`,
       expression,
       timezone,
-      dueAt: new Date(`${at[1]}Z`),
+      dueAt: zonedTime(at[1]!, timezone),
       state: input.State === 'DISABLED' ? 'DISABLED' : 'ENABLED',
       actionAfterCompletion: input.ActionAfterCompletion === 'DELETE' ? 'DELETE' : 'NONE',
       flexibleTimeWindow: window,
@@ -323,4 +335,68 @@ const key = (group: string, name: string): string => `${group}/${name}`;
 
 function ok(body: unknown): AwsResponse {
   return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+const ROLE_ARN = /^arn:aws(-[a-z]+)?:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+
+/** CreateSchedule's documented Target constraints that rekey's input could break. */
+function validateTarget(target: Schedule['target']): void {
+  const fail = (message: string) => {
+    throw new AwsServiceError('ValidationException', message, 400);
+  };
+  if (!ROLE_ARN.test(target.RoleArn)) fail(`Target.RoleArn ${target.RoleArn} is not a valid IAM role ARN.`);
+  if (target.Arn.length < 1 || target.Arn.length > 1600) fail('Target.Arn must be 1–1600 characters.');
+  if (target.Input !== undefined && (target.Input.length < 1 || target.Input.length > 8192))
+    fail('Target.Input must be 1–8192 characters.');
+  const retry = target.RetryPolicy;
+  if (
+    retry?.MaximumRetryAttempts !== undefined &&
+    !(retry.MaximumRetryAttempts >= 0 && retry.MaximumRetryAttempts <= 185)
+  )
+    fail('RetryPolicy.MaximumRetryAttempts must be 0–185.');
+  if (
+    retry?.MaximumEventAgeInSeconds !== undefined &&
+    !(retry.MaximumEventAgeInSeconds >= 60 && retry.MaximumEventAgeInSeconds <= 86_400)
+  )
+    fail('RetryPolicy.MaximumEventAgeInSeconds must be 60–86400.');
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The instant a wall-clock time `yyyy-mm-ddThh:mm:ss` names in `zone` (at() is read in the schedule's zone). */
+function zonedTime(wall: string, zone: string): Date {
+  const asUtc = new Date(`${wall}Z`).getTime();
+  const offset = (instant: number): number => {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+      })
+        .formatToParts(new Date(instant))
+        .map((p) => [p.type, p.value]),
+    );
+    const local = Date.UTC(
+      +parts.year!,
+      +parts.month! - 1,
+      +parts.day!,
+      +parts.hour!,
+      +parts.minute!,
+      +parts.second!,
+    );
+    return local - instant;
+  };
+  return new Date(asUtc - offset(asUtc - offset(asUtc)));
 }

@@ -42,6 +42,8 @@ interface Secret {
   lastRotated?: Date;
   /** The version id of a rotation whose steps are running now. */
   rotating?: string;
+  /** ClientRequestTokens of RotateSecret calls that started a rotation. */
+  rotationTokens: Set<string>;
 }
 
 /** How a rotation run ended, for tests and the rehearsal. */
@@ -62,6 +64,18 @@ export class SecretsManagerService implements AwsService {
   private readonly secrets = new Map<string, Secret>();
   private readonly running = new Set<Promise<void>>();
   private readonly redeliveries = new Map<RotationStep, number>();
+  private readonly reattempts: Array<{
+    arn: string;
+    token: string;
+    lambdaArn: string;
+    reattempt: number;
+    at: number;
+  }> = [];
+  /**
+   * Waits before Secrets Manager re-attempts a failed rotation; one entry per re-attempt. AWS documents
+   * that it retries "multiple times" without the timing; the loopback's choice is stated here.
+   */
+  reattemptDelaysMs: number[] = [5 * 60_000, 15 * 60_000, 60 * 60_000];
   readonly outcomes: RotationOutcome[] = [];
 
   constructor(
@@ -179,6 +193,7 @@ export class SecretsManagerService implements AwsService {
       created: now,
       lastChanged: now,
       rotationEnabled: false,
+      rotationTokens: new Set(),
     };
     if (typeof input.Description === 'string') secret.description = input.Description;
     if (typeof input.KmsKeyId === 'string') secret.kmsKeyId = input.KmsKeyId;
@@ -186,7 +201,7 @@ export class SecretsManagerService implements AwsService {
     this.secrets.set(name, secret);
     const value = optionalStr(input, 'SecretString');
     if (value === undefined) return { ARN: secret.arn, Name: name };
-    const id = optionalStr(input, 'ClientRequestToken') ?? randomUUID();
+    const id = clientRequestToken(input) ?? randomUUID();
     secret.versions.set(id, { id, value, stages: new Set([CURRENT]), created: now });
     return { ARN: secret.arn, Name: name, VersionId: id };
   }
@@ -249,7 +264,7 @@ export class SecretsManagerService implements AwsService {
         'InvalidParameterException',
         'You must provide either SecretString or SecretBinary.',
       );
-    const id = optionalStr(input, 'ClientRequestToken') ?? randomUUID();
+    const id = clientRequestToken(input) ?? randomUUID();
     const stages = Array.isArray(input.VersionStages) ? (input.VersionStages as string[]) : [CURRENT];
     const existing = secret.versions.get(id);
     if (existing?.value !== undefined) {
@@ -380,13 +395,18 @@ export class SecretsManagerService implements AwsService {
         `Secrets Manager cannot invoke the specified Lambda function ${lambdaArn}.`,
       );
     }
-    const token = optionalStr(input, 'ClientRequestToken') ?? randomUUID();
+    const token = clientRequestToken(input) ?? randomUUID();
     const existing = secret.versions.get(token);
-    if (existing?.stages.has(CURRENT)) return { ARN: secret.arn, Name: secret.name, VersionId: token };
+    // The SDK fills ClientRequestToken once per call and re-sends it on retries: a repeat is the same request.
+    if (existing?.stages.has(CURRENT) || secret.rotationTokens.has(token))
+      return { ARN: secret.arn, Name: secret.name, VersionId: token };
     const pending = [...secret.versions.values()].find(
       (v) => v.stages.has(PENDING) && !v.stages.has(CURRENT),
     );
-    if (secret.rotating || (pending && pending.id !== token)) {
+    // "If the AWSPENDING staging label is present but not attached to the same version as AWSCURRENT, then
+    // any later invocation of RotateSecret assumes that a previous rotation request is still in progress and
+    // returns an error" (API reference, RotateSecret) — also when the call names that pending version.
+    if (secret.rotating || pending) {
       throw new AwsServiceError(
         'InvalidRequestException',
         "A previous rotation isn't complete. That rotation will be reattempted.",
@@ -398,19 +418,62 @@ export class SecretsManagerService implements AwsService {
       secret.rotationRules = input.RotationRules as Record<string, unknown>;
     if (input.RotateImmediately === false) return { ARN: secret.arn, Name: secret.name };
 
-    if (!pending)
-      secret.versions.set(token, { id: token, stages: new Set([PENDING]), created: this.clock.now() });
+    if (existing)
+      throw new AwsServiceError(
+        'InvalidRequestException',
+        `You can't use ClientRequestToken ${token}: a version with that id already exists.`,
+      );
+    secret.versions.set(token, { id: token, stages: new Set([PENDING]), created: this.clock.now() });
+    secret.rotationTokens.add(token);
+    this.startRotation(secret, token, lambdaArn, 0);
+    return { ARN: secret.arn, Name: secret.name, VersionId: token };
+  }
+
+  private startRotation(secret: Secret, token: string, lambdaArn: string, reattempt: number): void {
     secret.rotating = token;
-    const run = this.runRotation(secret, token, lambdaArn).finally(() => {
+    const run = this.runRotation(secret, token, lambdaArn, reattempt).finally(() => {
       secret.rotating = undefined;
       this.running.delete(run);
     });
     this.running.add(run);
-    return { ARN: secret.arn, Name: secret.name, VersionId: token };
+  }
+
+  /**
+   * Re-attempts every failed rotation that is due by the clock, as Secrets Manager does by itself ("That
+   * rotation will be reattempted"): the same version, all four steps again, while AWSPENDING is still on it.
+   */
+  runDue(): number {
+    const now = this.clock.now().getTime();
+    let started = 0;
+    for (const [i, due] of [...this.reattempts.entries()].reverse()) {
+      if (due.at > now) continue;
+      this.reattempts.splice(i, 1);
+      const secret = [...this.secrets.values()].find((s) => s.arn === due.arn);
+      const version = secret?.versions.get(due.token);
+      if (!secret || secret.rotating || !version?.stages.has(PENDING) || version.stages.has(CURRENT))
+        continue;
+      this.startRotation(secret, due.token, due.lambdaArn, due.reattempt);
+      started += 1;
+    }
+    return started;
+  }
+
+  /** Failed rotations Secrets Manager will re-attempt, and when. */
+  pendingReattempts(): ReadonlyArray<{ secretName: string; versionId: string; at: Date }> {
+    return this.reattempts.map((r) => ({
+      secretName: [...this.secrets.values()].find((s) => s.arn === r.arn)?.name ?? r.arn,
+      versionId: r.token,
+      at: new Date(r.at),
+    }));
   }
 
   /** Invokes the four steps in order, as Secrets Manager does; a step that throws fails the rotation. */
-  private async runRotation(secret: Secret, token: string, lambdaArn: string): Promise<void> {
+  private async runRotation(
+    secret: Secret,
+    token: string,
+    lambdaArn: string,
+    reattempt: number,
+  ): Promise<void> {
     // Let RotateSecret's response go out first, as the real service answers before rotating.
     await new Promise((resolve) => setImmediate(resolve));
     for (const step of STEPS) {
@@ -431,6 +494,15 @@ export class SecretsManagerService implements AwsService {
             failedStep: step,
             error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
           });
+          const delay = this.reattemptDelaysMs[reattempt];
+          if (delay !== undefined)
+            this.reattempts.push({
+              arn: secret.arn,
+              token,
+              lambdaArn,
+              reattempt: reattempt + 1,
+              at: this.clock.now().getTime() + delay,
+            });
           return;
         }
       }
@@ -513,4 +585,15 @@ function paginate<T>(items: T[], input: Record<string, unknown>, field: string):
   const page = items.slice(start, start + max);
   const next = start + max < items.length ? String(start + max) : undefined;
   return { [field]: page, ...(next ? { NextToken: next } : {}) };
+}
+
+/** ClientRequestToken, when given, is 32–64 characters (API reference, PutSecretValue / RotateSecret). */
+function clientRequestToken(input: Record<string, unknown>): string | undefined {
+  const token = optionalStr(input, 'ClientRequestToken');
+  if (token !== undefined && (token.length < 32 || token.length > 64))
+    throw new AwsServiceError(
+      'ValidationException',
+      "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length between 32 and 64",
+    );
+  return token;
 }

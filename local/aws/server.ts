@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../clock.js';
 import { CloudWatchService } from './cloudwatch.js';
+import { DynamoDbService } from './dynamodb.js';
 import { LambdaRegistry } from './lambda.js';
 import {
   type AwsRequest,
@@ -36,9 +37,11 @@ export class LoopbackAws {
   readonly sns: SnsService;
   readonly cloudWatch: CloudWatchService;
   readonly sts: StsService;
+  readonly dynamodb: DynamoDbService;
   private readonly services: AwsService[] = [];
   private server: Server | undefined;
   private outage: 'none' | 'unavailable' | 'refuse' = 'none';
+  private readonly faults: AwsFault[] = [];
   /** Requests answered, by service and operation, for assertions ("exactly one GetSecretValue"). */
   readonly requestCounts = new Map<string, number>();
 
@@ -46,7 +49,7 @@ export class LoopbackAws {
     this.clock = options.clock ?? systemClock;
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
-    this.lambdas = new LambdaRegistry(this.region, this.accountId);
+    this.lambdas = new LambdaRegistry(this.region, this.accountId, this.clock);
     this.secretsManager = new SecretsManagerService(this.clock, this.lambdas, this.region, this.accountId);
     this.scheduler = new SchedulerService(this.clock, this.lambdas, this.region, this.accountId);
     this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
@@ -57,6 +60,8 @@ export class LoopbackAws {
     this.addService(this.cloudWatch);
     this.sts = new StsService(this.accountId);
     this.addService(this.sts);
+    this.dynamodb = new DynamoDbService(this.clock, this.region, this.accountId);
+    this.addService(this.dynamodb);
   }
 
   /** Adds a service (Scheduler, SNS, CloudWatch…) answered on the same endpoint. */
@@ -84,6 +89,7 @@ export class LoopbackAws {
   async stop(): Promise<void> {
     await this.secretsManager.settled();
     await this.sns.settled();
+    await this.lambdas.settled();
     const server = this.server;
     this.server = undefined;
     if (!server) return;
@@ -97,6 +103,39 @@ export class LoopbackAws {
    */
   setOutage(mode: 'none' | 'unavailable' | 'refuse'): void {
     this.outage = mode;
+  }
+
+  /**
+   * Runs everything the services owe by the clock — due schedules, Lambda's asynchronous retries, Secrets
+   * Manager's re-attempts of failed rotations — and resolves once what it started has finished. Returns how
+   * many schedules fired.
+   */
+  async runDue(): Promise<number> {
+    const fired = await this.scheduler.runDue();
+    await this.lambdas.runDue();
+    this.secretsManager.runDue();
+    await this.secretsManager.settled();
+    await this.lambdas.settled();
+    return fired;
+  }
+
+  /**
+   * Injects a fault into the next `times` requests for `operation` ("secretsmanager.PutSecretValue",
+   * "scheduler.CreateSchedule", "dynamodb.PutItem"…): see `AwsFault` for the kinds. The SDK's own retries
+   * then meet what AWS really does — a repeat of a request that already took effect.
+   */
+  injectFault(fault: AwsFault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  private takeFault(operation: string): AwsFault | undefined {
+    const fault = this.faults.find((f) => f.times > 0 && f.operation === operation);
+    if (fault) fault.times -= 1;
+    return fault;
   }
 
   /** Count of requests answered for `service.Operation` (e.g. "secretsmanager.GetSecretValue"). */
@@ -138,26 +177,70 @@ export class LoopbackAws {
         ),
       );
     } else {
-      const service = this.services.find((s) => s.signingNames.includes(request.service));
-      response = service
-        ? await service.handle(request)
-        : jsonError(
-            new AwsServiceError(
-              'UnknownServiceException',
-              `The loopback endpoint does not serve ${request.service}.`,
-              400,
-            ),
+      const operation = `${request.service}.${operationName(request)}`;
+      const fault = this.takeFault(operation);
+      if (fault?.kind === 'before' || fault?.kind === 'throttle') {
+        response = jsonError(
+          fault.kind === 'throttle'
+            ? new AwsServiceError('ThrottlingException', 'Rate exceeded', 400)
+            : new AwsServiceError('InternalFailure', 'The loopback endpoint injected a failure.', 500),
+        );
+      } else {
+        const service = this.services.find((s) => s.signingNames.includes(request.service));
+        response = service
+          ? await service.handle(request)
+          : jsonError(
+              new AwsServiceError(
+                'UnknownServiceException',
+                `The loopback endpoint does not serve ${request.service}.`,
+                400,
+              ),
+            );
+        this.requestCounts.set(operation, (this.requestCounts.get(operation) ?? 0) + 1);
+        // The request took effect; its answer is lost on the way back.
+        if (fault?.kind === 'reset') {
+          req.socket.destroy();
+          return;
+        }
+        if (fault?.kind === 'after')
+          response = jsonError(
+            new AwsServiceError('InternalFailure', 'The loopback endpoint lost the response.', 500),
           );
-      const operation =
-        String(req.headers['x-amz-target'] ?? '')
-          .split('.')
-          .pop() || `${request.method} ${request.path}`;
-      const key = `${request.service}.${operation}`;
-      this.requestCounts.set(key, (this.requestCounts.get(key) ?? 0) + 1);
+      }
     }
     res.writeHead(response.status, { ...response.headers, 'x-amzn-requestid': crypto.randomUUID() });
     res.end(response.body);
   }
+}
+
+/** A fault injected into the loopback endpoint's answers. */
+export interface AwsFault {
+  /** `service.Operation`, as `count()` names it. */
+  operation: string;
+  /**
+   * before: 500 without processing; throttle: ThrottlingException without processing; after: processed,
+   * then answered 500 (a lost response); reset: processed, then the connection is dropped.
+   */
+  kind: 'before' | 'throttle' | 'after' | 'reset';
+  times: number;
+}
+
+/** The operation a request names: X-Amz-Target's for JSON protocols, Action for Query, a REST route's name. */
+function operationName(request: AwsRequest): string {
+  const target = String(request.headers['x-amz-target'] ?? '');
+  if (target) return target.split('.').pop()!;
+  if (request.service === 'scheduler') {
+    const single = /^\/schedules\/[^/]+$/.test(request.path);
+    if (single)
+      return (
+        { POST: 'CreateSchedule', GET: 'GetSchedule', DELETE: 'DeleteSchedule', PUT: 'UpdateSchedule' }[
+          request.method
+        ] ?? request.method
+      );
+    if (request.path === '/schedules') return 'ListSchedules';
+  }
+  const action = new URLSearchParams(request.body).get('Action');
+  return action ?? `${request.method} ${request.path}`;
 }
 
 /** "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/secretsmanager/aws4_request, …" → "secretsmanager". */

@@ -128,8 +128,9 @@ export class SnsService implements AwsService {
         },
       ],
     };
+    // SNS invokes Lambda asynchronously: Lambda's retries (and duplicates) apply, the publisher learns nothing.
     const delivery = this.lambdas
-      .invoke(sub.lambdaArn, event)
+      .invokeAsync(sub.lambdaArn, event)
       .catch(() => undefined)
       .finally(() => this.deliveries.delete(delivery));
     this.deliveries.add(delivery);

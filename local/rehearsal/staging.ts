@@ -7,8 +7,11 @@ import {
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { KeyClient } from '../../client/index.js';
 import { Logger } from '../../lambdas/logger.js';
-import type { ProviderClient, ProviderDefinition } from '../../lambdas/providers/types.js';
-import type { RetryHooks, RetryPolicy } from '../../lambdas/retry.js';
+import type {
+  ProviderClient,
+  ProviderDefinition,
+  ProviderHttpSettings,
+} from '../../lambdas/providers/types.js';
 import { gracePeriodSeconds } from '../../lambdas/rotation.js';
 import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { AWSCURRENT, connectProvider, readManagedKey, versionWithStage } from '../../lambdas/secrets.js';
@@ -69,7 +72,7 @@ export interface StagingOptions {
   endpoint?: string;
   /** The fleet's rekey client settings (real time). */
   client?: { ttlMs?: number; jitterMs?: number; retryDelayMs?: number };
-  http?: { timeoutMs?: number; retry?: RetryPolicy; retryHooks?: RetryHooks };
+  http?: ProviderHttpSettings;
 }
 
 export interface StagingDeps {

@@ -135,7 +135,7 @@ export class RehearsalWorld {
       );
       this.keys.push({ name, provider, arn: created.ARN! });
     }
-    this.timer = setInterval(() => void this.aws.scheduler.runDue(), 20);
+    this.timer = setInterval(() => void this.aws.runDue(), 20);
   }
 
   async stop(): Promise<void> {

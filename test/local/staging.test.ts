@@ -42,7 +42,7 @@ async function deployedWorld() {
   );
   const ticker = setInterval(() => {
     env.clock.advance(2000);
-    void env.aws.scheduler.runDue();
+    void env.aws.runDue();
   }, 25);
   return {
     env,
@@ -111,10 +111,12 @@ describe('rekey rehearse --target staging', () => {
       .map(([op]) => op);
     for (const op of called)
       assert.ok(
-        ['sts.POST /', 'secretsmanager.DescribeSecret', 'secretsmanager.GetSecretValue'].includes(op),
+        ['sts.GetCallerIdentity', 'secretsmanager.DescribeSecret', 'secretsmanager.GetSecretValue'].includes(
+          op,
+        ),
         `unexpected call ${op}`,
       );
-    assert.ok(called.includes('sts.POST /'), 'resolved the account with GetCallerIdentity');
+    assert.ok(called.includes('sts.GetCallerIdentity'), 'resolved the account with GetCallerIdentity');
     assert.equal(env.aws.lambdas.history().length, 0, 'no rotation function ran');
     assert.deepEqual(env.leakedLines(), []);
     assert.ok(![...env.secretValues, ...env.sandbox.issuedSecrets()].some((v) => text.includes(v)));

@@ -1,3 +1,4 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   CreateSecretCommand,
@@ -6,6 +7,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
+import type { LeaseDeps } from '../../lambdas/lease.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import {
@@ -22,6 +24,19 @@ import { startLoopbackAws } from './env.js';
 import { RotationEnvBase } from './rotation-env-base.js';
 
 export const APP_SCOPES = ['mail.send'];
+export const LEASE_TABLE = 'rekey-leases';
+
+/** The lease table as the stack deploys it: partition key `secret`, on demand. */
+export async function createLeaseTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: [{ AttributeName: 'secret', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'secret', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
 
 /** What a provider contributes to a managed-key environment: its seeded credential and current key. */
 export interface ProviderSeed {
@@ -40,6 +55,9 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
   readonly clock = new ManualClock(new Date());
   scheduler!: SchedulerClient;
   sns!: SNSClient;
+  dynamodb!: DynamoDBClient;
+  /** The per-secret lease every actor takes, as the stack deploys it; `undefined` shows what it prevents. */
+  lease: LeaseDeps | undefined;
   alertTopicArn!: string;
   revokerArn!: string;
   rotatorArn!: string;
@@ -62,6 +80,17 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     this.sm = new SecretsManagerClient({});
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
+    this.dynamodb = new DynamoDBClient({});
+    await createLeaseTable(this.dynamodb, LEASE_TABLE);
+    this.lease = {
+      dynamodb: this.dynamodb,
+      logger: this.logger,
+      // On the test's clock, shorter than Secrets Manager's first re-attempt: a crashed holder's lease has
+      // expired by the time the rotation is tried again, as the stack's 6 min lease has after 5 min timeouts.
+      config: { tableName: LEASE_TABLE, waitMs: 2000, durationMs: 4 * 60_000 },
+      now: () => this.clock.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20))),
+    };
     this.alertTopicArn = this.aws.sns.createTopic('rekey-alerts');
     await this.scheduler.send(new CreateScheduleGroupCommand({ Name: 'rekey' }));
     this.revokerArn = this.aws.lambdas.register('rekey-revoker', (event) =>
@@ -115,6 +144,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
       now: () => this.clock.now(),
       afterPromotion: revocationAfterPromotion(revocation),
       alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
+      ...(this.lease ? { lease: this.lease } : {}),
       ...this.depsOverride,
     };
   }
@@ -141,6 +171,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
       },
       endpoints: { [this.provider.name]: this.sandbox.url },
       http: this.http,
+      ...(this.lease ? { lease: this.lease } : {}),
       ...this.revocationOverride,
     };
   }
@@ -148,7 +179,15 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
   /** Moves the clock by `ms` and fires every schedule then due; returns how many fired. */
   async advanceAndFire(ms: number): Promise<number> {
     this.clock.advance(ms);
-    return this.aws.scheduler.runDue();
+    return this.aws.runDue();
+  }
+
+  /** Moves the clock to Secrets Manager's next re-attempt of a failed rotation and lets it run. */
+  async reattemptRotation(): Promise<void> {
+    const next = this.aws.secretsManager.pendingReattempts()[0];
+    if (!next) throw new Error('no failed rotation is waiting for a re-attempt');
+    this.clock.set(next.at);
+    await this.aws.runDue();
   }
 
   alerts(): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
@@ -161,6 +200,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     this.sm?.destroy();
     this.scheduler?.destroy();
     this.sns?.destroy();
+    this.dynamodb?.destroy();
     await this.aws?.stop();
     await this.sandbox.stop();
   }
