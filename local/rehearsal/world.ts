@@ -1,3 +1,4 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   CreateSecretCommand,
@@ -7,6 +8,7 @@ import {
 import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
 import { formatDuration } from '../../lambdas/duration.js';
+import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import {
   type RevocationDeps,
@@ -58,6 +60,9 @@ export class RehearsalWorld {
   sm!: SecretsManagerClient;
   scheduler!: SchedulerClient;
   sns!: SNSClient;
+  dynamodb!: DynamoDBClient;
+  /** The per-secret lease, as the stack deploys it; on real time, as Lambda's timeouts are. */
+  lease!: LeaseDeps;
   alertTopicArn!: string;
   private revokerArn!: string;
   private readonly rotationArns = new Map<string, string>();
@@ -75,6 +80,21 @@ export class RehearsalWorld {
     this.sm = new SecretsManagerClient({});
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
+    this.dynamodb = new DynamoDBClient({});
+    await this.dynamodb.send(
+      new CreateTableCommand({
+        TableName: 'rekey-leases',
+        KeySchema: [{ AttributeName: 'secret', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'secret', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    this.lease = {
+      dynamodb: this.dynamodb,
+      logger: this.logger.child({ component: 'lease' }),
+      config: { tableName: 'rekey-leases', waitMs: 30_000 },
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.min(ms, 25))),
+    };
     this.alertTopicArn = this.aws.sns.createTopic('rekey-alerts');
     await this.scheduler.send(new CreateScheduleGroupCommand({ Name: 'rekey' }));
     const revoke = this.options.revoker ?? revokePreviousKey;
@@ -141,7 +161,7 @@ export class RehearsalWorld {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.aws.secretsManager.settled();
-    for (const client of [this.sm, this.scheduler, this.sns]) client?.destroy();
+    for (const client of [this.sm, this.scheduler, this.sns, this.dynamodb]) client?.destroy();
     await this.aws.stop();
     for (const sandbox of this.sandboxes.values()) await sandbox.sandbox.stop();
   }
@@ -158,6 +178,7 @@ export class RehearsalWorld {
       now: () => this.clock.now(),
       afterPromotion: revocationAfterPromotion(revocation),
       alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
+      lease: this.lease,
     };
   }
 
@@ -179,6 +200,7 @@ export class RehearsalWorld {
       },
       endpoints: Object.fromEntries([...this.sandboxes].map(([name, s]) => [name, s.sandbox.url])),
       http: this.http,
+      lease: this.lease,
       ...(this.options.usageSources ? { usageSources: this.options.usageSources } : {}),
     };
   }
