@@ -137,6 +137,7 @@ describe('the synthesized rekey stack', () => {
         'REKEY_REVOKER_ARN',
         'REKEY_DLQ_ARN',
         'REKEY_ALERT_TOPIC_ARN',
+        'REKEY_LEASE_TABLE',
       ]) {
         assert.ok(fn.Properties!.Environment.Variables[name], `${name} is set`);
       }
@@ -171,9 +172,65 @@ describe('the synthesized rekey stack', () => {
       'REKEY_REVOKER_ARN',
       'REKEY_DLQ_ARN',
       'REKEY_ALERT_TOPIC_ARN',
+      'REKEY_LEASE_TABLE',
     ]) {
       assert.ok(described.includes(`export ${name}=<this value>`), name);
     }
+  });
+
+  describe('one owner per secret', () => {
+    const tableId = () => stack.getLogicalId(stack.leases.table.node.defaultChild as never);
+
+    it('deploys the lease table on demand, encrypted, keyed by secret, swept by TTL', () => {
+      const table = resources[tableId()]!;
+      assert.equal(table.Type, 'AWS::DynamoDB::Table');
+      assert.deepEqual(table.Properties!.KeySchema, [{ AttributeName: 'secret', KeyType: 'HASH' }]);
+      assert.equal(table.Properties!.BillingMode, 'PAY_PER_REQUEST');
+      assert.equal(table.Properties!.SSESpecification.SSEEnabled, true);
+      assert.deepEqual(table.Properties!.TimeToLiveSpecification, { AttributeName: 'ttl', Enabled: true });
+    });
+
+    it('lets every mutating function take and give back leases on that table, and nothing else there', () => {
+      const fns = [
+        stack.rotationFunctions.get('sendgrid')!,
+        stack.revocation.revoker,
+        stack.revocation.rollback,
+      ];
+      for (const fn of fns) {
+        const f = resources[logicalId(fn.function)]!;
+        assert.deepEqual(f.Properties!.Environment.Variables.REKEY_LEASE_TABLE, { Ref: tableId() });
+        const statements = Object.values(resources)
+          .filter(
+            (r) =>
+              r.Type === 'AWS::IAM::Policy' &&
+              (r.Properties!.Roles as Array<{ Ref: string }>).some(
+                (role) => role.Ref === stack.getLogicalId(fn.role.node.defaultChild as never),
+              ),
+          )
+          .flatMap((r) => r.Properties!.PolicyDocument.Statement as Statement[])
+          .filter((st) => JSON.stringify(st.Resource).includes(tableId()));
+        assert.deepEqual(
+          statements.flatMap((st) => [st.Action].flat()).sort(),
+          ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
+          `${fn.node.path}: lease actions only`,
+        );
+      }
+    });
+
+    it('never drops a revocation or rollback: two async retries, then the dead-letter queue', () => {
+      const configs = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
+      const dlq = stack.getLogicalId(stack.revocation.deadLetterQueue.node.defaultChild as never);
+      for (const fn of [stack.revocation.revoker, stack.revocation.rollback]) {
+        const config = configs.find(
+          (c) => JSON.stringify(c.Properties!.FunctionName) === JSON.stringify({ Ref: logicalId(fn.function) }),
+        );
+        assert.ok(config, `${fn.node.path} has an asynchronous invocation config`);
+        assert.equal(config.Properties!.MaximumRetryAttempts, 2);
+        assert.deepEqual(config.Properties!.DestinationConfig.OnFailure.Destination, {
+          'Fn::GetAtt': [dlq, 'Arn'],
+        });
+      }
+    });
   });
 
   describe('invoke permissions (confused deputy)', () => {
