@@ -17,16 +17,27 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
-import { InvalidInputError, isRetryable, LeaseBusyError } from './errors.js';
+import {
+  InvalidInputError,
+  isRetryable,
+  LeaseBusyError,
+  ProviderNotFoundError,
+  ProviderRejectedError,
+} from './errors.js';
 import { type LeaseDeps, SecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
-import { type Promotion, type RotationDeps, recordRevocationDue } from './rotation.js';
+import {
+  type Promotion,
+  type RevocationHandOver,
+  type RotationDeps,
+  recordRevocationDue,
+} from './rotation.js';
 import type { ManagedKey } from './secret-format.js';
 import { AWSCURRENT, AWSPREVIOUS, connectProvider, describeSecret, readManagedKey } from './secrets.js';
-import { emergencyFor, TAGS, tagMap } from './tags.js';
+import { emergencyFor, TAGS, tagMap, versionList } from './tags.js';
 import { DIMENSIONS, METRICS, type RevocationOutcome } from './telemetry.js';
-import type { UsageSource, UsageVerdict } from './usage.js';
+import type { NewKeyUse, UsageEvidence, UsageSource, UsageVerdict } from './usage.js';
 
 /** What the revoker is asked to do; it is the Scheduler target's input, so it never holds a key value. */
 export const RevocationRequestSchema = z.object({
@@ -45,6 +56,9 @@ export const RevocationRequestSchema = z.object({
 });
 export type RevocationRequest = z.input<typeof RevocationRequestSchema>;
 
+/** Default quiet period: the old key must have gone unused this long before a rotation revokes it. */
+export const DEFAULT_QUIET_SECONDS = 600;
+
 export interface RevocationConfig {
   /** EventBridge Scheduler group holding rekey's schedules. */
   scheduleGroup: string;
@@ -59,6 +73,11 @@ export interface RevocationConfig {
   recheckSeconds?: number;
   /** Usage checks / provider attempts before giving up and alerting. Default 8. */
   maxAttempts?: number;
+  /**
+   * How long the old key must have gone unused (provider last-used, else client metrics) before a rotation
+   * revokes it. Default 600 s. Keep it above the client's metrics flush and CloudWatch's ingestion delay.
+   */
+  quietSeconds?: number;
 }
 
 /** Reads the revocation wiring the stack passes to rotation, revoker and rollback functions. */
@@ -73,6 +92,7 @@ export function revocationConfigFromEnv(env: NodeJS.ProcessEnv = process.env): R
     ...(env.REKEY_ALERT_TOPIC_ARN ? { alertTopicArn: env.REKEY_ALERT_TOPIC_ARN } : {}),
     ...(env.REKEY_RECHECK_SECONDS ? { recheckSeconds: Number(env.REKEY_RECHECK_SECONDS) } : {}),
     ...(env.REKEY_MAX_ATTEMPTS ? { maxAttempts: Number(env.REKEY_MAX_ATTEMPTS) } : {}),
+    ...(env.REKEY_QUIET_SECONDS ? { quietSeconds: Number(env.REKEY_QUIET_SECONDS) } : {}),
   };
 }
 
@@ -97,16 +117,28 @@ export interface RevocationDeps {
 }
 
 /**
- * Scheduler name for revoking `versionId` of `secretName`: readable prefix + stable hash, within
- * Scheduler's 64 characters of [0-9a-zA-Z-_.]. Re-schedules append `-r<attempt>`.
+ * Scheduler name for revoking `versionId` of `secretName` in favour of `newVersionId`: readable prefix +
+ * stable hashes, within Scheduler's 64 characters of [0-9a-zA-Z-_.]. The replacing version is part of the
+ * name, so a second rotation away from the same version (an emergency after a stuck one) gets its own
+ * schedule; re-schedules append `-r<attempt>`. `revocationSchedulePrefix` is what every one of them shares.
  */
-export function revocationScheduleName(secretName: string, versionId: string, attempt = 0): string {
+export function revocationScheduleName(
+  secretName: string,
+  versionId: string,
+  newVersionId: string,
+  attempt = 0,
+): string {
+  const replacement = createHash('sha256').update(newVersionId).digest('hex').slice(0, 6);
+  return `${revocationSchedulePrefix(secretName, versionId)}-${replacement}${attempt > 0 ? `-r${attempt}` : ''}`;
+}
+
+function revocationSchedulePrefix(secretName: string, versionId: string): string {
   const hash = createHash('sha256').update(`${secretName}\0${versionId}`).digest('hex').slice(0, 20);
   const slug = secretName
     .replace(/[^0-9a-zA-Z-_.]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 24);
-  return `rekey-${slug ? `${slug}-` : ''}${hash}${attempt > 0 ? `-r${attempt}` : ''}`;
+    .slice(0, 20);
+  return `rekey-${slug ? `${slug}-` : ''}${hash}`;
 }
 
 /** Scheduler's at() expression for the first whole minute at or after `date` (it fires at minute precision). */
@@ -133,7 +165,12 @@ export async function scheduleRevocation(
   deps: Pick<RevocationDeps, 'scheduler' | 'config' | 'logger'> & { secretName: string },
 ): Promise<'scheduled' | 'already-scheduled'> {
   const parsed = RevocationRequestSchema.parse(request);
-  const name = revocationScheduleName(deps.secretName, parsed.previousVersionId, parsed.attempt);
+  const name = revocationScheduleName(
+    deps.secretName,
+    parsed.previousVersionId,
+    parsed.newVersionId,
+    parsed.attempt,
+  );
   try {
     await deps.scheduler.send(
       new CreateScheduleCommand({
@@ -174,7 +211,7 @@ export async function cancelRevocation(
   versionId: string,
   deps: Pick<RevocationDeps, 'scheduler' | 'config'>,
 ): Promise<number> {
-  const prefix = revocationScheduleName(secretName, versionId);
+  const prefix = revocationSchedulePrefix(secretName, versionId);
   const listed = await deps.scheduler.send(
     new ListSchedulesCommand({ GroupName: deps.config.scheduleGroup, NamePrefix: prefix }),
   );
@@ -198,14 +235,23 @@ export interface RevocationReport {
   versionId: string;
   keyId: string;
   reason: string;
-  evidence?: UsageVerdict['source'];
+  /** What showed the new key in use. */
+  evidence?: UsageEvidence;
+  /** What showed the old key quiet (`test-secret`: nothing reports its use, so it was not checked). */
+  quietEvidence?: UsageEvidence;
 }
 
 /** A parsed revocation request. */
 type Request = z.infer<typeof RevocationRequestSchema>;
 
+/** The evidence a usage-gated revocation went ahead on, for each key. */
+interface Evidence {
+  evidence?: UsageEvidence;
+  quietEvidence?: UsageEvidence;
+}
+
 /** What decided a revocation run: a report to return, or the go-ahead with the evidence used. */
-type Decision = { stop: RevocationReport } | { revoke: true; evidence?: UsageVerdict['source'] };
+type Decision = { stop: RevocationReport } | ({ revoke: true } & Evidence);
 
 /**
  * The revoker. It takes the secret's lease, then checks, in order (each a small function below):
@@ -300,7 +346,7 @@ class RevocationRun {
     const current = await readManagedKey(sm, log, { SecretId: request.secretArn, VersionStage: AWSCURRENT });
     const named = await this.checkRequestMatchesSecret(previous);
     if (named) return named;
-    const rolledBack = await this.checkNotCurrent(metadata, current);
+    const rolledBack = await this.checkNotCurrent(metadata, tags, current);
     if (rolledBack || !current) return rolledBack ?? this.abort('the secret has no AWSCURRENT value');
     const definition = await this.definitionFor(current.doc.provider);
     const endpoint = deps.endpoints?.[definition.name];
@@ -323,8 +369,9 @@ class RevocationRun {
       providerResult: result,
       at: this.now.toISOString(),
       evidence: decision.evidence,
+      quietEvidence: decision.quietEvidence,
     });
-    return this.report(result === 'revoked' ? 'revoked' : 'already-revoked', decision.evidence);
+    return this.report(result === 'revoked' ? 'revoked' : 'already-revoked', decision);
   }
 
   /** Never trust the message: the version must exist in this secret and store the key it names. */
@@ -343,20 +390,36 @@ class RevocationRun {
     return undefined;
   }
 
-  /** The old key must not be AWSCURRENT again (a rollback happened). */
+  /**
+   * The old key must not be AWSCURRENT: either its replacement was never promoted (finishSecret schedules
+   * the revocation before it promotes, and may have died in between) — nothing to do — or a rollback
+   * restored it, which operators hear about.
+   */
   private async checkNotCurrent(
     metadata: DescribeSecretCommandOutput,
+    tags: Record<string, string>,
     current: { doc: ManagedKey } | undefined,
   ): Promise<RevocationReport | undefined> {
-    const { previousVersionId, previousKeyId } = this.request;
-    if (isCurrent(metadata, previousVersionId) || current?.doc.keyId === previousKeyId)
-      return this.abort(
-        `key ${previousKeyId} (version ${previousVersionId}) is AWSCURRENT again — a rollback happened`,
-      );
-    return undefined;
+    const { previousVersionId, previousKeyId, newVersionId, reason } = this.request;
+    if (!isCurrent(metadata, previousVersionId) && current?.doc.keyId !== previousKeyId) return undefined;
+    // The replacement was current once and is not now: someone moved AWSCURRENT back. (A rollback's own
+    // request names the version it rejects: that still being current means its move never happened.)
+    const restored =
+      metadata.VersionIdsToStages?.[newVersionId]?.includes(AWSPREVIOUS) ||
+      versionList(tags, TAGS.rejectedVersions).includes(newVersionId);
+    if (reason === 'rollback' || !restored) {
+      this.log.info('the replacing version never became AWSCURRENT; nothing to revoke', { newVersionId });
+      return this.report('aborted');
+    }
+    return this.abort(
+      `key ${previousKeyId} (version ${previousVersionId}) is AWSCURRENT again — a rollback happened`,
+    );
   }
 
-  /** The current key works, and (for a rotation) the fleet moved to it; or a report that says why not yet. */
+  /**
+   * The current key works, and (for a rotation) the fleet moved to it and left the old key quiet for the
+   * quiet period; or a report that says why not yet.
+   */
   private async decide(
     provider: ProviderClient,
     definition: ProviderDefinition,
@@ -371,7 +434,7 @@ class RevocationRun {
           `the current key ${current.keyId} does not authenticate; the previous key ${request.previousKeyId} is kept as the only working key. Rotate or roll back`,
         ),
       };
-    let evidence: UsageVerdict['source'] | undefined;
+    let evidence: Evidence = {};
     if (request.reason === 'rotation') {
       const verdict = await usageVerdict(
         provider,
@@ -381,22 +444,37 @@ class RevocationRun {
         new Date(request.promotedAt),
         this.secretName,
         this.deps.usageSources ?? [],
+        {
+          keyId: request.previousKeyId,
+          now: this.now,
+          quietSeconds: this.deps.config.quietSeconds ?? DEFAULT_QUIET_SECONDS,
+        },
       );
       if (verdict.status !== 'confirmed')
         return {
           stop: await this.retryLater(
-            `no use of the new key ${current.keyId} confirmed by ${verdict.source} yet`,
+            'quietEvidence' in verdict
+              ? verdict.detail
+              : `no use of the new key ${current.keyId} confirmed by ${verdict.source} yet`,
             'deferred',
           ),
         };
-      evidence = verdict.source;
+      this.log.info('usage confirmed', {
+        evidence: verdict.source,
+        quietEvidence: verdict.quietEvidence,
+        ...(verdict.detail ? { detail: verdict.detail } : {}),
+      });
+      evidence = {
+        evidence: verdict.source,
+        ...(verdict.quietEvidence ? { quietEvidence: verdict.quietEvidence } : {}),
+      };
     }
     if (definition.assisted) {
       // No revoke API: a person revokes; rekey reminds them and records it once the key stops working.
       if ((await provider.validateKey({ id: previous.keyId, value: previous.key })) === 'accepted')
         return { stop: await this.remindPerson(definition) };
     }
-    return { revoke: true, ...(evidence ? { evidence } : {}) };
+    return { revoke: true, ...evidence };
   }
 
   private async remindPerson(definition: ProviderDefinition): Promise<RevocationReport> {
@@ -495,8 +573,12 @@ class RevocationRun {
     );
   }
 
-  private report(outcome: RevocationOutcome, evidence?: UsageVerdict['source']): RevocationReport {
+  private report(outcome: RevocationOutcome, used: Evidence = {}): RevocationReport {
     const { request } = this;
+    const evidence = {
+      ...(used.evidence ? { evidence: used.evidence } : {}),
+      ...(used.quietEvidence ? { quietEvidence: used.quietEvidence } : {}),
+    };
     this.log.info(`revocation ${outcome}`, {
       ...emfRecord(
         [{ name: METRICS.revocations, value: 1 }],
@@ -505,7 +587,7 @@ class RevocationRun {
         this.now,
       ),
       outcome,
-      ...(evidence ? { evidence } : {}),
+      ...evidence,
     });
     return {
       outcome,
@@ -513,7 +595,7 @@ class RevocationRun {
       versionId: request.previousVersionId,
       keyId: request.previousKeyId,
       reason: request.reason,
-      ...(evidence ? { evidence } : {}),
+      ...evidence,
     };
   }
 }
@@ -522,7 +604,29 @@ function isCurrent(metadata: DescribeSecretCommandOutput, versionId: string): bo
   return metadata.VersionIdsToStages?.[versionId]?.includes(AWSCURRENT) ?? false;
 }
 
-/** Whether the fleet uses the new key: the provider's last use, else the client's metrics, else testSecret. */
+/** The old key whose quiet period the usage gate checks. */
+export interface QuietCheck {
+  /** Provider key id of the old key about to be revoked. */
+  keyId: string;
+  now: Date;
+  /** How long the old key must have gone unused. */
+  quietSeconds: number;
+}
+
+/** What one source saw of the old key within the quiet period. */
+interface QuietSeen {
+  evidence: 'provider-last-used' | 'client-metrics';
+  /** Its latest use within the quiet period; null: none. */
+  lastUsedAt: Date | null;
+  detail: string;
+}
+
+/**
+ * Whether the fleet moved to the new key: the new key was used since promotion (the provider's last use,
+ * else the client's metrics, else testSecret) and the old key went unused for the quiet period (the
+ * provider's last use of it, and the client's metrics, which catch a lagging or masked report). A use of the
+ * old key seen by either holds the revocation back; nothing reporting on the old key leaves today's gate.
+ */
 export async function usageVerdict(
   provider: ProviderClient,
   definition: ProviderDefinition,
@@ -531,27 +635,98 @@ export async function usageVerdict(
   since: Date,
   secretName: string,
   sources: UsageSource[],
+  quiet: QuietCheck,
 ): Promise<UsageVerdict> {
-  let providerVerdict: UsageVerdict | undefined;
+  const quietSince = new Date(quiet.now.getTime() - quiet.quietSeconds * 1000);
+  let newKey: NewKeyUse | undefined;
+  let providerVerdict: NewKeyUse | undefined;
+  // In order of preference: the provider's report first, then each client source that answers.
+  const seen: QuietSeen[] = [];
   if (definition.capabilities.lastUsed && provider.lastUsed) {
     const lastUsed = await provider.lastUsed(newKeyId);
     if (lastUsed && lastUsed.getTime() >= since.getTime()) {
-      return { status: 'confirmed', source: 'provider-last-used', detail: lastUsed.toISOString() };
+      newKey = { status: 'confirmed', source: 'provider-last-used', detail: lastUsed.toISOString() };
+    } else {
+      // The provider's report can lag or be masked (IAM reports only the latest service, and rekey's own
+      // STS check is the latest call): the client's metrics may still show the use. Never test-secret here.
+      providerVerdict = { status: 'not-confirmed', source: 'provider-last-used' };
     }
-    // The provider's report can lag or be masked (IAM reports only the latest service, and rekey's own
-    // STS check is the latest call): the client's metrics may still show the use. Never test-secret here.
-    providerVerdict = { status: 'not-confirmed', source: 'provider-last-used' };
+    seen.push(await providerQuiet(provider, quiet.keyId, quietSince));
   }
   if (tags[TAGS.usageEvidence] !== 'test-secret') {
     for (const source of sources) {
-      const verdict = await source({ secretName, since, newKeyId });
-      if (verdict?.status === 'confirmed' || (verdict && !providerVerdict)) return verdict;
+      const answer = await source({
+        secretName,
+        since,
+        newKeyId,
+        previous: { keyId: quiet.keyId, quietSince },
+      });
+      if (!answer) continue;
+      const { previous, ...use } = answer;
+      if (!newKey && (use.status === 'confirmed' || !providerVerdict)) newKey = use;
+      if (previous)
+        seen.push({
+          evidence: 'client-metrics',
+          lastUsedAt: previous.lastUsedAt,
+          detail: previous.detail ?? `key ${quiet.keyId} ${previous.lastUsedAt ? 'used' : 'not used'}`,
+        });
+      // Stop at the first answer on each key; no use of the new key yet decides the verdict on its own.
+      if (newKey?.status === 'not-confirmed' || (newKey && previous)) break;
     }
   }
-  if (providerVerdict) return providerVerdict;
   // Neither the provider nor the client reports usage for this key: the new key passed testSecret
   // (finishSecret runs only after it), which is the evidence left. The README says so.
-  return { status: 'confirmed', source: 'test-secret' };
+  newKey ??= providerVerdict ?? { status: 'confirmed', source: 'test-secret' };
+  if (newKey.status !== 'confirmed') return newKey;
+  const inUse = seen.find((s) => s.lastUsedAt !== null);
+  if (inUse?.lastUsedAt) {
+    const ago = Math.max(0, Math.round((quiet.now.getTime() - inUse.lastUsedAt.getTime()) / 1000));
+    return {
+      status: 'not-confirmed',
+      source: newKey.source,
+      quietEvidence: inUse.evidence,
+      lastUsedAt: inUse.lastUsedAt,
+      detail: `the old key ${quiet.keyId} is still in use: last used ${ago} s ago (${inUse.lastUsedAt.toISOString()}) by ${inUse.evidence} (${inUse.detail}); it must go unused for ${quiet.quietSeconds} s before it is revoked`,
+    };
+  }
+  const quietBy = seen[0];
+  const newDetail = newKey.detail ? `new key: ${newKey.detail}; ` : '';
+  if (!quietBy)
+    return {
+      ...newKey,
+      quietEvidence: 'test-secret',
+      detail: `${newDetail}no source reports the old key ${quiet.keyId}'s use (no provider last-used report, no client metrics): its quiet period is not checked, the new key's ${newKey.source} evidence decides`,
+    };
+  return {
+    ...newKey,
+    quietEvidence: quietBy.evidence,
+    detail: `${newDetail}the old key ${quiet.keyId} went unused for ${quiet.quietSeconds} s by ${seen.map((s) => `${s.evidence} (${s.detail})`).join(' and ')}`,
+  };
+}
+
+/** The provider's last use of the old key, within the quiet period or not; a key already gone is unused. */
+async function providerQuiet(provider: ProviderClient, keyId: string, quietSince: Date): Promise<QuietSeen> {
+  let lastUsed: Date | null;
+  try {
+    lastUsed = await provider.lastUsed!(keyId);
+  } catch (error) {
+    // Revoking a key already gone counts as done: its missing report must not hold the revocation back.
+    const gone =
+      error instanceof ProviderNotFoundError ||
+      (error instanceof ProviderRejectedError && error.status === 404);
+    if (!gone) throw error;
+    return {
+      evidence: 'provider-last-used',
+      lastUsedAt: null,
+      detail: `the provider no longer has key ${keyId}`,
+    };
+  }
+  const recent = lastUsed !== null && lastUsed.getTime() >= quietSince.getTime();
+  return {
+    evidence: 'provider-last-used',
+    lastUsedAt: recent ? lastUsed : null,
+    detail: lastUsed ? `last used ${lastUsed.toISOString()}` : 'no use reported',
+  };
 }
 
 /** Records the revocation on the secret's history and drops the revoked version's AWSPREVIOUS label. */
@@ -594,40 +769,56 @@ async function recordRevocation(
 }
 
 /**
- * finishSecret's hand-over once the new key is AWSCURRENT: record the due revocation on the secret,
- * schedule the revoker, and — for an emergency rotation with zero grace — revoke the old key at once
- * (the schedule stays as the backstop if this invocation dies). Idempotent: every part is.
+ * finishSecret's hand-over of the previous key. Before the promotion: record the due revocation on the
+ * secret and schedule the revoker (if the promotion then never happens, the revoker finds the old key still
+ * AWSCURRENT and does nothing). After it: for an emergency rotation with zero grace, revoke the old key at
+ * once (the schedule stays as the backstop if this invocation dies), and clear the emergency. Idempotent:
+ * every part is.
  */
-export function revocationAfterPromotion(deps: Omit<RevocationDeps, 'secretsManager' | 'logger'>) {
-  return async (promotion: Promotion, rotation: RotationDeps): Promise<void> => {
-    const revocation: RevocationDeps = {
-      // A rotation function revokes only keys of its own provider.
-      providerFor: () => rotation.provider,
-      ...deps,
-      secretsManager: rotation.secretsManager,
-      logger: rotation.logger,
-      // finishSecret holds the secret's lease: the revocation runs under it.
-      ...(rotation.fence ? { fence: rotation.fence } : {}),
-    };
-    await recordRevocationDue(promotion, rotation);
-    const emergency = emergencyFor(tagMap(promotion.metadata.Tags), promotion.newVersionId) !== undefined;
-    const request: RevocationRequest = {
-      secretArn: promotion.secretArn,
-      previousVersionId: promotion.previousVersionId,
-      previousKeyId: promotion.previousKeyId,
-      newVersionId: promotion.newVersionId,
-      promotedAt: promotion.promotedAt.toISOString(),
-      reason: emergency ? 'emergency' : 'rotation',
-    };
-    await scheduleRevocation(request, promotion.dueAt, { ...revocation, secretName: promotion.secretName });
-    if (emergency && promotion.graceSeconds === 0) {
-      const report = await revokePreviousKey(request, revocation);
-      if (report.outcome === 'revoked' || report.outcome === 'already-revoked')
-        await cancelRevocation(promotion.secretName, promotion.previousVersionId, revocation);
-    }
-    if (emergency)
+export function revocationHandOver(
+  deps: Omit<RevocationDeps, 'secretsManager' | 'logger'>,
+): RevocationHandOver {
+  const revocationDeps = (rotation: RotationDeps): RevocationDeps => ({
+    // A rotation function revokes only keys of its own provider.
+    providerFor: () => rotation.provider,
+    ...deps,
+    secretsManager: rotation.secretsManager,
+    logger: rotation.logger,
+    // finishSecret holds the secret's lease: the revocation runs under it.
+    ...(rotation.fence ? { fence: rotation.fence } : {}),
+  });
+  const requestOf = (promotion: Promotion): RevocationRequest => ({
+    secretArn: promotion.secretArn,
+    previousVersionId: promotion.previousVersionId,
+    previousKeyId: promotion.previousKeyId,
+    newVersionId: promotion.newVersionId,
+    promotedAt: promotion.promotedAt.toISOString(),
+    reason: isEmergency(promotion) ? 'emergency' : 'rotation',
+  });
+  return {
+    async beforePromotion(promotion, rotation) {
+      // A finishSecret delivered again after the old key was revoked has nothing left to hand over.
+      if (tagMap(promotion.metadata.Tags)[TAGS.lastRevokedVersion] === promotion.previousVersionId) return;
+      await recordRevocationDue(promotion, rotation);
+      await scheduleRevocation(requestOf(promotion), promotion.dueAt, {
+        ...revocationDeps(rotation),
+        secretName: promotion.secretName,
+      });
+    },
+    async afterPromotion(promotion, rotation) {
+      if (!isEmergency(promotion)) return;
+      const revocation = revocationDeps(rotation);
+      if (promotion.graceSeconds === 0) {
+        const report = await revokePreviousKey(requestOf(promotion), revocation);
+        if (report.outcome === 'revoked' || report.outcome === 'already-revoked')
+          await cancelRevocation(promotion.secretName, promotion.previousVersionId, revocation);
+      }
       await rotation.secretsManager.send(
         new UntagResourceCommand({ SecretId: promotion.secretArn, TagKeys: [TAGS.emergencyGrace] }),
       );
+    },
   };
 }
+
+const isEmergency = (promotion: Promotion): boolean =>
+  emergencyFor(tagMap(promotion.metadata.Tags), promotion.newVersionId) !== undefined;

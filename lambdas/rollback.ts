@@ -142,8 +142,18 @@ async function rollbackHoldingLease(
     );
   }
 
+  const request: RevocationRequest = {
+    secretArn: arn,
+    previousVersionId: currentVersion,
+    previousKeyId: current.doc.keyId,
+    newVersionId: previousVersion,
+    promotedAt: now.toISOString(),
+    reason: 'rollback',
+  };
   await fence();
-  // Record the rejection first: if this run dies after the move, a redelivery still sees what it rejected.
+  // Record the rejection and schedule its revocation before the move: if this run dies right after it, the
+  // rejected key is still revoked, and a redelivery sees what it rejected (if it dies before, the schedule
+  // finds the rejected key still AWSCURRENT and does nothing).
   await sm.send(
     new TagResourceCommand({
       SecretId: arn,
@@ -154,6 +164,16 @@ async function rollbackHoldingLease(
       ],
     }),
   );
+  if (!revokeNow) {
+    // Instances that already picked up the rejected key need the usual grace to move back.
+    const graceSeconds = gracePeriodSeconds(metadata);
+    await scheduleRevocation(request, new Date(now.getTime() + graceSeconds * 1000), {
+      ...deps,
+      logger: log,
+      secretName: name,
+    });
+  }
+  await fence();
   await sm.send(
     new UpdateSecretVersionStageCommand({
       SecretId: arn,
@@ -177,15 +197,6 @@ async function rollbackHoldingLease(
     rejectedVersionId: currentVersion,
     cancelledSchedules,
   });
-
-  const request: RevocationRequest = {
-    secretArn: arn,
-    previousVersionId: currentVersion,
-    previousKeyId: current.doc.keyId,
-    newVersionId: previousVersion,
-    promotedAt: now.toISOString(),
-    reason: 'rollback',
-  };
   const report: RollbackReport = {
     secret: name,
     restoredVersionId: previousVersion,
@@ -199,14 +210,6 @@ async function rollbackHoldingLease(
     report.revocation = await revokePreviousKey(request, { ...deps, logger: log });
     if (report.revocation.outcome === 'revoked' || report.revocation.outcome === 'already-revoked')
       report.rejectedKey = 'revoked';
-  } else {
-    // Instances that already picked up the rejected key need the usual grace to move back.
-    const graceSeconds = gracePeriodSeconds(metadata);
-    await scheduleRevocation(request, new Date(now.getTime() + graceSeconds * 1000), {
-      ...deps,
-      logger: log,
-      secretName: name,
-    });
   }
   await publishAlert(
     deps.sns,
@@ -220,6 +223,41 @@ async function rollbackHoldingLease(
     log,
   );
   return report;
+}
+
+/**
+ * What the rollback function does with its event: a direct request, or an alarm's SNS notification. An
+ * alarm's rollback that is refused is final — SNS delivers at least once and Lambda would retry it — so it
+ * alerts instead of failing; a direct invoker gets the refusal.
+ */
+export async function rollbackFromEvent(
+  event: unknown,
+  deps: RevocationDeps & { secretsManager: SecretsManagerClient },
+): Promise<RollbackReport | undefined> {
+  const request = rollbackRequestFromEvent(event);
+  if (!request) {
+    deps.logger.info('event is not an alarm entering ALARM; nothing to roll back');
+    return undefined;
+  }
+  try {
+    return await rollbackKey(request, deps);
+  } catch (error) {
+    const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
+    if (!(error instanceof RollbackRefusedError) || !fromAlarm) throw error;
+    deps.logger.warn('rollback refused', { secretId: request.secretId, reason: error.message });
+    await publishAlert(
+      deps.sns,
+      deps.config.alertTopicArn,
+      {
+        subject: `rekey: rollback of ${request.secretId} refused`,
+        secret: request.secretId,
+        event: 'rollback-refused',
+        detail: error.message,
+      },
+      deps.logger,
+    );
+    return undefined;
+  }
 }
 
 const AlarmNotificationSchema = z.object({

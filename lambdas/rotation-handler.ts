@@ -8,7 +8,7 @@ import { RekeyError } from './errors.js';
 import { leaseFromEnv } from './lease.js';
 import { type Logger, rootLogger } from './logger.js';
 import type { ProviderDefinition } from './providers/types.js';
-import { revocationAfterPromotion, revocationConfigFromEnv } from './revocation.js';
+import { revocationConfigFromEnv, revocationHandOver } from './revocation.js';
 import { type RotationDeps, runRotationStep } from './rotation.js';
 import { DIMENSIONS, METRICS, secretNameOf } from './telemetry.js';
 
@@ -34,7 +34,7 @@ export function rotationHandler(provider: ProviderDefinition) {
     ...(lease ? { lease } : {}),
     ...(config
       ? {
-          afterPromotion: revocationAfterPromotion({
+          handOver: revocationHandOver({
             scheduler: new SchedulerClient({}),
             sns,
             config,

@@ -62,16 +62,22 @@ export interface Promotion {
   metadata: DescribeSecretCommandOutput;
 }
 
+export interface RevocationHandOver {
+  beforePromotion(promotion: Promotion, deps: RotationDeps): Promise<void>;
+  afterPromotion(promotion: Promotion, deps: RotationDeps): Promise<void>;
+}
+
 export interface RotationDeps extends ProviderConnection {
   secretsManager: SecretsManagerClient;
   logger: Logger;
   now?: () => Date;
   /**
-   * Called by finishSecret after the promotion — also when a retried finishSecret finds the promotion
-   * already done, so a crash between the two never loses the revocation. Must be idempotent.
-   * Default: record the due revocation in the secret's tags.
+   * Hands the previous key to revocation. `beforePromotion` runs ahead of the promotion — a crash right after
+   * it must not leave the old key valid forever, and nothing re-runs a finishSecret whose version is already
+   * AWSCURRENT — and again on a retried finishSecret; `afterPromotion` once the new key is AWSCURRENT. Both
+   * must be idempotent. Default: record the due revocation in the secret's tags.
    */
-  afterPromotion?: (promotion: Promotion, deps: RotationDeps) => Promise<void>;
+  handOver?: RevocationHandOver;
   /** Publishes an operator alert (single-key rotations announce their interruption). */
   alert?: (alert: Alert) => Promise<void>;
   /**
@@ -489,6 +495,10 @@ async function finishSecret(
   log: Logger,
 ): Promise<void> {
   const previousVersionId = versionWithStage(metadata, AWSCURRENT);
+  const promotion = previousVersionId
+    ? await promotionOf(secretId, token, previousVersionId, metadata, deps, log)
+    : undefined;
+  if (promotion) await (deps.handOver?.beforePromotion ?? recordRevocationDue)(promotion, deps);
   await deps.fence?.();
   await deps.secretsManager.send(
     new UpdateSecretVersionStageCommand({
@@ -511,7 +521,37 @@ async function finishAlreadyPromoted(
   deps: RotationDeps,
   log: Logger,
 ): Promise<void> {
-  if (metadata.VersionIdsToStages?.[token]?.includes(AWSPENDING)) {
+  if (metadata.VersionIdsToStages?.[token]?.includes(AWSPENDING)) await clearPending(secretId, token, deps);
+  const previousVersionId = versionWithStage(metadata, AWSPREVIOUS);
+  if (!previousVersionId) {
+    log.info('no previous version; nothing to revoke');
+    return;
+  }
+  if (isSingleKey(metadata, deps.provider)) {
+    const previous = await readManagedKey(deps.secretsManager, log, {
+      SecretId: secretId,
+      VersionId: previousVersionId,
+    });
+    // The previous key was revoked before its replacement existed; measure the interruption instead.
+    if (previous)
+      await endInterruption(
+        secretId,
+        metadata,
+        { versionId: previousVersionId, keyId: previous.doc.keyId },
+        { ...deps, now: clock(deps) },
+      );
+    return;
+  }
+  const promotion = await promotionOf(secretId, token, previousVersionId, metadata, deps, log);
+  if (!promotion) return;
+  // Again, for a retried finishSecret whose first delivery died before or after its hand-over.
+  await (deps.handOver?.beforePromotion ?? recordRevocationDue)(promotion, deps);
+  await deps.handOver?.afterPromotion(promotion, deps);
+}
+
+/** Removes AWSPENDING from the promoted version; a removal whose answer was lost (and was retried) is done. */
+async function clearPending(secretId: string, token: string, deps: RotationDeps): Promise<void> {
+  try {
     await deps.secretsManager.send(
       new UpdateSecretVersionStageCommand({
         SecretId: secretId,
@@ -519,30 +559,34 @@ async function finishAlreadyPromoted(
         RemoveFromVersionId: token,
       }),
     );
+  } catch (error) {
+    if (!isAwsError(error, 'InvalidParameterException')) throw error;
+    const now = await describeSecret(deps.secretsManager, secretId);
+    if (now.VersionIdsToStages?.[token]?.includes(AWSPENDING)) throw error;
   }
-  const previousVersionId = versionWithStage(metadata, AWSPREVIOUS);
-  if (!previousVersionId) {
-    log.info('no previous version; nothing to revoke');
-    return;
-  }
+}
+
+/**
+ * What the revocation machinery needs to know about replacing `previousVersionId` by `token` — undefined for
+ * single-key rotation, whose previous key is already revoked, and when the previous version has no value.
+ */
+async function promotionOf(
+  secretId: string,
+  token: string,
+  previousVersionId: string,
+  metadata: DescribeSecretCommandOutput,
+  deps: RotationDeps,
+  log: Logger,
+): Promise<Promotion | undefined> {
+  if (isSingleKey(metadata, deps.provider)) return undefined;
   const previous = await readManagedKey(deps.secretsManager, log, {
     SecretId: secretId,
     VersionId: previousVersionId,
   });
-  if (!previous) return;
-  if (isSingleKey(metadata, deps.provider)) {
-    // The previous key was revoked before its replacement existed; measure the interruption instead.
-    await endInterruption(
-      secretId,
-      metadata,
-      { versionId: previousVersionId, keyId: previous.doc.keyId },
-      { ...deps, now: clock(deps) },
-    );
-    return;
-  }
+  if (!previous) return undefined;
   const graceSeconds = gracePeriodSeconds(metadata, token);
   const now = clock(deps)();
-  const promotion: Promotion = {
+  return {
     secretArn: metadata.ARN ?? secretId,
     secretName: metadata.Name ?? secretId,
     newVersionId: token,
@@ -553,7 +597,6 @@ async function finishAlreadyPromoted(
     dueAt: new Date(now.getTime() + graceSeconds * 1000),
     metadata,
   };
-  await (deps.afterPromotion ?? recordRevocationDue)(promotion, deps);
 }
 
 const clock = (deps: RotationDeps): (() => Date) => deps.now ?? (() => new Date());

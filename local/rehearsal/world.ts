@@ -10,11 +10,7 @@ import { publishAlert } from '../../lambdas/alerts.js';
 import { formatDuration } from '../../lambdas/duration.js';
 import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
-import {
-  type RevocationDeps,
-  revocationAfterPromotion,
-  revokePreviousKey,
-} from '../../lambdas/revocation.js';
+import { type RevocationDeps, revocationHandOver, revokePreviousKey } from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
 import { parseManagedKey } from '../../lambdas/secret-format.js';
 import { TAGS } from '../../lambdas/tags.js';
@@ -176,7 +172,7 @@ export class RehearsalWorld {
       endpoint: this.sandboxes.get(provider)!.sandbox.url,
       http: this.http,
       now: () => this.clock.now(),
-      afterPromotion: revocationAfterPromotion(revocation),
+      handOver: revocationHandOver(revocation),
       alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
       lease: this.lease,
     };

@@ -39,7 +39,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     // Assess: during the grace period both keys work, and a one-shot schedule waits.
     const current = await env.read('AWSCURRENT');
     assert.ok(env.sandbox.accepts(old.key) && env.sandbox.accepts(current.key));
-    const name = revocationScheduleName(env.secretName, old.versionId);
+    const name = revocationScheduleName(env.secretName, old.versionId, versionId);
     assert.ok(name.length <= 64 && /^[0-9a-zA-Z-_.]+$/.test(name));
     const schedule = await env.scheduler.send(new GetScheduleCommand({ Name: name, GroupName: 'rekey' }));
     assert.match(schedule.ScheduleExpression!, /^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\)$/);

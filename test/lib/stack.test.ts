@@ -222,7 +222,8 @@ describe('the synthesized rekey stack', () => {
       const dlq = stack.getLogicalId(stack.revocation.deadLetterQueue.node.defaultChild as never);
       for (const fn of [stack.revocation.revoker, stack.revocation.rollback]) {
         const config = configs.find(
-          (c) => JSON.stringify(c.Properties!.FunctionName) === JSON.stringify({ Ref: logicalId(fn.function) }),
+          (c) =>
+            JSON.stringify(c.Properties!.FunctionName) === JSON.stringify({ Ref: logicalId(fn.function) }),
         );
         assert.ok(config, `${fn.node.path} has an asynchronous invocation config`);
         assert.equal(config.Properties!.MaximumRetryAttempts, 2);

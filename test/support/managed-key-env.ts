@@ -10,11 +10,7 @@ import { publishAlert } from '../../lambdas/alerts.js';
 import type { LeaseDeps } from '../../lambdas/lease.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
-import {
-  type RevocationDeps,
-  revocationAfterPromotion,
-  revokePreviousKey,
-} from '../../lambdas/revocation.js';
+import { type RevocationDeps, revocationHandOver, revokePreviousKey } from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
 import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { ManualClock } from '../../local/clock.js';
@@ -142,7 +138,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
       endpoint: this.sandbox.url,
       http: this.http,
       now: () => this.clock.now(),
-      afterPromotion: revocationAfterPromotion(revocation),
+      handOver: revocationHandOver(revocation),
       alert: (alert) => publishAlert(this.sns, this.alertTopicArn, alert, this.logger),
       ...(this.lease ? { lease: this.lease } : {}),
       ...this.depsOverride,
