@@ -612,7 +612,8 @@ export async function enumerateFaults(actors: readonly ActorName[] = ACTORS): Pr
       faults.push({ actor, kind: 'lose-response', at });
     }
     for (let at = 0; at < (result.processes[actor] ?? 0); at++)
-      faults.push({ actor, kind: 'deliver-twice', at });
+      for (let seed = 1; seed <= DUPLICATE_SCHEDULES; seed++)
+        faults.push({ actor, kind: 'deliver-twice', at, seed });
   }
   return { faults, clean };
 }
