@@ -245,7 +245,13 @@ async function createSecret(
       })
     : undefined;
   const name = keyNameFor(metadata.Name ?? secretId, token, deps.provider.maxKeyNameLength);
-  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, deps, log);
+  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, deps, log).catch(
+    async (error: unknown) => {
+      // Single-key: the current key is already revoked, so every minute without a new one is an outage.
+      if (permissions !== undefined) await announceStuckInterruption(secretId, metadata, error, deps);
+      throw error;
+    },
+  );
   log.protect(created.value);
 
   const now = clock(deps)();
@@ -283,6 +289,26 @@ async function createSecret(
     throw error;
   }
   log.info('created new key and staged it AWSPENDING', { keyId: created.id, keyName: created.name });
+}
+
+/**
+ * A single-key createSecret that revoked the current key but could not make the new one: no key works until
+ * it succeeds. Operators hear it from the failed attempt itself; Secrets Manager re-attempts the rotation,
+ * each failed re-attempt says so again, and `rekey rotate --emergency` forces a fresh attempt at once.
+ */
+async function announceStuckInterruption(
+  secretId: string,
+  metadata: DescribeSecretCommandOutput,
+  error: unknown,
+  deps: RotationDeps,
+): Promise<void> {
+  const name = metadata.Name ?? secretId;
+  await deps.alert?.({
+    subject: `rekey: ${name} has no working key — single-key rotation could not create the new one`,
+    secret: name,
+    event: 'single-key-interruption-stuck',
+    detail: `the old key is revoked and creating its replacement failed (${deps.logger.redact(error instanceof Error ? error.message : String(error))}). Secrets Manager re-attempts the rotation; to retry now run: rekey rotate ${name} --emergency`,
+  });
 }
 
 /** Create calls whose outcome a lost response hid, before createSecret gives up (the rotation is re-attempted). */

@@ -265,6 +265,35 @@ describe('faults AWS and providers produce (issue 12)', () => {
     assert.ok(!env.sandbox.accepts(old.key), 'the revocation was not lost');
   });
 
+  it('scenario 11: a single-key rotation whose create fails after the revocation alerts at once, and recovers on the re-attempt', async () => {
+    await env.sm.send(
+      new TagResourceCommand({
+        SecretId: env.secretArn,
+        Tags: [{ Key: TAGS.singleKey, Value: 'accept-interruption' }],
+      }),
+    );
+    const old = await env.read('AWSCURRENT');
+    env.sandbox.injectFault({
+      status: 503,
+      times: 1000,
+      match: (req) => req.method === 'POST' && req.path === '/v3/api_keys',
+    });
+    const stuck = await env.rotate();
+    assert.equal(env.lastOutcome()?.failedStep, 'createSecret');
+    assert.ok(!env.sandbox.accepts(old.key), 'the interruption began: the old key is revoked');
+    const alert = env.alerts().find((a) => a.message.event === 'single-key-interruption-stuck');
+    assert.ok(alert, 'the failed attempt itself tells operators no key works');
+    assert.match(String(alert.message.detail), /rekey rotate prod\/sendgrid\/api-key --emergency/);
+    // SendGrid recovers; Secrets Manager's re-attempt completes the rotation.
+    env.sandbox.clearFaults();
+    await env.reattemptRotation();
+    const current = await env.read('AWSCURRENT');
+    assert.equal(current.versionId, stuck);
+    assert.ok(env.sandbox.accepts(current.key));
+    assert.equal(env.appKeys().length, 1);
+    assert.deepEqual(env.leakedLines(), []);
+  });
+
   it('scenario 12: Secrets Manager re-attempts a failed rotation by itself, and --emergency cancels it safely', async () => {
     const old = await env.read('AWSCURRENT');
     env.sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' });
