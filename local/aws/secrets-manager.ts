@@ -529,7 +529,14 @@ export class SecretsManagerService implements AwsService {
 
   private tagResource(input: Record<string, unknown>): unknown {
     const secret = this.find(str(input, 'SecretId'));
-    for (const tag of tagList(input.Tags)) secret.tags.set(tag.Key, tag.Value);
+    const tags = tagList(input.Tags);
+    const keys = new Set([...secret.tags.keys(), ...tags.map((t) => t.Key)]);
+    if (keys.size > 50)
+      throw new AwsServiceError(
+        'ValidationException',
+        `A secret can have at most 50 tags; this request would leave ${keys.size}.`,
+      );
+    for (const tag of tags) secret.tags.set(tag.Key, tag.Value);
     return {};
   }
 
@@ -575,6 +582,15 @@ function tagList(value: unknown): Array<{ Key: string; Value: string }> {
     const t = tag as { Key?: unknown; Value?: unknown };
     if (typeof t.Key !== 'string' || typeof t.Value !== 'string')
       throw new AwsServiceError('InvalidParameterException', 'Each tag needs a Key and a Value.');
+    // Tag limits (Secrets Manager user guide, "Tag your secrets"): keys 1–128, values 0–256 characters,
+    // the aws: prefix reserved.
+    if (t.Key.length < 1 || t.Key.length > 128 || t.Key.toLowerCase().startsWith('aws:'))
+      throw new AwsServiceError('ValidationException', `Invalid tag key ${t.Key.slice(0, 40)}.`);
+    if (t.Value.length > 256)
+      throw new AwsServiceError(
+        'ValidationException',
+        `The value of tag ${t.Key} is ${t.Value.length} characters; at most 256 are allowed.`,
+      );
     return { Key: t.Key, Value: t.Value };
   });
 }
