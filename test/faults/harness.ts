@@ -19,6 +19,7 @@ import { startRotation } from '../../lambdas/start-rotation.js';
 import { SINGLE_KEY_OPT_IN, TAGS, tagMap } from '../../lambdas/tags.js';
 import type { ManagedKeyPlan } from '../../lib/inventory.js';
 import { rateFromFrequency } from '../../lib/schedule.js';
+import { seededRandom } from '../../local/rehearsal/rehearsal.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 /**
@@ -133,7 +134,7 @@ class Tracer {
     seed: number | undefined,
     readonly check: (after: string) => Promise<void>,
   ) {
-    this.turns = seed === undefined ? undefined : new TurnScheduler(seeded(seed));
+    this.turns = seed === undefined ? undefined : new TurnScheduler(seededRandom(seed));
   }
 
   process(actor: string): { process: Process; index: number } {
@@ -184,18 +185,6 @@ class Tracer {
       if (mine === 'crash-after') process.crash();
     }
   }
-}
-
-/** A deterministic PRNG (mulberry32), so every interleaving can be replayed from its seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One run: a fresh world, a setup, the actors (one or a concurrent pair), the system's own retries, the checks. */

@@ -12,14 +12,6 @@ import { SendGridRotationEnv } from '../support/managed-key-env.js';
 const HOUR = 3600_000;
 const MINUTE = 60_000;
 
-/** Outcomes the revoker logged, in order. */
-function revocationOutcomes(env: SendGridRotationEnv): string[] {
-  return env.logs
-    .records()
-    .filter((r) => typeof r.outcome === 'string' && String(r.message).startsWith('revocation '))
-    .map((r) => r.outcome as string);
-}
-
 async function tagsOf(env: SendGridRotationEnv): Promise<Record<string, string>> {
   return tagMap((await env.sm.send(new DescribeSecretCommand({ SecretId: env.secretArn }))).Tags);
 }
@@ -81,7 +73,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     assert.ok(!env.sandbox.accepts(old.key), 'the old key is revoked');
     assert.ok(env.sandbox.accepts((await env.read('AWSCURRENT')).key), 'the new key still works');
     assert.equal(env.appKeys().length, 1, 'the provider holds one key for the secret');
-    assert.deepEqual(revocationOutcomes(env), ['revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['revoked']);
     const tags = await tagsOf(env);
     assert.equal(tags['rekey:last-revoked-version'], old.versionId);
     assert.equal(tags['rekey:revoke-version'], undefined, 'the pending revocation is cleared');
@@ -102,7 +94,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     await env.rotate();
     env.aws.scheduler.deliverTwice();
     await env.advanceAndFire(HOUR + MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['revoked', 'already-revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['revoked', 'already-revoked']);
     assert.equal(
       env.sandbox.requests.filter((r) => r.method === 'DELETE').length,
       1,
@@ -139,7 +131,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     assert.ok(env.sandbox.accepts(rejected.key), 'instances that picked it up keep working during the grace');
     await env.advanceAndFire(HOUR + MINUTE);
     assert.ok(!env.sandbox.accepts(rejected.key));
-    assert.deepEqual(revocationOutcomes(env), ['revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['revoked']);
   });
 
   it('refuses a rollback after the old key was revoked, with what to do instead, and changes nothing', async () => {
@@ -184,7 +176,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
       }),
     );
     await env.advanceAndFire(HOUR + MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['aborted']);
+    assert.deepEqual(env.revocationOutcomes(), ['aborted']);
     assert.ok(env.sandbox.accepts(old.key), 'the current key was not revoked');
     const alert = env.alerts().find((a) => a.message.event === 'revocation-aborted');
     assert.ok(alert, 'an alert was published');
@@ -199,7 +191,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     await env.rotate();
     env.sandbox.setOutage(true);
     await env.advanceAndFire(HOUR + MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['failed']);
+    assert.deepEqual(env.revocationOutcomes(), ['failed']);
     assert.equal((await env.read('AWSPREVIOUS')).versionId, old.versionId, 'the old key stays stored');
     env.sandbox.setOutage(false);
     assert.ok(
@@ -207,7 +199,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
       'AWSCURRENT always valid',
     );
     await env.advanceAndFire(11 * MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['failed', 'revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['failed', 'revoked']);
     assert.ok(!env.sandbox.accepts(old.key));
   });
 
@@ -218,7 +210,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     await env.advanceAndFire(HOUR + MINUTE);
     await env.advanceAndFire(11 * MINUTE);
     await env.advanceAndFire(11 * MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['failed', 'failed', 'gave-up']);
+    assert.deepEqual(env.revocationOutcomes(), ['failed', 'failed', 'gave-up']);
     env.sandbox.setOutage(false);
     assert.ok(env.sandbox.accepts(old.key) && env.sandbox.accepts((await env.read('AWSCURRENT')).key));
     assert.match(
@@ -244,7 +236,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     assert.ok(env.sandbox.accepts(old.key));
     used = true;
     await env.advanceAndFire(11 * MINUTE);
-    assert.deepEqual(revocationOutcomes(env), ['deferred', 'revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['deferred', 'revoked']);
     assert.equal(env.logs.records().find((r) => r.outcome === 'revoked')?.evidence, 'client-metrics');
   });
 
@@ -255,7 +247,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     const old = await env.read('AWSCURRENT');
     await env.rotate();
     for (const wait of [HOUR + MINUTE, 11 * MINUTE, 11 * MINUTE]) await env.advanceAndFire(wait);
-    assert.deepEqual(revocationOutcomes(env), ['deferred', 'deferred', 'gave-up']);
+    assert.deepEqual(env.revocationOutcomes(), ['deferred', 'deferred', 'gave-up']);
     assert.ok(env.sandbox.accepts(old.key));
     assert.ok(env.alerts().some((a) => a.message.event === 'revocation-gave-up'));
   });
@@ -295,7 +287,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     assert.equal(env.appKeys().length, 1);
     assert.equal((await tagsOf(env))['rekey:emergency-grace'], undefined, 'the emergency marker is removed');
     assert.equal(env.aws.scheduler.list('rekey').length, 0, 'the backstop schedule is cancelled');
-    assert.deepEqual(revocationOutcomes(env), ['revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['revoked']);
   });
 
   it('emergency rotation with a grace period schedules the revocation after it', async () => {
@@ -305,7 +297,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
     assert.ok(env.sandbox.accepts(old.key));
     await env.advanceAndFire(6 * MINUTE);
     assert.ok(!env.sandbox.accepts(old.key));
-    assert.deepEqual(revocationOutcomes(env), ['revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['revoked']);
   });
 
   it('reports a stuck rotation, and an emergency rotation cancels it safely first', async () => {

@@ -13,14 +13,6 @@ import { SendGridRotationEnv } from '../support/managed-key-env.js';
  */
 const MINUTE = 60_000;
 
-/** Outcomes the revoker logged, in order. */
-function revocationOutcomes(env: SendGridRotationEnv): string[] {
-  return env.logs
-    .records()
-    .filter((r) => typeof r.outcome === 'string' && String(r.message).startsWith('revocation '))
-    .map((r) => r.outcome as string);
-}
-
 /** One application instance: its own rekey client on the env's clock, its EMF lines sent to the loopback CloudWatch. */
 function instance(env: SendGridRotationEnv, ttlMs: number) {
   const client = new KeyClient({
@@ -91,7 +83,7 @@ describe('the usage gate on the loopback endpoint', () => {
     assert.equal(await env.advanceAndFire(2 * MINUTE), 1);
 
     // Assess: deferred, with how recently the old key was used and by which evidence.
-    assert.deepEqual(revocationOutcomes(env), ['deferred']);
+    assert.deepEqual(env.revocationOutcomes(), ['deferred']);
     assert.ok(env.sandbox.accepts(old.key), 'the old key is not revoked while it is in use');
     const deferral = env.logs.records().find((r) => String(r.message).includes('is still in use'));
     assert.match(
@@ -110,7 +102,7 @@ describe('the usage gate on the loopback endpoint', () => {
     assert.equal(await env.advanceAndFire(10 * MINUTE), 1);
 
     // Assess
-    assert.deepEqual(revocationOutcomes(env), ['deferred', 'revoked']);
+    assert.deepEqual(env.revocationOutcomes(), ['deferred', 'revoked']);
     assert.ok(!env.sandbox.accepts(old.key), 'the old key is revoked once quiet');
     assert.ok(env.sandbox.accepts(current.key));
     const revoked = env.logs.records().find((r) => r.outcome === 'revoked');

@@ -186,6 +186,14 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     await this.aws.runDue();
   }
 
+  /** Outcomes the revoker logged, in order. */
+  revocationOutcomes(): string[] {
+    return this.logs
+      .records()
+      .filter((r) => typeof r.outcome === 'string' && String(r.message).startsWith('revocation '))
+      .map((r) => r.outcome as string);
+  }
+
   alerts(): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
     return this.aws.sns
       .messagesTo(this.alertTopicArn)
