@@ -25,7 +25,7 @@ import {
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
-import { TAGS, tagMap, withVersion } from './tags.js';
+import { emergencyFor, TAGS, tagMap, withVersion } from './tags.js';
 
 export interface StartRotationOptions {
   /** Emergency: cancel a stuck rotation first, and revoke the old key after `graceSeconds` (default 0). */
@@ -99,13 +99,12 @@ export async function startRotation(
       ...(cancelled ? { cancelled } : {}),
     };
   } catch (error) {
-    // The emergency was this version's; with no rotation to carry it, it must not wait for the next one.
+    // The emergency was this version's; with no rotation to carry it, it must not wait for the next one
+    // (and another emergency's tag, set meanwhile, is left alone).
     if (options.emergency)
-      await sm
-        .send(new UntagResourceCommand({ SecretId: arn, TagKeys: [TAGS.emergencyGrace] }))
-        .catch((untagError: unknown) =>
-          log.error('could not clear the emergency of a rotation that never started', { error: untagError }),
-        );
+      await clearEmergency(sm, arn, token).catch((untagError: unknown) =>
+        log.error('could not clear the emergency of a rotation that never started', { error: untagError }),
+      );
     if (
       isAwsError(error, 'InvalidRequestException') &&
       /previous rotation isn't complete/i.test((error as Error).message)
@@ -117,6 +116,11 @@ export async function startRotation(
     }
     throw error;
   }
+}
+
+async function clearEmergency(sm: SecretsManagerClient, arn: string, token: string): Promise<void> {
+  if (emergencyFor(tagMap((await describeSecret(sm, arn)).Tags), token))
+    await sm.send(new UntagResourceCommand({ SecretId: arn, TagKeys: [TAGS.emergencyGrace] }));
 }
 
 /**
