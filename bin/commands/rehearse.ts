@@ -7,7 +7,7 @@ import {
   runRehearsal,
 } from '../../local/rehearsal/rehearsal.js';
 import { reportText, writeReport } from '../../local/rehearsal/report.js';
-import { SCENARIOS } from '../../local/rehearsal/scenarios.js';
+import { DEFAULT_SCENARIOS, SCENARIOS } from '../../local/rehearsal/scenarios.js';
 import { rehearseStaging, STAGING_USAGE } from './rehearse-staging.js';
 import type { Command, CommandIO } from './types.js';
 
@@ -33,7 +33,7 @@ table, a verdict (exit 0 only if every invariant held) and a JSON + HTML report.
   --instances <n>     application instances, each with its own client  (default ${DEFAULTS.instances})
   --rps <n>           calls per second across the fleet                (default ${DEFAULTS.rps})
   --providers <list>  comma-separated: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}   (default all)
-  --scenario <list>   comma-separated, run in this order               (default all, in the order below)
+  --scenario <list>   comma-separated, run in this order               (default all but chaos, in the order below)
   --seed <n>          seed for every random choice; same seed, same run (default ${DEFAULTS.seed})
   --scale <n>         clock compression: simulated ms per real ms      (default ${DEFAULTS.scale}: 1 h of grace = 3 s,
                       compressed less above 12 keys, so a grace period outlasts the work of rotating them all)
@@ -42,7 +42,7 @@ table, a verdict (exit 0 only if every invariant held) and a JSON + HTML report.
   --json              print the JSON report instead of the table
 
 Scenarios (each maps to an item of the guide's testing list):
-${SCENARIOS.map((s) => `  ${s.name.padEnd(22)} ${s.guide}`).join('\n')}
+${SCENARIOS.map((s) => `  ${s.name.padEnd(22)} ${s.guide}${s.optIn ? ' (only when named)' : ''}`).join('\n')}
 
 ${STAGING_USAGE}`;
 
@@ -117,9 +117,7 @@ function parse(args: string[]) {
     throw new Error(
       `--providers: unknown provider "${unknownProvider}"; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
     );
-  const scenarios = values.scenario
-    ? values.scenario.split(',').map((s) => s.trim())
-    : SCENARIOS.map((s) => s.name);
+  const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()) : DEFAULT_SCENARIOS;
   const unknownScenario = scenarios.find((s) => !SCENARIOS.some((k) => k.name === s));
   if (unknownScenario)
     throw new Error(

@@ -22,6 +22,8 @@ export class AuthRejected extends Error {
 export interface CallRecord {
   /** Real milliseconds since the fleet started. */
   at: number;
+  /** The instance that made the call. */
+  instance: number;
   secret: string;
   /** Provider key id the successful (or last) attempt used; undefined when no key could be read. */
   keyId: string | undefined;
@@ -49,6 +51,10 @@ export interface FleetOptions {
  */
 export class Fleet {
   readonly calls: CallRecord[] = [];
+  /** Real ms between the starts of two calls of one instance. */
+  readonly intervalMs: number;
+  /** Each instance's latest finished call. */
+  private readonly latest = new Map<number, CallRecord>();
   private readonly started = performance.now();
   private running = true;
   private readonly loops: Promise<void>[] = [];
@@ -60,6 +66,7 @@ export class Fleet {
     options: FleetOptions,
   ) {
     const intervalMs = (1000 * options.instances) / Math.max(1, options.rps);
+    this.intervalMs = intervalMs;
     for (let i = 0; i < options.instances; i++) {
       const key = keys[i % keys.length]!;
       const source = options.sourceFor(i, key);
@@ -68,11 +75,12 @@ export class Fleet {
         ? (material) => options.appCall!(key, material)
         : (material) => sandboxes.get(key.provider)!.appCall(material);
       // Stagger starts so the fleet does not call in lock-step.
-      this.loops.push(this.loop(key, appCall, source, intervalMs, (intervalMs * i) / options.instances));
+      this.loops.push(this.loop(i, key, appCall, source, intervalMs, (intervalMs * i) / options.instances));
     }
   }
 
   private async loop(
+    instance: number,
     key: WorldKey,
     appCall: AppCall,
     source: InstanceKeySource,
@@ -82,14 +90,20 @@ export class Fleet {
     await sleep(offsetMs);
     while (this.running) {
       const tick = performance.now();
-      await this.callOnce(key, appCall, source);
+      await this.callOnce(instance, key, appCall, source);
       await sleep(Math.max(0, intervalMs - (performance.now() - tick)));
     }
   }
 
-  private async callOnce(key: WorldKey, appCall: AppCall, source: InstanceKeySource): Promise<void> {
+  private async callOnce(
+    instance: number,
+    key: WorldKey,
+    appCall: AppCall,
+    source: InstanceKeySource,
+  ): Promise<void> {
     let used: string | undefined;
     const at = performance.now() - this.started;
+    let record: CallRecord;
     try {
       await source.withKey(async (k) => {
         used = k.id;
@@ -97,16 +111,33 @@ export class Fleet {
         if (status === 401 || status === 403) throw new AuthRejected(status);
         if (status >= 400) throw new Error(`provider answered ${status}`);
       });
-      this.calls.push({ at, secret: key.name, keyId: used, ok: true });
+      record = { at, instance, secret: key.name, keyId: used, ok: true };
     } catch (error) {
-      this.calls.push({
+      record = {
         at,
+        instance,
         secret: key.name,
         keyId: used,
         ok: false,
         error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
+      };
     }
+    this.calls.push(record);
+    this.latest.set(instance, record);
+  }
+
+  /**
+   * Instances whose latest call did not succeed with their secret's `currentKeyId`. A client re-reads the
+   * vault only when called, so an instance that has not called since a key changed still holds the old key,
+   * however short its TTL.
+   */
+  behind(currentKeyId: (secret: string) => string | undefined): number[] {
+    return this.sources
+      .map((_, i) => i)
+      .filter((i) => {
+        const last = this.latest.get(i);
+        return !last?.ok || last.keyId !== currentKeyId(last.secret);
+      });
   }
 
   /** Real ms since the fleet started (the timeline's x axis). */

@@ -38,8 +38,10 @@ export interface RehearsalSandbox {
    */
   seedAppKey(name: string): RehearsalKey & { options?: Record<string, unknown> };
   accepts(key: RehearsalKey): boolean;
-  /** Ids of every key at the provider except the rotator's credential. */
-  appKeyIds(): string[];
+  /** Every key at the provider except the rotator's credential, with its name (rekey names the keys it makes). */
+  appKeys(): Array<{ id: string; name: string | undefined }>;
+  /** Whether a request is the key-management API's create call (where a lost answer hides a new key). */
+  isCreate(req: SandboxRequest): boolean;
   /** The authenticated call an application makes with a key; the HTTP status. */
   appCall(key: RehearsalKey): Promise<number>;
   /** Deletes a key out of band (a key that "went bad"). */
@@ -68,17 +70,18 @@ const sendgridRehearsal: RehearsalProvider = {
       options: {},
       seedAppKey: (name) => sandbox.seedKey(name, ['mail.send']),
       accepts: (key) => sandbox.accepts(key.value),
-      appKeyIds: () =>
+      appKeys: () =>
         sandbox
           .listKeys()
           .filter((k) => k.id !== admin.id)
-          .map((k) => k.id),
+          .map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL('/v3/mail/send', sandbox.url), {
           method: 'POST',
           headers: { authorization: `Bearer ${key.value}`, 'content-type': 'application/json' },
           body: '{}',
         }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/v3/api_keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/v3/api_keys')),
       failNextValidation: () =>
@@ -115,17 +118,18 @@ const twilioRehearsal: RehearsalProvider = {
       seedAppKey: (name) =>
         sandbox.seedKey(name, 'restricted', { allow: ['/twilio/messaging/messages/create'] }),
       accepts: (key) => sandbox.accepts(key.id, key.value),
-      appKeyIds: () =>
+      appKeys: () =>
         sandbox
           .listKeys()
           .filter((k) => k.id !== admin.id)
-          .map((k) => k.id),
+          .map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL(`/2010-04-01/Accounts/${sandbox.accountSid}/Messages.json`, sandbox.url), {
           method: 'POST',
           headers: { authorization: basic(key), 'content-type': 'application/x-www-form-urlencoded' },
           body: new URLSearchParams({ To: '+15005550006', Body: 'rekey rehearsal' }).toString(),
         }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/v1/Keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/v1/Keys')),
       failNextValidation: () =>
@@ -147,17 +151,18 @@ const datadogRehearsal: RehearsalProvider = {
       options: { site: 'datadoghq.eu' },
       seedAppKey: (name) => sandbox.seedApiKey(name),
       accepts: (key) => sandbox.accepts(key.value),
-      appKeyIds: () =>
+      appKeys: () =>
         sandbox
           .listKeys()
           .filter((k) => k.id !== admin.id)
-          .map((k) => k.id),
+          .map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL('/api/v2/series', sandbox.url), {
           method: 'POST',
           headers: { 'dd-api-key': key.value, 'content-type': 'application/json' },
           body: JSON.stringify({ series: [] }),
         }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/api/v2/api_keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/api/v2/api_keys')),
       failNextValidation: () =>
@@ -191,15 +196,16 @@ const cloudflareRehearsal: RehearsalProvider = {
           },
         ]),
       accepts: (key) => sandbox.accepts(key.value),
-      appKeyIds: () =>
+      appKeys: () =>
         sandbox
           .listTokens()
           .filter((t) => t.id !== admin.id)
-          .map((t) => t.id),
+          .map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL('/client/v4/zones', sandbox.url), {
           headers: { authorization: `Bearer ${key.value}` },
         }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/client/v4/user/tokens',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(
         sandbox,
@@ -225,15 +231,16 @@ const openaiRehearsal: RehearsalProvider = {
       options: {},
       seedAppKey: (name) => sandbox.seedAdminKey(name),
       accepts: (key) => sandbox.accepts(key.value),
-      appKeyIds: () =>
+      appKeys: () =>
         sandbox
           .listKeys()
           .filter((k) => k.id !== admin.id)
-          .map((k) => k.id),
+          .map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL('/v1/organization/projects?limit=1', sandbox.url), {
           headers: { authorization: `Bearer ${key.value}` },
         }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/v1/organization/admin_api_keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(
         sandbox,
@@ -266,7 +273,7 @@ const awsIamRehearsal: RehearsalProvider = {
         options: { userName: name, region: 'us-east-1' },
       }),
       accepts: (key) => sandbox.accepts(key.id, key.value),
-      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      appKeys: () => sandbox.listKeys().map(({ id, name }) => ({ id, name })),
       // An application API behind IAM authorization, signed with the key (STS is rekey's validation).
       appCall(key) {
         const url = `${sandbox.url}/prod/orders`;
@@ -281,6 +288,8 @@ const awsIamRehearsal: RehearsalProvider = {
           }),
         });
       },
+      isCreate: (req) =>
+        service('iam')(req) && new URLSearchParams(req.body).get('Action') === 'CreateAccessKey',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, service('iam')),
       failNextValidation: () => sandbox.injectFault({ status: 403, times: 1, match: service('sts') }),
@@ -302,9 +311,10 @@ const apiGatewayRehearsal: RehearsalProvider = {
       options: { region: sandbox.region, validateUrl: `${sandbox.url}${health}` },
       seedAppKey: (name) => sandbox.seedKey(name, { usagePlanIds: [plan] }),
       accepts: (key) => sandbox.accepts(key.id, key.value),
-      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      appKeys: () => sandbox.listKeys().map(({ id, name }) => ({ id, name })),
       appCall: (key) =>
         appStatus(new URL(`/${sandbox.stage}/orders`, sandbox.url), { headers: { 'x-api-key': key.value } }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/apikeys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => /^\/(apikeys|usageplans)(\/|$)/.test(req.path)),
       failNextValidation: () =>
@@ -340,10 +350,11 @@ const httpRehearsal: RehearsalProvider = {
       options: INTERNAL_GATEWAY_DESCRIPTION,
       seedAppKey: (name) => sandbox.seedKey(name, ['orders:read']),
       accepts: (key) => sandbox.accepts(key.value),
-      appKeyIds: () => sandbox.listKeys().map((k) => k.id),
+      appKeys: () => sandbox.listKeys().map(({ id, name }) => ({ id, name })),
       // The apps' own call; `/v1/whoami` is the validation the description names.
       appCall: (key) =>
         appStatus(new URL('/v1/orders', sandbox.url), { headers: { 'x-api-key': key.value } }),
+      isCreate: (req) => req.method === 'POST' && req.path === '/admin/keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/admin/keys')),
       failNextValidation: () =>

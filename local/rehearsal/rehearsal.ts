@@ -1,6 +1,6 @@
 import { Fleet, type InstanceKeySource } from './fleet.js';
 import { InvariantMonitor, type TimelineEvent } from './monitor.js';
-import { SCENARIOS, type Scenario, until } from './scenarios.js';
+import { fleetOnCurrentKeys, SCENARIOS, type Scenario, until } from './scenarios.js';
 import { RehearsalWorld, type WorldKey, type WorldOptions } from './world.js';
 
 export interface RehearsalOptions extends Omit<WorldOptions, 'usageSources'> {
@@ -99,6 +99,13 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** A 32-bit FNV-1a hash of `text`. */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
 /**
  * The rehearsal: starts the world and a fleet under steady traffic, runs the scenarios in sequence, and
  * judges every invariant of DEVELOPERS.md in each — zero failed calls where the guide promises zero
@@ -141,11 +148,12 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     });
   }, 250);
   try {
-    // Let every instance warm its cache before the first scenario.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Let every instance warm its cache before the first scenario: a fixed pause is not enough when a large
+    // fleet takes longer than it to make its first calls, and a rotation would then meet that burst.
+    await fleetOnCurrentKeys(world, fleet, Math.max(5000, 3 * fleet.intervalMs));
     for (const [index, scenario] of selected.entries()) {
       current = { name: scenario.name, index: index + 1 };
-      results.push(await runScenario(scenario, world, fleet, monitor));
+      results.push(await runScenario(scenario, world, fleet, monitor, options.seed));
     }
   } finally {
     clearInterval(progressTimer);
@@ -200,13 +208,16 @@ async function runScenario(
   world: RehearsalWorld,
   fleet: Fleet,
   monitor: InvariantMonitor,
+  seed: number,
 ): Promise<ScenarioResult> {
   const startedAt = fleet.elapsed();
+  // Its own generator: a scenario makes the same choices whichever scenarios ran before it.
+  const random = seededRandom(seed ^ hashOf(scenario.name));
   const breachesBefore = monitor.breaches.length;
   monitor.note('scenario', scenario.name);
   let outcome: Awaited<ReturnType<Scenario['run']>>;
   try {
-    outcome = await scenario.run({ world, fleet, monitor, keys: world.keys });
+    outcome = await scenario.run({ world, fleet, monitor, keys: world.keys, random });
   } catch (error) {
     outcome = {
       checks: [
@@ -268,7 +279,7 @@ async function runScenario(
     failed: failed.length,
     failures: [...new Set(failed.map((c) => `${c.secret}: ${c.error}`))].slice(0, 3),
     versionsSeen: new Set(calls.map((c) => c.keyId).filter(Boolean)).size,
-    providerKeysAtEnd: [...world.sandboxes.values()].reduce((n, s) => n + s.appKeyIds().length, 0),
+    providerKeysAtEnd: [...world.sandboxes.values()].reduce((n, s) => n + s.appKeys().length, 0),
     ...(outcome.timeToRevokeMs === undefined ? {} : { timeToRevokeMs: Math.round(outcome.timeToRevokeMs) }),
     ...(outcome.interruptionMs === undefined
       ? {}
@@ -284,9 +295,9 @@ function orphanedKeys(world: RehearsalWorld): string[] {
   const referenced = new Set(world.keys.flatMap((key) => [...world.referencedKeyIds(key)]));
   return [...world.sandboxes.entries()].flatMap(([provider, sandbox]) =>
     sandbox
-      .appKeyIds()
-      .filter((id) => !referenced.has(id))
-      .map((id) => `${provider}:${id}`),
+      .appKeys()
+      .filter(({ id }) => !referenced.has(id))
+      .map(({ id }) => `${provider}:${id}`),
   );
 }
 

@@ -65,6 +65,11 @@ export class RehearsalWorld {
   private timer: NodeJS.Timeout | undefined;
   /** Set by a scenario to make SM deliver duplicate steps etc.; reset by `reset()`. */
   readonly http = { timeoutMs: 2000, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 } };
+  /**
+   * Requests rekey's AWS clients re-sent after an error, by "service.Operation": how a scenario knows the
+   * faults it injected into the endpoint met rekey's calls, not nothing.
+   */
+  readonly resent = new Map<string, number>();
 
   constructor(readonly options: WorldOptions) {
     this.clock = new CompressedClock(options.scale);
@@ -77,6 +82,9 @@ export class RehearsalWorld {
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
     this.dynamodb = new DynamoDBClient({});
+    this.sm.middlewareStack.add(countResends('secretsmanager', this.resent), { step: 'initialize' });
+    this.scheduler.middlewareStack.add(countResends('scheduler', this.resent), { step: 'initialize' });
+    this.dynamodb.middlewareStack.add(countResends('dynamodb', this.resent), { step: 'initialize' });
     await this.dynamodb.send(
       new CreateTableCommand({
         TableName: 'rekey-leases',
@@ -222,4 +230,29 @@ export class RehearsalWorld {
   issuedSecrets(): string[] {
     return [...this.sandboxes.values()].flatMap((s) => s.sandbox.issuedSecrets());
   }
+}
+
+/** An SDK middleware counting the attempts after the first of every `service` request (`$metadata.attempts`). */
+function countResends(service: string, into: Map<string, number>) {
+  return <A, R extends { output: object }>(
+    next: (args: A) => Promise<R>,
+    context: { commandName?: string },
+  ) =>
+    async (args: A): Promise<R> => {
+      const note = (result: unknown) => {
+        const attempts =
+          (result as { $metadata?: { attempts?: number } } | undefined)?.$metadata?.attempts ?? 1;
+        if (attempts <= 1) return;
+        const operation = `${service}.${(context.commandName ?? '').replace(/Command$/, '')}`;
+        into.set(operation, (into.get(operation) ?? 0) + attempts - 1);
+      };
+      try {
+        const out = await next(args);
+        note(out.output);
+        return out;
+      } catch (error) {
+        note(error);
+        throw error;
+      }
+    };
 }

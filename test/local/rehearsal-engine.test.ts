@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseManagedKey } from '../../lambdas/secret-format.js';
-import type { InstanceKeySource } from '../../local/rehearsal/fleet.js';
+import { rekeyClientFleet } from '../../local/rehearsal/client-source.js';
+import { Fleet, type InstanceKeySource } from '../../local/rehearsal/fleet.js';
 import { runRehearsal } from '../../local/rehearsal/rehearsal.js';
 import type { RehearsalWorld, WorldKey } from '../../local/rehearsal/world.js';
 
@@ -38,5 +39,47 @@ describe('the rehearsal engine', () => {
     assert.equal(byName['vault-outage']!.ok, false);
     assert.equal(report.verdict.ok, false);
     assert.ok(report.verdict.breaches.some((b) => /^vault-outage: invariant zero failed calls/.test(b)));
+  });
+
+  it('names the instances whose latest call did not succeed with the current key', async () => {
+    // Prepare: instance 0 holds an old key, instance 1 the current one, instance 2 one the provider refuses.
+    const held = ['old', 'current', 'refused'];
+    const fleet = new Fleet([{ name: 's', provider: 'p', arn: 'arn:s' }], new Map(), {
+      instances: 3,
+      rps: 300,
+      sourceFor: (instance) => ({ withKey: (call) => call({ id: held[instance]!, value: 'v' }) }),
+      appCall: async (_key, material) => (material.id === 'refused' ? 401 : 200),
+    });
+    // Act
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const behind = fleet.behind(() => 'current');
+    held[0] = 'current';
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = fleet.behind(() => 'current');
+    await fleet.stop();
+    // Assess
+    assert.deepEqual(behind, [0, 2]);
+    assert.deepEqual(after, [2]);
+  });
+
+  it('starts the vault outage only once every instance holds the current key, however rarely it calls', async () => {
+    // Each instance calls every 2 s, eight client TTLs: an instance that has not called since the emergency
+    // revocation still caches the revoked key, and could replace it only by reading the vault.
+    const report = await runRehearsal({
+      keys: 1,
+      instances: 2,
+      rps: 1,
+      providers: ['sendgrid'],
+      scenarios: ['emergency-rotation', 'vault-outage'],
+      seed: 7,
+      scale: 1200,
+      graceSeconds: 3600,
+      ...rekeyClientFleet(),
+    });
+    const vault = report.scenarios.find((s) => s.name === 'vault-outage')!;
+    const pickUp = vault.checks.find((c) => c.name === 'every instance on the current key before the outage');
+    assert.equal(pickUp?.ok, true, pickUp?.detail);
+    assert.equal(vault.failed, 0, vault.failures.join('; '));
+    assert.equal(report.verdict.ok, true, report.verdict.breaches.join('\n'));
   });
 });
