@@ -354,6 +354,7 @@ class RevocationRun {
       provider: definition,
       ...(endpoint ? { endpoint } : {}),
       ...(deps.http ? { http: deps.http } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
     });
     const decision = await this.decide(provider, definition, tags, current.doc, previous!.doc);
     if ('stop' in decision) return decision.stop;

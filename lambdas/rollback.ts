@@ -135,6 +135,7 @@ async function rollbackHoldingLease(
     provider: definition,
     ...(endpoint ? { endpoint } : {}),
     ...(deps.http ? { http: deps.http } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
   });
   if ((await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) !== 'accepted') {
     throw refuse(

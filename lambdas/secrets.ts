@@ -71,6 +71,8 @@ export interface ProviderConnection {
   /** Base URL override for the provider's API (sandboxes, regional endpoints). */
   endpoint?: string;
   http?: ProviderHttpSettings;
+  /** The caller's clock (tests, the rehearsal's compressed one); default the system's. */
+  now?: () => Date;
 }
 
 /**
@@ -151,5 +153,6 @@ export async function connectProvider(
     logger,
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.http ? { http: connection.http } : {}),
+    ...(connection.now ? { now: connection.now } : {}),
   });
 }

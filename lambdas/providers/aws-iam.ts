@@ -79,6 +79,8 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
     const iam = new IAMClient(awsClientConfig(context, 'us-east-1', explicitCredentials(credential)));
     const user = options.userName;
     const sleep = context.http?.retryHooks?.sleep ?? realSleep;
+    // The marker's time and a key's age are compared with IAM's CreateDate: on the caller's clock.
+    const now = context.now ?? (() => new Date());
     const call = <T>(what: string, request: () => Promise<T>, callOptions?: AwsCallOptions) =>
       awsCall(PROVIDER, what, context, request, callOptions);
 
@@ -191,7 +193,7 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
         // Only an attempt that crashed or lost its answer leaves this name's marker: a key may exist.
         const resumed = tags.get(CREATING_TAG)?.split(' ')[0] === name;
         const before = await makeRoom(likeKeyId, tags);
-        await tagUser('tag user', { [CREATING_TAG]: [name, new Date().toISOString(), ...before].join(' ') });
+        await tagUser('tag user', { [CREATING_TAG]: [name, now().toISOString(), ...before].join(' ') });
         const created = await call(
           'create access key',
           () => iam.send(new CreateAccessKeyCommand({ UserName: user })),
@@ -312,7 +314,7 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
       return (
         key?.Status === 'Active' &&
         key.CreateDate !== undefined &&
-        Date.now() - key.CreateDate.getTime() < YOUNG_KEY_MS
+        now().getTime() - key.CreateDate.getTime() < YOUNG_KEY_MS
       );
     }
   },

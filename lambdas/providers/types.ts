@@ -69,6 +69,8 @@ export interface ConnectContext<Credential, Options> {
   endpoint?: string;
   logger: Logger;
   http?: ProviderHttpSettings;
+  /** The caller's clock, for what an adapter compares with the provider's timestamps; default the system's. */
+  now?: () => Date;
 }
 
 /** How a provider adapter makes its HTTP calls: per-attempt timeout, retry policy, and (tests) the fetch. */

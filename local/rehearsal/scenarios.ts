@@ -548,13 +548,10 @@ function injectChaos(ctx: ScenarioContext, touched: WorldKey[], revocationsFire:
     const faults: Array<[string, Fault]> = [];
     // The 429 first: refused unprocessed and retried, it still lets the lost answer come.
     if (random() < 0.5) faults.push(['create throttled', { status: 429, retryAfterSeconds: 1, times: 1 }]);
-    // Not IAM's yet: its adapter finds a lost create's key by a marker stamped with the system clock, which
-    // IAM's CreateDate on the rehearsal's compressed clock never matches (a lambdas fix, not a world one).
-    if (provider !== 'aws-iam')
-      faults.push([
-        `create answer lost (${lost})`,
-        lost === 'reset' ? { reset: true, times: 1 } : { status: 502, after: true, times: 1 },
-      ]);
+    faults.push([
+      `create answer lost (${lost})`,
+      lost === 'reset' ? { reset: true, times: 1 } : { status: 502, after: true, times: 1 },
+    ]);
     for (const [name, fault] of faults) {
       const record = { provider, fault: name, met: 0 };
       providerFaults.push(record);
