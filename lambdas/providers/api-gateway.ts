@@ -8,6 +8,7 @@ import {
   GetApiKeysCommand,
   GetUsagePlansCommand,
   UpdateApiKeyCommand,
+  type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
 import {
@@ -81,12 +82,38 @@ const OptionsSchema = z
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS Region such as eu-west-1'),
     /**
      * A cheap GET on the protected API that requires an API key, e.g.
-     * https://abc123.execute-api.eu-west-1.amazonaws.com/prod/health. Without it a key is checked on the
-     * control plane only.
+     * https://abc1234567.execute-api.eu-west-1.amazonaws.com/prod/health. Without it a key is checked on the
+     * control plane only. Where it may point is checked before each use (see stageUrlRefusal).
      */
     validateUrl: z.url({ protocol: /^https?$/ }).optional(),
   })
   .strict();
+
+/**
+ * Why `validateUrl` may not receive a key (undefined when it may). The URL comes from the key's secret, so
+ * whoever can write that secret chooses it: it must name an origin the deployer configured or one that
+ * belongs to this account. Allowed are the configured endpoint's origin (the sandbox) and the default
+ * `https://<apiId>.execute-api.<region>.amazonaws.com` host of a REST API in `accountApiIds` (the APIs of
+ * this account's usage plans in the key's Region; a usage plan cannot name another account's API). An
+ * execute-api host alone is not enough (anyone can create an API there), and custom domain names, which
+ * could point anywhere, are refused.
+ */
+async function stageUrlRefusal(
+  url: URL,
+  region: string,
+  endpoint: string | undefined,
+  accountApiIds: () => Promise<ReadonlySet<string>>,
+): Promise<string | undefined> {
+  if (url.username !== '' || url.password !== '') return 'it carries "@" userinfo';
+  if (endpoint !== undefined && url.origin === new URL(endpoint).origin) return undefined;
+  const suffix = `.execute-api.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+  const apiId = url.hostname.endsWith(suffix) ? url.hostname.slice(0, -suffix.length) : '';
+  if (url.protocol !== 'https:' || url.port !== '' || !/^[a-z0-9]+$/.test(apiId))
+    return `it is not an https://<apiId>${suffix} URL${endpoint === undefined ? '' : ' nor on the configured endpoint'}`;
+  if (!(await accountApiIds()).has(apiId))
+    return `REST API ${apiId} is in none of this account's usage plans in ${region}`;
+  return undefined;
+}
 
 const PermissionsSchema = z.array(z.string().min(1));
 
@@ -155,18 +182,32 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
       throw awsFailure(PROVIDER, call, error, (e) => fixFor(awsErrorName(e)));
     };
 
-    /** The usage plans a key is attached to, sorted. */
-    const plansOf = async (keyId: string): Promise<string[]> => {
-      const ids: string[] = [];
+    /** The usage plans in the Region, or those a key is attached to. */
+    const usagePlans = async (call: string, keyId?: string): Promise<UsagePlan[]> => {
+      const plans: UsagePlan[] = [];
       let position: string | undefined;
       do {
-        const page = await read('list usage plans of API key', () =>
+        const page = await read(call, () =>
           client.send(new GetUsagePlansCommand({ keyId, limit: PAGE_LIMIT, position })),
-        ).catch((error: unknown) => failure('list usage plans of API key', error));
-        for (const plan of page.items ?? []) if (plan.id) ids.push(plan.id);
+        ).catch((error: unknown) => failure(call, error));
+        plans.push(...(page.items ?? []));
         position = page.position;
       } while (position);
-      return [...new Set(ids)].sort();
+      return plans;
+    };
+
+    /** The usage plans a key is attached to, sorted. */
+    const plansOf = async (keyId: string): Promise<string[]> => {
+      const plans = await usagePlans('list usage plans of API key', keyId);
+      return [...new Set(plans.flatMap((plan) => (plan.id ? [plan.id] : [])))].sort();
+    };
+
+    /** The REST APIs this account's usage plans cover in the Region. */
+    const accountApiIds = async (): Promise<ReadonlySet<string>> => {
+      const plans = await usagePlans('list usage plans');
+      return new Set(
+        plans.flatMap((plan) => (plan.apiStages ?? []).flatMap((s) => (s.apiId ? [s.apiId] : []))),
+      );
     };
 
     const deleteKey = async (keyId: string): Promise<'revoked' | 'already-gone'> => {
@@ -180,7 +221,7 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
     };
 
     /** GET validateUrl with the key: API Gateway answers 403 {"message":"Forbidden"} to a key it refuses. */
-    const validateOnStage = async (url: string, value: string): Promise<number> => {
+    const validateOnStage = async (url: URL, value: string): Promise<number> => {
       const timeoutMs = context.http?.timeoutMs ?? 10_000;
       const fetchImpl = context.http?.fetch ?? fetch;
       const call = 'validate API key (options.validateUrl)';
@@ -191,6 +232,8 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
             res = await fetchImpl(url, {
               method: 'GET',
               headers: { 'x-api-key': value },
+              // A redirect would re-send the key to wherever Location says; a 3xx already passed the key check.
+              redirect: 'manual',
               signal: AbortSignal.timeout(timeoutMs),
             });
           } catch (error) {
@@ -312,7 +355,15 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
 
       async validateKey(key) {
         if (options.validateUrl !== undefined) {
-          const status = await validateOnStage(options.validateUrl, key.value);
+          const url = new URL(options.validateUrl);
+          const refusal = await stageUrlRefusal(url, options.region, context.endpoint, accountApiIds);
+          if (refusal !== undefined)
+            throw new InvalidInputError(
+              'INVALID_SECRET',
+              `${PROVIDER} options.validateUrl refused before any key was sent: ${refusal}. Set it to a GET on a stage of one of this account's REST APIs in a usage plan, at the API's execute-api URL (https://<apiId>.execute-api.<region>.amazonaws.com/<stage>/<path>; custom domain names are not accepted), or remove it to check keys on the control plane.`,
+              { field: 'options.validateUrl' },
+            );
+          const status = await validateOnStage(url, key.value);
           // 403 is API Gateway's answer to a missing, unknown or disabled key (or one outside the stage's
           // plans); any other status means the key got past API Gateway's key check.
           return status === 403 ? 'rejected' : 'accepted';

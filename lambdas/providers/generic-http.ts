@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError, ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
-import { ProviderHttp, type ProviderResponse } from './http.js';
+import { ProviderHttp, type ProviderResponse, resolveOnOrigin } from './http.js';
 import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
 
 /**
@@ -12,12 +12,21 @@ import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types
  * Placeholders `{name}`, `{id}` and `{likeKeyId}` are replaced in paths (URL-encoded) and in body templates.
  * The base URL comes from the deployment (the inventory's providers.http.endpoint, as REKEY_PROVIDER_ENDPOINT) or the rotator
  * credential, never from the managed key's secret, so whoever can write that secret cannot send the admin
- * token elsewhere.
+ * token elsewhere; the paths it describes stay on that base URL's origin (checked here and by the transport).
  */
 const JsonPointer = z
   .string()
   .regex(/^(\/([^~/]|~[01])*)*$/, 'must be a JSON pointer (RFC 6901) such as "/key/id"');
-const Path = z.string().regex(/^\/\S*$/, 'must be a path starting with "/"');
+// The transport's own origin rule, checked at synth too: nothing here may send the admin token or a key to
+// another host ("//host", "/\\host", a URL).
+const SOME_BASE = new URL('https://service.invalid');
+const Path = z
+  .string()
+  .regex(/^\/\S*$/, 'must be a path starting with "/"')
+  .refine(
+    (path) => resolveOnOrigin(path, SOME_BASE) instanceof URL,
+    'must stay on the base URL\'s origin (a path such as "/admin/keys", not "//host/…", a URL, or one with a backslash or control character)',
+  );
 const Statuses = z.array(z.number().int().min(100).max(599)).min(1);
 const KeyAuth = z.discriminatedUnion('scheme', [
   z.object({ scheme: z.literal('bearer') }).strict(),

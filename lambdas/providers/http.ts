@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import {
+  InvalidInputError,
   ProviderBadResponseError,
   ProviderOutcomeUnknownError,
   ProviderRateLimitedError,
@@ -42,27 +43,78 @@ export interface ProviderResponse {
 }
 
 /**
+ * A request whose URL would leave the configured base URL's origin (scheme, host and port), refused before
+ * any network call: a path from a provider description or a provider's answer must never carry the
+ * credential elsewhere. The message names the reason, never the path, which may hold userinfo.
+ */
+export class ForeignOriginError extends InvalidInputError {
+  constructor(provider: string, call: string, origin: string, reason: string) {
+    super(
+      'INVALID_SECRET',
+      `${provider} ${call} refused before sending: ${reason}, so the request would not stay on ${origin}, ` +
+        'the configured base URL\'s origin. Use a path on that origin such as "/v1/keys" (no "//host", other ' +
+        'scheme or host, "@" userinfo, backslash, whitespace or control character); for a described service, ' +
+        "fix this call's path in options.",
+    );
+  }
+}
+
+/** A scheme at the start of a path ("http:", "javascript:"): then it must be an absolute URL. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** Characters the URL parser drops or reads as "/", so the string would not say where it goes. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it refuses
+const AMBIGUOUS = /[\\\s\x00-\x1f\x7f]/;
+
+/**
+ * The URL `path` resolves to against `base`, or why it is refused. Relative paths and paths starting with
+ * one "/" (which replace the base URL's path) resolve on the base's origin; an absolute URL must name that
+ * origin with "//" and no userinfo; anything else whose meaning depends on the parser is refused outright.
+ */
+export function resolveOnOrigin(path: string, base: URL): URL | { refused: string } {
+  if (AMBIGUOUS.test(path))
+    return { refused: 'the path contains a backslash, whitespace or control character' };
+  if (path.startsWith('//')) return { refused: 'the path starts with "//", which names another host' };
+  const scheme = SCHEME.exec(path)?.[0];
+  if (scheme !== undefined && !path.startsWith(`${scheme}//`))
+    return { refused: `the path starts with "${scheme}" but is not an absolute URL` };
+  let url: URL;
+  try {
+    url = new URL(path, base);
+  } catch {
+    return { refused: 'the path is not a valid URL' };
+  }
+  if (url.username !== '' || url.password !== '') return { refused: 'the URL carries "@" userinfo' };
+  if (url.origin !== base.origin) return { refused: `the URL is on ${url.origin}` };
+  return url;
+}
+
+/**
  * HTTP transport shared by the provider adapters: a timeout on every attempt, retries with backoff and
  * jitter on 429/5xx/network errors (for a non-idempotent call only where it certainly had no effect),
- * Retry-After honoured. Other statuses come back to the adapter, which knows what a 401 or 404 means for
- * that call.
+ * Retry-After honoured, and every request kept on the base URL's origin (redirects are not followed). Other
+ * statuses come back to the adapter, which knows what a 401 or 404 means for that call.
  */
 export class ProviderHttp {
   private readonly timeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly base: URL;
 
   constructor(private readonly options: ProviderHttpOptions) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.fetchImpl = options.fetch ?? fetch;
+    this.base = new URL(options.baseUrl);
   }
 
   get provider(): string {
     return this.options.provider;
   }
 
-  request(req: ProviderRequest): Promise<ProviderResponse> {
+  async request(req: ProviderRequest): Promise<ProviderResponse> {
+    const url = resolveOnOrigin(req.path, this.base);
+    if (!(url instanceof URL))
+      throw new ForeignOriginError(this.provider, req.call, this.base.origin, url.refused);
     return withRetryUnlessUnknown(
-      () => this.once(req),
+      () => this.once(req, url),
       this.options.retry ?? DEFAULT_RETRY_POLICY,
       this.options.retryHooks,
     );
@@ -79,7 +131,7 @@ export class ProviderHttp {
     return parsed.data;
   }
 
-  private async once(req: ProviderRequest): Promise<ProviderResponse> {
+  private async once(req: ProviderRequest, url: URL): Promise<ProviderResponse> {
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     let body: string | undefined;
     if (req.json !== undefined) {
@@ -96,9 +148,11 @@ export class ProviderHttp {
     const unavailable = (detail: string) => unanswered(this.provider, req.call, detail, req.idempotent);
     let res: Response;
     try {
-      res = await this.fetchImpl(new URL(req.path, this.options.baseUrl), {
+      res = await this.fetchImpl(url, {
         method: req.method,
         headers,
+        // A redirect would re-send the headers (the credential) to wherever Location says.
+        redirect: 'manual',
         ...(body === undefined ? {} : { body }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

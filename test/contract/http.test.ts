@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { InvalidInputError } from '../../lambdas/errors.js';
 import { Logger } from '../../lambdas/logger.js';
 import { http } from '../../lambdas/providers/generic-http.js';
+import { ForeignOriginError } from '../../lambdas/providers/http.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { InventoryError, parseInventory, resolveInventory } from '../../lib/inventory.js';
 import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
@@ -128,7 +131,89 @@ describe('generic HTTP provider: a malformed description is an inventory error',
   }
 });
 
+/** A second loopback server standing for another host: it counts what reaches it. */
+async function startEvilHost(): Promise<{ host: string; received: () => number; stop: () => Promise<void> }> {
+  let received = 0;
+  const server = createServer((req, res) => {
+    received += 1;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received: () => received,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe('generic HTTP provider: where the admin token is sent', () => {
+  let env: ContractRotationEnv | undefined;
+  let evil: Awaited<ReturnType<typeof startEvilHost>> | undefined;
+  afterEach(async () => {
+    await env?.stop();
+    await evil?.stop();
+    env = undefined;
+    evil = undefined;
+  });
+
+  it('a described path that leaves the configured origin is refused; the admin token never reaches another host', async () => {
+    // Prepare: the create path points at the evil host (the schema is the first guard)
+    evil = await startEvilHost();
+    const leaving = { ...GATEWAY_DESCRIPTION.create, path: `//${evil.host}/admin/keys` };
+    env = await new ContractRotationEnv(gatewayFixture({ ...GATEWAY_DESCRIPTION, create: leaving })).start();
+    const before = await env.read('AWSCURRENT');
+    // Act
+    await env.rotate();
+    // Assess
+    const outcome = env.lastOutcome();
+    assert.equal(outcome?.ok, false);
+    assert.match(outcome?.error ?? '', /"options\.create\.path"/);
+    assert.match(outcome?.error ?? '', /must stay on the base URL's origin/);
+    assert.equal((await env.read('AWSCURRENT')).versionId, before.versionId);
+    assert.deepEqual(env.leakedLines(), []);
+
+    // Act: a description that bypassed the schema meets the transport's own check on every call
+    const token = env.seeded.credential.token as string;
+    const described = http.optionsSchema.parse(GATEWAY_DESCRIPTION);
+    const requestsBefore = env.seeded.sandbox.requests.length;
+    for (const path of [`//${evil.host}/k/{id}`, `http://${evil.host}/k/{id}`, `/\\${evil.host}/k/{id}`]) {
+      const client = http.connect({
+        credential: { token },
+        options: {
+          description: described.description,
+          adminAuth: described.adminAuth,
+          create: { ...described.create, path },
+          list: { ...described.list, path },
+          validate: { ...described.validate, path },
+          revoke: { ...described.revoke, path },
+          disable: { ...described.disable!, path },
+        },
+        endpoint: env.seeded.sandbox.url,
+        logger: new Logger(() => {}),
+      });
+      const calls = [
+        client.createKey({ name: 'rekey-x', likeKeyId: before.keyId }),
+        client.findKeysByName('rekey-x'),
+        client.validateKey({ id: before.keyId, value: before.key }),
+        client.revokeKey(before.keyId),
+      ];
+      for (const settled of await Promise.allSettled(calls)) {
+        // Assess
+        assert.equal(settled.status, 'rejected');
+        const error = (settled as PromiseRejectedResult).reason as Error;
+        assert.ok(error instanceof ForeignOriginError, `${path}: ${error.message}`);
+        assert.match(
+          error.message,
+          /^HTTP key service \(gateway\.internal\) \w+ keys? refused before sending/,
+        );
+        assert.ok(!error.message.includes(token) && !error.message.includes(before.key));
+      }
+    }
+    assert.equal(evil.received(), 0, 'nothing reached the other host');
+    assert.deepEqual(env.seeded.sandbox.requests.slice(requestsBefore), [], 'nor the service');
+  });
+
   it('refuses to connect without a base URL from the deployment or the rotator credential, naming both fixes', () => {
     // Act + Assess
     assert.throws(
@@ -176,6 +261,22 @@ describe('generic HTTP provider in the inventory (the guide’s internal API gat
   it('accepts the gateway described for the generic HTTP provider', () => {
     assert.equal(resolve(GATEWAY_DESCRIPTION).length, 1);
   });
+
+  for (const field of ['create', 'list', 'validate', 'revoke', 'disable'] as const) {
+    it(`rejects a ${field}.path that leaves the base URL's origin, naming options.${field}.path`, () => {
+      for (const path of ['//evil.example/k/{id}', 'https://evil.example/k/{id}', '/\\evil.example/k/{id}']) {
+        // Act + Assess
+        assert.throws(
+          () => resolve({ ...GATEWAY_DESCRIPTION, [field]: { ...GATEWAY_DESCRIPTION[field], path } }),
+          (error: unknown) =>
+            error instanceof InventoryError &&
+            new RegExp(`options\\.${field}\\.path`).test(error.message) &&
+            /must (stay on the base URL's origin|be a path starting with "\/")/.test(error.message),
+          path,
+        );
+      }
+    });
+  }
 
   it('rejects a malformed description with an inventory error naming the field', () => {
     // Act + Assess

@@ -7,7 +7,7 @@ import {
   ProviderRateLimitedError,
   ProviderUnavailableError,
 } from '../../lambdas/errors.js';
-import { ProviderHttp, type ProviderRequest } from '../../lambdas/providers/http.js';
+import { ForeignOriginError, ProviderHttp, type ProviderRequest } from '../../lambdas/providers/http.js';
 import { rejection } from '../support/assertions.js';
 
 const CREATE: ProviderRequest = {
@@ -19,12 +19,15 @@ const CREATE: ProviderRequest = {
 };
 const LIST: ProviderRequest = { call: 'list keys', method: 'GET', path: '/keys' };
 
-/** A provider whose answers are scripted per request (the last one repeats), counting what it received. */
+type Answer = 'reset' | 'silent' | { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** A provider whose answers are scripted per request (the last one repeats), recording what it received. */
 class ScriptedProvider {
   received = 0;
+  readonly paths: string[] = [];
   private server: Server | undefined;
 
-  constructor(private readonly answers: Array<'reset' | 'silent' | { status: number; body?: unknown }>) {}
+  constructor(private readonly answers: Answer[]) {}
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -32,9 +35,14 @@ class ScriptedProvider {
       req.on('end', () => {
         const answer = this.answers[Math.min(this.received, this.answers.length - 1)]!;
         this.received += 1;
+        this.paths.push(req.url ?? '');
         if (answer === 'reset') res.destroy();
         else if (answer !== 'silent') {
-          res.writeHead(answer.status, { 'content-type': 'application/json', 'retry-after': '0' });
+          res.writeHead(answer.status, {
+            'content-type': 'application/json',
+            'retry-after': '0',
+            ...answer.headers,
+          });
           res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
         }
       });
@@ -152,5 +160,103 @@ describe('ProviderHttp: a call that is not idempotent is never re-sent once it m
     // Assess
     assert.equal(res.status, 200);
     assert.equal(provider!.received, 3);
+  });
+});
+
+describe('ProviderHttp: every request stays on the configured base URL’s origin', () => {
+  const TOKEN = 'adm_token_never_shown';
+  let good: ScriptedProvider;
+  let evil: ScriptedProvider;
+  let fetches: string[];
+  afterEach(async () => {
+    await good.stop();
+    await evil.stop();
+  });
+
+  /** The provider, answering `answers`, and a second loopback server as the evil host. */
+  const started = async (answers: (evilHost: string) => Answer[] = () => [{ status: 200, body: {} }]) => {
+    evil = new ScriptedProvider([{ status: 200, body: {} }]);
+    const evilHost = new URL(await evil.start()).host;
+    good = new ScriptedProvider(answers(evilHost));
+    return { base: await good.start(), evilHost };
+  };
+  const transport = (baseUrl: string) => {
+    fetches = [];
+    return new ProviderHttp({
+      provider: 'Example',
+      baseUrl,
+      retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 10 },
+      fetch: (input, init) => {
+        fetches.push(String(input));
+        return fetch(input, init);
+      },
+    });
+  };
+  const call = (path: string): ProviderRequest => ({
+    call: 'list keys',
+    method: 'GET',
+    path,
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+
+  const hostile = (host: string) => [
+    `//${host}/x`,
+    `https://${host}/x`,
+    `http://${host}/x`,
+    `http://user@${host}/x`,
+    `\\\\${host}\\x`,
+    `/\\${host}/x`,
+    `http:${host}/x`,
+    `/\t/${host}/x`,
+    ` //${host}/x`,
+  ];
+  for (const host of ['evil.example', 'the evil loopback host']) {
+    it(`refuses every path that names another host (${host}) before any request`, async () => {
+      // Prepare
+      const { base, evilHost } = await started();
+      const http = transport(`${base}/api/`);
+      for (const path of hostile(host === 'evil.example' ? host : evilHost)) {
+        // Act
+        const error = await rejection(http.request(call(path)));
+        // Assess
+        assert.ok(error instanceof ForeignOriginError, `${JSON.stringify(path)}: got ${error.name}`);
+        assert.equal(error.code, 'INVALID_SECRET');
+        assert.equal(error.retryable, false);
+        assert.match(error.message, /^Example list keys refused before sending: /);
+        assert.match(error.message, new RegExp(`stay on ${base.replace(/\./g, '\\.')}, `));
+        assert.ok(!error.message.includes(TOKEN) && !error.message.includes('user@'), error.message);
+      }
+      assert.deepEqual(fetches, [], 'no request was made');
+      assert.equal(good.received + evil.received, 0);
+    });
+  }
+
+  it('sends relative paths, absolute paths and same-origin URLs to the base URL’s origin', async () => {
+    // Prepare
+    const { base } = await started();
+    const http = transport(`${base}/api/`);
+    // Act
+    for (const path of ['keys', '/v2/keys', `${base}/v3/keys?page=2`, '/%2F%2Fevil.example/x', '/users/@me'])
+      assert.equal((await http.request(call(path))).status, 200, path);
+    // Assess: an absolute path replaces the base URL's path; an encoded "//" is only a path
+    assert.deepEqual(good.paths, [
+      '/api/keys',
+      '/v2/keys',
+      '/v3/keys?page=2',
+      '/%2F%2Fevil.example/x',
+      '/users/@me',
+    ]);
+  });
+
+  it('does not follow a redirect, so the credential is not re-sent to another host', async () => {
+    // Prepare
+    const { base } = await started((evilHost) => [
+      { status: 302, headers: { location: `http://${evilHost}/x` } },
+    ]);
+    // Act
+    const res = await transport(base).request(call('/keys'));
+    // Assess
+    assert.equal(res.status, 302);
+    assert.equal(evil.received, 0);
   });
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
   InvalidInputError,
@@ -157,6 +159,93 @@ describe('Amazon API Gateway API keys adapter', () => {
     assert.equal(await client.validateKey(disabled), 'rejected');
     assert.equal(await client.validateKey(loose), 'rejected');
     assert.equal(await client.validateKey({ id: 'nosuchkey0', value: current.value }), 'rejected');
+  });
+
+  it('a validateUrl on another host is refused; the new key is never sent there', async () => {
+    // Prepare: every fetch the adapter makes lands on a second loopback server, the "evil host"
+    let received = 0;
+    const evil = createServer((req, res) => {
+      received += 1;
+      req.resume();
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+      const fetched: string[] = [];
+      const toEvil: typeof fetch = (input, init) => {
+        fetched.push(String(input));
+        const url = new URL(String(input));
+        return fetch(new URL(`${url.pathname}${url.search}`, evilUrl), init);
+      };
+      const created = await connect().createKey({ name: 'rekey-validate-url', likeKeyId: current.id });
+      const sandboxHost = new URL(sandbox.url).host;
+      const api = sandbox.restApiId;
+      const hostile = [
+        `${evilUrl}/prod/health`,
+        `https://${new URL(evilUrl).host}/prod/health`,
+        `http://user@${sandboxHost}/prod/health`,
+        'https://abcdefghij.execute-api.us-east-1.amazonaws.com/prod/health',
+        `https://${api}.execute-api.eu-west-1.amazonaws.com/prod/health`,
+        `http://${api}.execute-api.us-east-1.amazonaws.com/prod/health`,
+        `https://${api}.execute-api.us-east-1.amazonaws.com:8443/prod/health`,
+        `https://${api}.execute-api.us-east-1.amazonaws.com.evil.example/prod/health`,
+        `https://evil.example\\@${api}.execute-api.us-east-1.amazonaws.com/prod/health`,
+      ];
+      for (const validateUrl of hostile) {
+        const client = apiGateway.connect({
+          credential: admin,
+          options: apiGateway.optionsSchema.parse({ region: 'us-east-1', validateUrl }),
+          endpoint: sandbox.url,
+          logger: new Logger(logs.sink, {}, 'debug'),
+          http: { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 10 }, fetch: toEvil },
+        });
+        // Act
+        const error = await rejection(client.validateKey(created));
+        // Assess
+        assert.ok(error instanceof InvalidInputError, `${validateUrl}: ${error.message}`);
+        assert.equal(error.code, 'INVALID_SECRET');
+        assert.equal(error.field, 'options.validateUrl');
+        assert.match(
+          error.message,
+          /^Amazon API Gateway options\.validateUrl refused before any key was sent: /,
+        );
+        assert.ok(!error.message.includes(created.value) && !error.message.includes('user@'), error.message);
+      }
+      assert.deepEqual(fetched, [], 'no request was made');
+      assert.equal(received, 0, 'nothing reached the evil host');
+    } finally {
+      await new Promise((resolve) => evil.close(resolve));
+    }
+  });
+
+  it('sends the key to the execute-api host of a REST API in one of the account’s usage plans', async () => {
+    // Prepare: the execute-api host is served by the sandbox's data plane
+    const fetched: string[] = [];
+    const client = apiGateway.connect({
+      credential: admin,
+      options: {
+        region: 'us-east-1',
+        validateUrl: `https://${sandbox.restApiId}.execute-api.us-east-1.amazonaws.com/${sandbox.stage}/health`,
+      },
+      endpoint: sandbox.url,
+      logger: new Logger(logs.sink, {}, 'debug'),
+      http: {
+        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 10 },
+        fetch: (input, init) => {
+          const url = new URL(String(input));
+          fetched.push(url.host);
+          return fetch(new URL(`${url.pathname}${url.search}`, sandbox.url), init);
+        },
+      },
+    });
+    // Act + Assess
+    assert.equal(await client.validateKey(current), 'accepted');
+    assert.equal(
+      await client.validateKey({ id: current.id, value: `${current.value.slice(0, -1)}#` }),
+      'rejected',
+    );
+    assert.deepEqual(fetched, Array(2).fill(`${sandbox.restApiId}.execute-api.us-east-1.amazonaws.com`));
   });
 
   it('paces mutations to the documented per-account rate, through the injected sleep', async () => {
