@@ -224,7 +224,7 @@ describe('KeyClient', () => {
     );
   });
 
-  it('100 refused calls on a revoked key cost a bounded number of Secrets Manager calls', async () => {
+  it('scenario 9: 100 refused calls on a revoked key cost a bounded number of Secrets Manager calls', async () => {
     // The client still caches the revoked key, and the provider refuses the new one too (a suspended account).
     const { client, metrics } = clientFor(env, { ttlMs: 120 * MINUTE });
     const old = await client.get(env.secretName);

@@ -62,7 +62,7 @@ describe('the rehearsal engine', () => {
     assert.deepEqual(after, [2]);
   });
 
-  it('starts the vault outage only once every instance holds the current key, however rarely it calls', async () => {
+  it('scenario 10: starts the vault outage only once every instance holds the current key, however rarely it calls', async () => {
     // Each instance calls every 2 s, eight client TTLs: an instance that has not called since the emergency
     // revocation still caches the revoked key, and could replace it only by reading the vault.
     const report = await runRehearsal({
