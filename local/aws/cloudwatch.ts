@@ -30,7 +30,8 @@ interface Datapoint {
  */
 export class CloudWatchService implements AwsService {
   readonly signingNames = ['monitoring'] as const;
-  private readonly datapoints: Datapoint[] = [];
+  /** By metric identity (namespace, name, dimension set): a query reads only its own series. */
+  private readonly series = new Map<string, Datapoint[]>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -62,14 +63,11 @@ export class CloudWatchService implements AwsService {
           .join(',');
         for (const metric of directive.Metrics) {
           const value = Number(record[metric.Name]);
-          if (Number.isFinite(value))
-            this.datapoints.push({
-              namespace: directive.Namespace,
-              metric: metric.Name,
-              dimensions,
-              at,
-              value,
-            });
+          if (!Number.isFinite(value)) continue;
+          const key = seriesKey(directive.Namespace, metric.Name, dimensions);
+          const points = this.series.get(key) ?? [];
+          points.push({ namespace: directive.Namespace, metric: metric.Name, dimensions, at, value });
+          this.series.set(key, points);
         }
       }
     }
@@ -131,17 +129,12 @@ export class CloudWatchService implements AwsService {
           .join(',');
         const periodMs = Period * 1000;
         const buckets = new Map<number, number[]>();
-        for (const p of this.datapoints) {
-          if (
-            p.namespace !== Metric.Namespace ||
-            p.metric !== Metric.MetricName ||
-            p.dimensions !== dimensions ||
-            p.at < start ||
-            p.at >= end
-          )
-            continue;
+        for (const p of this.series.get(seriesKey(Metric.Namespace, Metric.MetricName, dimensions)) ?? []) {
+          if (p.at < start || p.at >= end) continue;
           const bucket = start + Math.floor((p.at - start) / periodMs) * periodMs;
-          buckets.set(bucket, [...(buckets.get(bucket) ?? []), p.value]);
+          const values = buckets.get(bucket);
+          if (values) values.push(p.value);
+          else buckets.set(bucket, [p.value]);
         }
         const times = [...buckets.keys()].sort((a, b) => b - a);
         return {
@@ -155,6 +148,9 @@ export class CloudWatchService implements AwsService {
     };
   }
 }
+
+const seriesKey = (namespace: string, metric: string, dimensions: string): string =>
+  `${namespace}\0${metric}\0${dimensions}`;
 
 function aggregate(values: number[], stat: string): number {
   switch (stat) {
