@@ -286,6 +286,7 @@ async function createSecret(
       error,
     });
     await revokeQuietly(provider, created.id, log);
+    if (permissions !== undefined) await announceStuckInterruption(secretId, metadata, error, deps);
     throw error;
   }
   log.info('created new key and staged it AWSPENDING', { keyId: created.id, keyName: created.name });
