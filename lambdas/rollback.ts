@@ -1,3 +1,4 @@
+import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   type SecretsManagerClient,
   TagResourceCommand,
@@ -233,17 +234,19 @@ async function rollbackHoldingLease(
  */
 export async function rollbackFromEvent(
   event: unknown,
-  deps: RevocationDeps & { secretsManager: SecretsManagerClient },
+  deps: RollbackDeps,
 ): Promise<RollbackReport | undefined> {
   const request = rollbackRequestFromEvent(event);
   if (!request) {
     deps.logger.info('event is not an alarm entering ALARM; nothing to roll back');
     return undefined;
   }
+  const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
   try {
+    // Anyone allowed to publish to the topic can write this message: believe CloudWatch, not the message.
+    if (fromAlarm) await verifyAlarm(event, request.secretId, deps);
     return await rollbackKey(request, deps);
   } catch (error) {
-    const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
     if (!(error instanceof RollbackRefusedError) || !fromAlarm) throw error;
     deps.logger.warn('rollback refused', { secretId: request.secretId, reason: error.message });
     await publishAlert(
@@ -261,7 +264,48 @@ export async function rollbackFromEvent(
   }
 }
 
+/** What the rollback function needs: the revocation machinery, and CloudWatch to check an alarm's word. */
+export type RollbackDeps = RevocationDeps & {
+  secretsManager: SecretsManagerClient;
+  /** Reads the alarm an SNS notification names; without it an alarm's rollback is refused. */
+  cloudWatch?: CloudWatchClient;
+  /** The stack's rollback topic: only alarms that act on it may roll a key back. */
+  rollbackTopicArn?: string;
+};
+
+/**
+ * An alarm's rollback goes ahead only if CloudWatch itself says so: the named alarm exists, is in ALARM now,
+ * is one of the rollback-enabled alarms (it acts on the stack's rollback topic — `rollback_on_failure` keys'
+ * auth-failure alarms only), and watches the very secret the message names.
+ */
+async function verifyAlarm(event: unknown, secretId: string, deps: RollbackDeps): Promise<void> {
+  const refuse = (why: string) =>
+    new RollbackRefusedError(
+      `refused a rollback of ${secretId} from an alarm notification: ${why}; nothing was changed.`,
+      {
+        secretId,
+      },
+    );
+  if (!deps.cloudWatch || !deps.rollbackTopicArn)
+    throw refuse(
+      'the function cannot check alarms (REKEY_ROLLBACK_TOPIC_ARN and CloudWatch access are needed)',
+    );
+  const message = (event as { Records: Array<{ Sns?: { Message?: string } }> }).Records[0]?.Sns?.Message;
+  const alarmName = AlarmNotificationSchema.parse(JSON.parse(message ?? '')).AlarmName;
+  if (!alarmName) throw refuse('the notification names no alarm');
+  const out = await deps.cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
+  const alarm = out.MetricAlarms?.find((a) => a.AlarmName === alarmName);
+  if (!alarm) throw refuse(`CloudWatch has no alarm ${alarmName}`);
+  if (alarm.StateValue !== 'ALARM') throw refuse(`alarm ${alarmName} is ${alarm.StateValue}, not ALARM`);
+  if (!alarm.AlarmActions?.includes(deps.rollbackTopicArn))
+    throw refuse(`alarm ${alarmName} is not one of rekey's rollback alarms (rollback_on_failure)`);
+  const watched = alarm.Dimensions?.find((d) => d.Name === DIMENSIONS.secret)?.Value;
+  if (watched !== secretId)
+    throw refuse(`alarm ${alarmName} watches ${watched ?? 'no secret'}, not ${secretId}`);
+}
+
 const AlarmNotificationSchema = z.object({
+  AlarmName: z.string().optional(),
   NewStateValue: z.string(),
   Trigger: z.object({ Dimensions: z.array(z.object({ name: z.string(), value: z.string() })).default([]) }),
 });

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -113,6 +113,23 @@ export class RekeyStack extends Stack {
     this.revocation.revoker.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
     );
+    // Rollback believes an alarm's notification only after CloudWatch confirms it (state, actions, secret).
+    const rollbackFn = this.revocation.rollback;
+    rollbackFn.function.addEnvironment('REKEY_ROLLBACK_TOPIC_ARN', this.topics.rollback.topicArn);
+    const alarmsArn = this.formatArn({
+      service: 'cloudwatch',
+      resource: 'alarm',
+      resourceName: '*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    rollbackFn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: [alarmsArn] }),
+    );
+    Validations.of(rollbackFn.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]`,
+      reason:
+        "Read-only: rollback reads the alarm a notification names to check its state, actions and secret; the stack's alarm names are generated at deploy time.",
+    });
     Validations.of(this.revocation.revoker.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -19,6 +20,9 @@ const clients = {
   sns: new SNSClient({}),
   endpoints: providerEndpointsFromEnv(),
   ...(lease ? { lease } : {}),
+  // An alarm's notification is checked against CloudWatch before anything is rolled back.
+  cloudWatch: new CloudWatchClient({}),
+  ...(process.env.REKEY_ROLLBACK_TOPIC_ARN ? { rollbackTopicArn: process.env.REKEY_ROLLBACK_TOPIC_ARN } : {}),
 };
 
 /**

@@ -30,10 +30,18 @@ interface Datapoint {
  */
 export class CloudWatchService implements AwsService {
   readonly signingNames = ['monitoring'] as const;
+  private readonly alarms = new Map<
+    string,
+    { name: string; dimensions: Record<string, string>; actions: string[]; state: string }
+  >();
   /** By metric identity (namespace, name, dimension set): a query reads only its own series. */
   private readonly series = new Map<string, Datapoint[]>();
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly region = 'us-east-1',
+    private readonly accountId = '123456789012',
+  ) {}
 
   /** Ingests one EMF log line; lines that are not EMF are ignored, as CloudWatch Logs does. */
   ingestEmf(line: string): void {
@@ -77,13 +85,17 @@ export class CloudWatchService implements AwsService {
     const target = String(request.headers['x-amz-target'] ?? '');
     try {
       const input = parseJsonBody(request.body);
-      if (target !== 'GraniteServiceVersion20100801.GetMetricData') {
-        throw new AwsServiceError(
-          'InvalidAction',
-          `The loopback endpoint does not implement ${target || '(no target)'}.`,
-        );
+      switch (target) {
+        case 'GraniteServiceVersion20100801.GetMetricData':
+          return jsonResponse(this.getMetricData(input), CONTENT_TYPE);
+        case 'GraniteServiceVersion20100801.DescribeAlarms':
+          return jsonResponse(this.describeAlarms(input), CONTENT_TYPE);
+        default:
+          throw new AwsServiceError(
+            'InvalidAction',
+            `The loopback endpoint does not implement ${target || '(no target)'}.`,
+          );
       }
-      return jsonResponse(this.getMetricData(input), CONTENT_TYPE);
     } catch (error) {
       const e =
         error instanceof AwsServiceError
@@ -95,6 +107,39 @@ export class CloudWatchService implements AwsService {
             );
       return jsonError(e, CONTENT_TYPE);
     }
+  }
+
+  /**
+   * An alarm as the stack deploys it (in-process: the loopback has no PutMetricAlarm), in `state`. Metric
+   * alarms are not evaluated here; tests and the rehearsal set their state.
+   */
+  putAlarm(alarm: {
+    name: string;
+    dimensions: Record<string, string>;
+    actions: string[];
+    state?: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+  }): void {
+    this.alarms.set(alarm.name, { ...alarm, state: alarm.state ?? 'OK' });
+  }
+
+  setAlarmState(name: string, state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA'): void {
+    const alarm = this.alarms.get(name);
+    if (!alarm) throw new Error(`no alarm ${name}`);
+    alarm.state = state;
+  }
+
+  private describeAlarms(input: Record<string, unknown>): unknown {
+    const names = Array.isArray(input.AlarmNames) ? (input.AlarmNames as string[]) : undefined;
+    const alarms = [...this.alarms.values()].filter((a) => !names || names.includes(a.name));
+    return {
+      MetricAlarms: alarms.map((a) => ({
+        AlarmName: a.name,
+        AlarmArn: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${a.name}`,
+        StateValue: a.state,
+        AlarmActions: a.actions,
+        Dimensions: Object.entries(a.dimensions).map(([Name, Value]) => ({ Name, Value })),
+      })),
+    };
   }
 
   private getMetricData(input: Record<string, unknown>): unknown {

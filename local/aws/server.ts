@@ -55,7 +55,7 @@ export class LoopbackAws {
     this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
     this.addService(this.secretsManager);
     this.addService(this.scheduler);
-    this.cloudWatch = new CloudWatchService(this.clock);
+    this.cloudWatch = new CloudWatchService(this.clock, this.region, this.accountId);
     this.addService(this.sns);
     this.addService(this.cloudWatch);
     this.sts = new StsService(this.accountId);

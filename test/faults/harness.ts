@@ -1,3 +1,4 @@
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
@@ -348,8 +349,22 @@ export class FaultRun {
     env.aws.lambdas.register(env.revokerArn, (event) =>
       this.invocation('revoker', (p) => revokePreviousKey(event, this.revocationDepsOf(p))),
     );
+    // The key's auth-failure alarm, rollback-enabled and in ALARM, as CloudWatch would report it.
+    const rollbackTopicArn = env.aws.sns.createTopic('rekey-rollback');
+    env.aws.cloudWatch.putAlarm({
+      name: ROLLBACK_ALARM,
+      dimensions: { SecretName: env.secretName },
+      actions: [rollbackTopicArn],
+      state: 'ALARM',
+    });
     this.rollbackArn = env.aws.lambdas.register('rekey-rollback', (event) =>
-      this.invocation('rollback', (p) => rollbackFromEvent(event, this.revocationDepsOf(p))),
+      this.invocation('rollback', (p) =>
+        rollbackFromEvent(event, {
+          ...this.revocationDepsOf(p),
+          cloudWatch: this.wrap(env.cloudWatch, 'monitoring', p) as CloudWatchClient,
+          rollbackTopicArn,
+        }),
+      ),
     );
   }
 
@@ -534,6 +549,8 @@ function tryParse(value: string, secretId: string) {
   }
 }
 
+const ROLLBACK_ALARM = 'rekey-AuthFailureSpike-faults';
+
 /** The SNS notification a per-key auth-failure alarm sends the rollback function. */
 function alarmEvent(secretName: string) {
   return {
@@ -541,6 +558,7 @@ function alarmEvent(secretName: string) {
       {
         Sns: {
           Message: JSON.stringify({
+            AlarmName: ROLLBACK_ALARM,
             NewStateValue: 'ALARM',
             Trigger: { Dimensions: [{ name: 'SecretName', value: secretName }] },
           }),

@@ -217,6 +217,24 @@ describe('the synthesized rekey stack', () => {
       }
     });
 
+    it('lets rollback check the alarm a notification names: the rollback topic and cloudwatch:DescribeAlarms', () => {
+      const fn = resources[logicalId(stack.revocation.rollback.function)]!;
+      assert.deepEqual(fn.Properties!.Environment.Variables.REKEY_ROLLBACK_TOPIC_ARN, {
+        Ref: stack.getLogicalId(stack.topics.rollback.node.defaultChild as never),
+      });
+      const roleRef = stack.getLogicalId(stack.revocation.rollback.role.node.defaultChild as never);
+      const describe = Object.values(resources)
+        .filter(
+          (r) =>
+            r.Type === 'AWS::IAM::Policy' &&
+            (r.Properties!.Roles as Array<{ Ref: string }>).some((role) => role.Ref === roleRef),
+        )
+        .flatMap((r) => r.Properties!.PolicyDocument.Statement as Statement[])
+        .filter((st) => [st.Action].flat().includes('cloudwatch:DescribeAlarms'));
+      assert.equal(describe.length, 1);
+      assert.match(JSON.stringify(describe[0]!.Resource), /:alarm:\*/);
+    });
+
     it('never drops a revocation or rollback: two async retries, then the dead-letter queue', () => {
       const configs = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
       const dlq = stack.getLogicalId(stack.revocation.deadLetterQueue.node.defaultChild as never);

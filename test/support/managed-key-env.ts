@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
@@ -52,6 +53,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
   scheduler!: SchedulerClient;
   sns!: SNSClient;
   dynamodb!: DynamoDBClient;
+  cloudWatch!: CloudWatchClient;
   /** The per-secret lease every actor takes, as the stack deploys it; `undefined` shows what it prevents. */
   lease: LeaseDeps | undefined;
   alertTopicArn!: string;
@@ -77,6 +79,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
     this.dynamodb = new DynamoDBClient({});
+    this.cloudWatch = new CloudWatchClient({});
     await createLeaseTable(this.dynamodb, LEASE_TABLE);
     this.lease = {
       dynamodb: this.dynamodb,
@@ -205,6 +208,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     this.scheduler?.destroy();
     this.sns?.destroy();
     this.dynamodb?.destroy();
+    this.cloudWatch?.destroy();
     await this.aws?.stop();
     await this.sandbox.stop();
   }

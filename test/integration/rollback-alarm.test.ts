@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { rollbackFromEvent } from '../../lambdas/rollback.js';
+import { SendGridRotationEnv } from '../support/managed-key-env.js';
+
+/**
+ * issue 13, finding 4: anyone allowed to publish to the rollback topic could roll back any managed secret,
+ * also one with `rollback_on_failure: false`. Rollback now believes CloudWatch, not the message.
+ */
+const ALARM = 'rekey-AuthFailureSpike-prod-sendgrid';
+
+function notification(secretName: string, alarmName = ALARM) {
+  const message = {
+    AlarmName: alarmName,
+    NewStateValue: 'ALARM',
+    Trigger: { Dimensions: [{ name: 'SecretName', value: secretName }] },
+  };
+  return { Records: [{ Sns: { Message: JSON.stringify(message) } }] };
+}
+
+describe('rollback from an alarm notification (issue 13, finding 4)', () => {
+  let env: SendGridRotationEnv;
+  let rollbackTopicArn: string;
+  beforeEach(async () => {
+    env = await new SendGridRotationEnv().start();
+    rollbackTopicArn = env.aws.sns.createTopic('rekey-rollback');
+    await env.rotate();
+  });
+  afterEach(() => env.stop());
+
+  const deps = () => ({ ...env.revocationDeps(), cloudWatch: env.cloudWatch, rollbackTopicArn });
+  const currentKeyId = async () => (await env.read('AWSCURRENT')).keyId;
+
+  it('rolls back when CloudWatch confirms the key’s rollback alarm is in ALARM', async () => {
+    const previous = await env.read('AWSPREVIOUS');
+    env.aws.cloudWatch.putAlarm({
+      name: ALARM,
+      dimensions: { SecretName: env.secretName },
+      actions: [rollbackTopicArn],
+      state: 'ALARM',
+    });
+    const report = await rollbackFromEvent(notification(env.secretName), deps());
+    assert.equal(report?.restoredKeyId, previous.keyId);
+    assert.equal(await currentKeyId(), previous.keyId);
+  });
+
+  const forgeries: Array<[string, () => void, string]> = [
+    ['an alarm that does not exist', () => {}, 'CloudWatch has no alarm'],
+    [
+      'an alarm that is not in ALARM',
+      () =>
+        env.aws.cloudWatch.putAlarm({
+          name: ALARM,
+          dimensions: { SecretName: env.secretName },
+          actions: [rollbackTopicArn],
+          state: 'OK',
+        }),
+      'is OK, not ALARM',
+    ],
+    [
+      'the alarm of a key without rollback_on_failure (no rollback action)',
+      () =>
+        env.aws.cloudWatch.putAlarm({
+          name: ALARM,
+          dimensions: { SecretName: env.secretName },
+          actions: ['arn:aws:sns:us-east-1:123456789012:rekey-on-call'],
+          state: 'ALARM',
+        }),
+      "not one of rekey's rollback alarms",
+    ],
+    [
+      'another secret’s rollback alarm',
+      () =>
+        env.aws.cloudWatch.putAlarm({
+          name: ALARM,
+          dimensions: { SecretName: 'prod/other/api-key' },
+          actions: [rollbackTopicArn],
+          state: 'ALARM',
+        }),
+      'watches prod/other/api-key',
+    ],
+  ];
+  for (const [what, arrange, reason] of forgeries) {
+    it(`refuses a notification naming ${what}: alerted, nothing changed`, async () => {
+      arrange();
+      const before = await currentKeyId();
+      const schedules = env.aws.scheduler.list('rekey').length;
+      assert.equal(await rollbackFromEvent(notification(env.secretName), deps()), undefined);
+      assert.equal(await currentKeyId(), before, 'AWSCURRENT did not move');
+      assert.equal(env.aws.scheduler.list('rekey').length, schedules, 'no revocation scheduled or cancelled');
+      const alert = env.alerts().find((a) => a.message.event === 'rollback-refused');
+      assert.ok(alert, 'operators hear of the refusal');
+      assert.match(String(alert.message.detail), new RegExp(reason.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    });
+  }
+
+  it('refuses every alarm notification when it cannot check alarms (fails closed)', async () => {
+    const before = await currentKeyId();
+    const { cloudWatch: _cw, ...withoutCloudWatch } = deps();
+    assert.equal(await rollbackFromEvent(notification(env.secretName), withoutCloudWatch), undefined);
+    assert.equal(await currentKeyId(), before);
+  });
+});
