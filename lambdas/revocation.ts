@@ -297,12 +297,11 @@ function parseRevocationRequest(rawRequest: unknown): Request {
   const parsed = RevocationRequestSchema.safeParse(rawRequest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || '(request)';
     throw new InvalidInputError(
       'INVALID_EVENT',
-      `revocation request: field "${issue.path.join('.')}" is invalid; expected the input rekey's finishSecret schedules.`,
-      {
-        field: issue.path.join('.'),
-      },
+      `revocation request: field "${field}" is invalid; expected the input rekey's finishSecret schedules.`,
+      { field },
     );
   }
   return parsed.data;

@@ -65,10 +65,11 @@ export async function rollbackKey(
   const parsed = RollbackRequestSchema.safeParse(rawRequest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || '(request)';
     throw new InvalidInputError(
       'INVALID_EVENT',
-      `rollback request: field "${issue.path.join('.')}" is invalid; expected { secretId, revokeNow? }.`,
-      { field: issue.path.join('.') },
+      `rollback request: field "${field}" is invalid; expected { secretId, revokeNow? }.`,
+      { field },
     );
   }
   const request = parsed.data;
@@ -236,12 +237,14 @@ export async function rollbackFromEvent(
   event: unknown,
   deps: RollbackDeps,
 ): Promise<RollbackReport | undefined> {
+  const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
+  // A direct request is rollbackKey's to validate (a falsy one too); only an alarm may call for nothing.
+  if (!fromAlarm) return rollbackKey(event, deps);
   const request = rollbackRequestFromEvent(event);
   if (!request) {
     deps.logger.info('event is not an alarm entering ALARM; nothing to roll back');
     return undefined;
   }
-  const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
   try {
     // Anyone allowed to publish to the topic can write this message: believe CloudWatch, not the message.
     if (fromAlarm) await verifyAlarm(event, request.secretId, deps);

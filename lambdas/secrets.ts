@@ -126,10 +126,11 @@ export async function connectProvider(
   const credential = provider.credentialSchema.safeParse(json);
   if (!credential.success) {
     const issue = credential.error.issues[0]!;
+    const field = issue.path.join('.') || '(document)';
     throw new InvalidInputError(
       'ROTATOR_CREDENTIAL',
-      `rotator credential ${doc.rotatorSecretArn} for ${secretId}: field "${issue.path.join('.')}" ${describeIssue(issue)}; store ${provider.displayName}'s credential document (see README, "Providers").`,
-      { secretId, field: `rotatorSecretArn:${issue.path.join('.')}` },
+      `rotator credential ${doc.rotatorSecretArn} for ${secretId}: field "${field}" ${describeIssue(issue)}; store ${provider.displayName}'s credential document (see README, "Providers").`,
+      { secretId, field: `rotatorSecretArn:${field}` },
     );
   }
   for (const value of Object.values(credential.data as Record<string, unknown>))

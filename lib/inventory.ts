@@ -260,7 +260,9 @@ function problemOf(raw: unknown, issue: z.core.$ZodIssue): string {
     default:
       problem = issue.message;
   }
-  const fix = leaf && FIX[leaf] && !problem.includes('; ') ? `; ${FIX[leaf]}` : '';
+  // Own keys only: a field named like an Object.prototype member ("constructor") has no fix text.
+  const known = leaf !== undefined && Object.hasOwn(FIX, leaf) ? FIX[leaf] : undefined;
+  const fix = known && !problem.includes('; ') ? `; ${known}` : '';
   return `${entry}: field "${field}" ${problem}${fix}`;
 }
 

@@ -28,10 +28,14 @@ const CreatedSchema = z.object({
   name: z.string(),
   scopes: z.array(z.string()).optional(),
 });
-const ListSchema = z.object({ result: z.array(z.object({ api_key_id: z.string(), name: z.string() })) });
+const ListSchema = z.object({
+  result: z.array(z.object({ api_key_id: z.string().min(1), name: z.string() })),
+});
 const GetSchema = z.object({
   result: z
-    .array(z.object({ api_key_id: z.string(), name: z.string(), scopes: z.array(z.string()).optional() }))
+    .array(
+      z.object({ api_key_id: z.string().min(1), name: z.string(), scopes: z.array(z.string()).optional() }),
+    )
     .min(1),
 });
 
