@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderRejectedError } from '../errors.js';
+import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
@@ -51,6 +51,8 @@ const ListEnvelope = z.object({
   result_info: z.object({ total_pages: z.number().optional() }).optional(),
 });
 const PER_PAGE = 50;
+/** Pages one listing may take (5,000 tokens, ten times the account quota) before it is taken for a loop. */
+const MAX_PAGES = 100;
 
 export const cloudflare: ProviderDefinition<
   z.infer<typeof CredentialSchema>,
@@ -147,7 +149,14 @@ export const cloudflare: ProviderDefinition<
           if (res.status !== 200) adminFailure(res, 'list tokens');
           const listed = http.parse(ListEnvelope, res, 'list tokens');
           for (const token of listed.result) if (token.name === name) found.push({ id: token.id, name });
-          if (page >= (listed.result_info?.total_pages ?? 1)) break;
+          // An empty page ends the listing whatever total_pages says; a listing past the cap is a loop.
+          if (listed.result.length === 0 || page >= (listed.result_info?.total_pages ?? 1)) break;
+          if (page >= MAX_PAGES)
+            throw new ProviderBadResponseError(
+              'Cloudflare',
+              'list tokens',
+              `the listing claims more than ${MAX_PAGES} pages of ${PER_PAGE} tokens, above any token quota`,
+            );
         }
         return found;
       },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderRejectedError } from '../errors.js';
+import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
@@ -28,6 +28,8 @@ const ListSchema = z.object({
   has_more: z.boolean(),
 });
 const PAGE_SIZE = 100;
+/** Pages one listing may take (10,000 admin keys) before it is taken for a loop. */
+const MAX_PAGES = 100;
 
 export const openai: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
   name: 'openai',
@@ -84,6 +86,7 @@ export const openai: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
 
       async findKeysByName(name) {
         const found: Array<{ id: string; name: string }> = [];
+        const cursors = new Set<string>();
         let after: string | null | undefined;
         do {
           const res = await http.request({
@@ -96,6 +99,14 @@ export const openai: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
           const page = http.parse(ListSchema, res, 'list admin keys');
           for (const key of page.data) if (key.name === name) found.push({ id: key.id, name });
           after = page.has_more ? page.last_id : undefined;
+          // A listing that does not advance would page until the function times out: refuse it.
+          if (after && (page.data.length === 0 || cursors.has(after) || cursors.size >= MAX_PAGES))
+            throw new ProviderBadResponseError(
+              'OpenAI',
+              'list admin keys',
+              `the listing does not advance (page ${cursors.size + 1}: ${page.data.length} keys, has_more with a cursor already seen or past ${MAX_PAGES} pages)`,
+            );
+          if (after) cursors.add(after);
         } while (after);
         return found;
       },
