@@ -7,6 +7,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { RollbackRefusedError } from '../../lambdas/errors.js';
+import type { LeaseDeps } from '../../lambdas/lease.js';
 import { revokePreviousKey } from '../../lambdas/revocation.js';
 import { rollbackKey } from '../../lambdas/rollback.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
@@ -29,6 +30,19 @@ const deferred = () => {
   return { promise, resolve };
 };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The environment's lease, waiting as long as it takes and telling `onWait` each time it must wait. */
+function waitingLease(env: SendGridRotationEnv, onWait: () => void): LeaseDeps {
+  const lease = env.lease!;
+  return {
+    ...lease,
+    config: { ...lease.config, waitMs: 60_000 },
+    sleep: (ms) => {
+      onWait();
+      return sleep(Math.min(ms, 20));
+    },
+  };
+}
 
 async function tagsOf(env: SendGridRotationEnv): Promise<Record<string, string>> {
   return tagMap((await env.sm.send(new DescribeSecretCommand({ SecretId: env.secretArn }))).Tags);
@@ -86,12 +100,13 @@ describe('faults AWS and providers produce (issue 12)', () => {
   async function concurrentCreateSecret(): Promise<string> {
     const aCreated = deferred();
     const bLookedUp = deferred();
+    const bWaitsForLease = deferred();
     const aStored = deferred();
     const fetchFor =
       (who: 'A' | 'B'): typeof fetch =>
       async (input, init) => {
         const method = init?.method ?? 'GET';
-        if (who === 'B' && method === 'DELETE') await Promise.race([aStored.promise, sleep(500)]);
+        if (who === 'B' && method === 'DELETE') await aStored.promise;
         const res = await fetch(input, init);
         if (who === 'A' && method === 'POST') aCreated.resolve();
         if (who === 'B' && method === 'GET') bLookedUp.resolve();
@@ -102,7 +117,9 @@ describe('faults AWS and providers produce (issue 12)', () => {
         get(target, prop, receiver) {
           if (prop !== 'send') return Reflect.get(target, prop, receiver);
           return async (command: unknown) => {
-            if (command instanceof PutSecretValueCommand) await Promise.race([bLookedUp.promise, sleep(300)]);
+            // A stores once B has looked the key up — or, with the lease, once B is kept waiting for it.
+            if (command instanceof PutSecretValueCommand)
+              await Promise.race([bLookedUp.promise, bWaitsForLease.promise]);
             const out = await target.send(command as never);
             if (command instanceof PutSecretValueCommand) aStored.resolve();
             return out;
@@ -116,8 +133,12 @@ describe('faults AWS and providers produce (issue 12)', () => {
         secretsManager: slowPut(env.sm),
         http: { ...env.http, fetch: fetchFor('A') },
       });
-      await Promise.race([aCreated.promise, sleep(1000)]);
-      const b = runRotationStep(event, { ...env.deps(), http: { ...env.http, fetch: fetchFor('B') } });
+      await aCreated.promise;
+      const b = runRotationStep(event, {
+        ...env.deps(),
+        http: { ...env.http, fetch: fetchFor('B') },
+        ...(env.lease ? { lease: waitingLease(env, bWaitsForLease.resolve) } : {}),
+      });
       await Promise.all([a, b]);
     });
     return env.rotate();
@@ -144,14 +165,16 @@ describe('faults AWS and providers produce (issue 12)', () => {
     await env.rotate();
     const fresh = await env.read('AWSCURRENT');
     const revoking = deferred();
-    // The revoker is inside its provider call (which retries for tens of seconds in real life)…
+    const rollbackWaits = deferred();
+    // The revoker is inside its provider call (which retries for tens of seconds in real life) and stays
+    // there until the rollback that arrives meanwhile is kept waiting for the secret's lease.
     env.revocationOverride = {
       http: {
         ...env.http,
         fetch: async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
           if (init?.method === 'DELETE') {
             revoking.resolve();
-            await sleep(200);
+            await rollbackWaits.promise;
           }
           return fetch(input, init);
         },
@@ -160,8 +183,10 @@ describe('faults AWS and providers produce (issue 12)', () => {
     env.clock.advance(61 * MINUTE);
     const fired = env.aws.runDue();
     await revoking.promise;
-    // …when a rollback arrives.
-    const rollback = rollbackKey({ secretId: env.secretName }, env.revocationDeps()).catch((e: unknown) => e);
+    const rollback = rollbackKey(
+      { secretId: env.secretName },
+      { ...env.revocationDeps(), lease: waitingLease(env, rollbackWaits.resolve) },
+    ).catch((e: unknown) => e);
     await fired;
     const outcome = await rollback;
     assert.ok(outcome instanceof RollbackRefusedError, 'the rollback waited for the revoker, then refused');
