@@ -7,7 +7,8 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
  * Datadog API keys through the v2 key-management API (`/api/v2/api_keys`). The site (US1, EU1, …) is an
  * option, never a URL from the secret. API keys carry no scopes; the one per-key setting, remote config
  * read, is copied from the current key. Values are readable by id (so a crashed attempt's key is adopted)
- * and Datadog reports each key's last use.
+ * and Datadog reports each key's last use. A 429's `X-RateLimit-Reset` is the seconds until the limit
+ * resets (Datadog's rate-limit documentation), not a time.
  */
 export const DATADOG_SITES = [
   'datadoghq.com',
@@ -16,20 +17,27 @@ export const DATADOG_SITES = [
   'datadoghq.eu',
   'ap1.datadoghq.com',
   'ap2.datadoghq.com',
+  'uk1.datadoghq.com',
   'ddog-gov.com',
+  'us2.ddog-gov.com',
 ] as const;
 export const DATADOG_MAX_KEYS = 50;
+/**
+ * What the application key's owner needs, per operation, as Datadog documents it: ListAPIKeys and
+ * GetAPIKey `api_keys_read`, CreateAPIKey `api_keys_write`, DeleteAPIKey `api_keys_delete`.
+ */
+export const DATADOG_ROTATOR_PERMISSIONS = ['api_keys_read', 'api_keys_write', 'api_keys_delete'] as const;
 
 const CredentialSchema = z.object({
   /** An API key of the organization (sent as DD-API-KEY). */
   apiKey: z.string().min(1),
-  /** An application key whose owner holds api_keys_read and api_keys_write (DD-APPLICATION-KEY). */
+  /** An application key whose owner holds api_keys_read, api_keys_write and api_keys_delete (DD-APPLICATION-KEY). */
   applicationKey: z.string().min(1),
 });
 
 const OptionsSchema = z
   .object({
-    /** The Datadog site the organization lives on (US1 is datadoghq.com, EU1 datadoghq.eu). */
+    /** The Datadog site the organization lives on (US1 is datadoghq.com, EU1 datadoghq.eu, UK1 uk1.datadoghq.com). */
     site: z.enum(DATADOG_SITES).default('datadoghq.com'),
   })
   .strict();
@@ -64,6 +72,7 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
     const http = new ProviderHttp({
       provider: 'Datadog',
       baseUrl: endpoint ?? `https://api.${options.site}`,
+      rateLimitReset: 'seconds-until-reset',
       ...httpOptions,
     });
     const admin = { 'dd-api-key': credential.apiKey, 'dd-application-key': credential.applicationKey };
@@ -76,9 +85,11 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
         res.status,
         res.status === 403 && call === 'create key'
           ? `the organization may already hold ${DATADOG_MAX_KEYS} API keys (Datadog's limit), or the application key lacks api_keys_write; delete unused keys or grant the permission.`
-          : res.status === 403
-            ? `the rotator credential must be an API key plus an application key with api_keys_read and api_keys_write, on site ${options.site}.`
-            : "unexpected status; check the request against Datadog's key management API.",
+          : res.status === 403 && call === 'delete key'
+            ? "the application key's owner lacks api_keys_delete (Datadog's permission for DeleteAPIKey); grant it to the rotator credential's role, or the old key stays live."
+            : res.status === 403
+              ? `the rotator credential must be an API key plus an application key whose owner holds ${DATADOG_ROTATOR_PERMISSIONS.join(', ')}, on site ${options.site}.`
+              : "unexpected status; check the request against Datadog's key management API.",
       );
     };
     const getKey = async (id: string, call: string) => {

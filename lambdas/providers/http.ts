@@ -17,7 +17,15 @@ export interface ProviderHttpOptions {
   retry?: RetryPolicy;
   retryHooks?: RetryHooks;
   fetch?: typeof fetch;
+  /** What the provider's X-RateLimit-Reset counts. Default 'epoch-seconds' (SendGrid, GitHub). */
+  rateLimitReset?: RateLimitReset;
 }
+
+/**
+ * The unit of an X-RateLimit-Reset header: a Unix time in seconds (SendGrid) or the seconds left until
+ * the limit resets (Datadog).
+ */
+export type RateLimitReset = 'epoch-seconds' | 'seconds-until-reset';
 
 export interface ProviderRequest {
   /** What the call is, for messages: "create key", "list keys". */
@@ -168,7 +176,11 @@ export class ProviderHttp {
     }
     const text = await res.text().catch(() => '');
     if (res.status === 429) {
-      throw new ProviderRateLimitedError(this.provider, req.call, retryAfterMs(res.headers));
+      throw new ProviderRateLimitedError(
+        this.provider,
+        req.call,
+        retryAfterMs(res.headers, Date.now(), this.options.rateLimitReset),
+      );
     }
     if (res.status >= 500) throw unavailable(`HTTP ${res.status}`);
     let parsed: unknown;
@@ -239,8 +251,12 @@ function connectionRefused(error: unknown): boolean {
   return (cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
 }
 
-/** Retry-After in seconds or as an HTTP date; X-RateLimit-Reset (epoch seconds) as SendGrid sends it. */
-export function retryAfterMs(headers: Headers, now: number = Date.now()): number | undefined {
+/** Retry-After in seconds or as an HTTP date; else X-RateLimit-Reset in the provider's unit. */
+export function retryAfterMs(
+  headers: Headers,
+  now: number = Date.now(),
+  rateLimitReset: RateLimitReset = 'epoch-seconds',
+): number | undefined {
   const retryAfter = headers.get('retry-after');
   if (retryAfter) {
     const seconds = Number(retryAfter);
@@ -249,6 +265,6 @@ export function retryAfterMs(headers: Headers, now: number = Date.now()): number
     if (!Number.isNaN(date)) return Math.max(0, date - now);
   }
   const reset = Number(headers.get('x-ratelimit-reset'));
-  if (headers.has('x-ratelimit-reset') && Number.isFinite(reset)) return Math.max(0, reset * 1000 - now);
-  return undefined;
+  if (!headers.has('x-ratelimit-reset') || !Number.isFinite(reset)) return undefined;
+  return Math.max(0, rateLimitReset === 'seconds-until-reset' ? reset * 1000 : reset * 1000 - now);
 }

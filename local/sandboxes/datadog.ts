@@ -1,6 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.js';
-import { jsonBody, ProviderSandbox, type SandboxRequest, type SandboxResponse } from './sandbox.js';
+import {
+  jsonBody,
+  ProviderSandbox,
+  type SandboxRequest,
+  type SandboxResponse,
+  type StatusFault,
+} from './sandbox.js';
 
 interface DatadogApiKey {
   id: string;
@@ -12,15 +18,17 @@ interface DatadogApiKey {
 }
 
 export const DATADOG_MAX_API_KEYS = 50;
-export const DATADOG_KEY_ADMIN_PERMISSIONS = ['api_keys_read', 'api_keys_write'];
+export const DATADOG_KEY_ADMIN_PERMISSIONS = ['api_keys_read', 'api_keys_write', 'api_keys_delete'];
 
 /**
  * Datadog's v2 key management (`/api/v2/api_keys`, JSON:API bodies) and `GET /api/v1/validate`, as the
  * datadog-api-client schemas document them. Management calls authenticate with the `DD-API-KEY` and
- * `DD-APPLICATION-KEY` headers (the application key needs api_keys_read/api_keys_write); errors are
- * `{errors: [string]}`, bad credentials 403. An organization holds at most 50 API keys; a key's value is
- * readable by id, and its last use (`date_last_used`) is reported. `POST /api/v2/series` is the call
- * simulated applications make with their API key.
+ * `DD-APPLICATION-KEY` headers; the application key's owner needs api_keys_read to list and get keys,
+ * api_keys_write to create and api_keys_delete to delete. Errors are `{errors: [string]}`, bad credentials
+ * 403. A 429 carries `X-RateLimit-Limit/Period/Remaining/Reset/Name`, Reset being the seconds until the
+ * limit resets (no Retry-After). An organization holds at most 50 API keys; a key's value is readable by
+ * id, and its last use (`date_last_used`) is reported. `POST /api/v2/series` is the call simulated
+ * applications make with their API key.
  */
 export class DatadogSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, DatadogApiKey>();
@@ -62,6 +70,21 @@ export class DatadogSandbox extends ProviderSandbox {
 
   protected errorBody(_status: number, message: string): unknown {
     return { errors: [message] };
+  }
+
+  protected override faultResponse(fault: StatusFault): SandboxResponse {
+    const response = super.faultResponse(fault);
+    if (fault.status !== 429 || fault.retryAfterSeconds === undefined) return response;
+    return {
+      ...response,
+      headers: {
+        'x-ratelimit-limit': '100',
+        'x-ratelimit-period': '60',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(fault.retryAfterSeconds),
+        'x-ratelimit-name': 'api_keys',
+      },
+    };
   }
 
   private fail(status: number, message: string): SandboxResponse {
@@ -168,7 +191,7 @@ export class DatadogSandbox extends ProviderSandbox {
         : this.fail(404, 'API key not found');
     }
     if (item && req.method === 'DELETE') {
-      const denied = need('api_keys_write');
+      const denied = need('api_keys_delete');
       if (denied) return denied;
       if (!key) return this.fail(404, 'API key not found');
       this.keys.delete(key.id);
