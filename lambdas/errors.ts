@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'REVOCATION_UNSAFE'
   | 'ROLLBACK_REFUSED'
   | 'LEASE_BUSY'
-  | 'LEASE_LOST';
+  | 'LEASE_LOST'
+  | 'ROUTING_MISMATCH';
 
 export interface RekeyErrorOptions {
   cause?: unknown;
@@ -199,4 +200,15 @@ export class LeaseLostError extends RekeyError {
 /** Whether an unknown thrown value may succeed when retried. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof RekeyError ? error.retryable : false;
+}
+
+/**
+ * A request, document or tag asks rekey to act otherwise than the deployer configured: a secret outside the
+ * deployment, another rotator credential, IAM user, region, host or grace. Permanent: refused, alerted, and
+ * nothing is changed until a person fixes the document or deploys the inventory that says so.
+ */
+export class RoutingMismatchError extends RekeyError {
+  constructor(message: string, options: RekeyErrorOptions = {}) {
+    super('ROUTING_MISMATCH', message, false, options);
+  }
 }

@@ -1,13 +1,14 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stage } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { type KeyRoute, ROUTES_FILE } from '../lambdas/routes.js';
 
 /** The repository root: NodejsFunction entries, the lock file and tsconfig are found from here. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -59,6 +60,12 @@ export interface RekeyFunctionProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The keys the function may act on, pinned at synth: written into its code bundle as `rekey-routes.json`,
+   * which only whoever may update the function's code can change (never a secret's writer).
+   * @default - none: the function acts on no key
+   */
+  readonly routes?: readonly KeyRoute[];
 }
 
 /**
@@ -74,6 +81,8 @@ export class RekeyFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The keys this function may act on (its bundle's `rekey-routes.json`). */
+  readonly routes: readonly KeyRoute[];
 
   constructor(scope: Construct, id: string, props: RekeyFunctionProps) {
     super(scope, id);
@@ -92,6 +101,14 @@ export class RekeyFunction extends Construct {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `${props.description} (rekey)`,
     });
+    this.routes = props.routes ?? [];
+    const routesFile = join(
+      Stage.of(this)?.outdir ?? PROJECT_ROOT,
+      'rekey-routes',
+      `${Names.uniqueId(this)}.json`,
+    );
+    mkdirSync(join(routesFile, '..'), { recursive: true });
+    writeFileSync(routesFile, JSON.stringify(this.routes));
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry,
       handler: 'handler',
@@ -118,6 +135,14 @@ export class RekeyFunction extends Construct {
         // Ship the SDK versions the tests ran against instead of whatever the runtime bundles.
         bundleAwsSDK: true,
         tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
+        // The routes ride in the code asset, so its hash (and the deployed code) changes with them.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_input: string, output: string) => [
+            `cp "${routesFile}" "${join(output, ROUTES_FILE)}"`,
+          ],
+        },
       },
     });
     // Lambda writes to the log group by name; its ARN attribute already ends in ":*" (its log streams).

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDurationSeconds } from '../lambdas/duration.js';
 import { InvalidInputError } from '../lambdas/errors.js';
 import { PROVIDERS } from '../lambdas/providers/index.js';
+import type { KeyRoute } from '../lambdas/routes.js';
 import {
   type RotationSchedule,
   rateFromFrequency,
@@ -496,4 +497,23 @@ export function resolveInventory(
 /** Reads, validates and resolves an inventory file in one step. */
 export function loadInventory(path: string, providers: readonly string[]): ManagedKeyPlan[] {
   return resolveInventory(readInventory(path), providers, path);
+}
+
+/**
+ * What a deployed function may do for `plan` — its route — pinned from the inventory at synth. `roles` names
+ * the per-key roles the functions assume (the stack's); unset for callers acting with their own credentials.
+ */
+export function keyRouteOf(plan: ManagedKeyPlan, roles?: KeyRoute['roles']): KeyRoute {
+  return {
+    name: plan.name,
+    secretName: plan.secretName,
+    ...(plan.existingSecretArn ? { secretArn: plan.existingSecretArn } : {}),
+    provider: plan.provider,
+    rotatorSecret: plan.rotatorSecret,
+    options: plan.options,
+    singleKey: plan.singleKey,
+    gracePeriod: plan.gracePeriod,
+    rollbackOnFailure: plan.rollbackOnFailure,
+    ...(roles ? { roles } : {}),
+  };
 }

@@ -11,7 +11,8 @@ import { formatDuration } from '../lambdas/duration.js';
 import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
-import { KEY_AGE_FACTOR, type ManagedKeyPlan } from './inventory.js';
+import { KEY_AGE_FACTOR, keyRouteOf, type ManagedKeyPlan } from './inventory.js';
+import { keyRoleNames } from './key-roles.js';
 import { LeaseTable } from './lease-table.js';
 import { ManagedKey } from './managed-key.js';
 import { Revocation } from './revocation.js';
@@ -75,12 +76,16 @@ export class RekeyStack extends Stack {
       'Alerts',
       props.subscriptions ? { subscriptions: props.subscriptions } : {},
     );
-    this.revocation = new Revocation(this, 'Revocation');
+    // What each function may act on, pinned from the inventory into its code bundle.
+    const routes = props.keys.map((plan) => keyRouteOf(plan, keyRoleNames(this.stackName, plan.name)));
+    this.revocation = new Revocation(this, 'Revocation', { routes });
     this.leases = new LeaseTable(this, 'Leases');
     const wiring = {
       ...this.revocation.environment(this.topics.security.topicArn),
       ...this.leases.environment(),
     };
+    // The per-key roles' ARNs are this prefix and the role names in the routes.
+    const roleArnPrefix = { REKEY_ROLE_ARN_PREFIX: `arn:${this.partition}:iam::${this.account}:role/` };
     // The CLI's rotate and rollback read the same wiring from their environment: one output per variable.
     for (const [name, value] of Object.entries(wiring)) {
       new CfnOutput(this, name.replace(/_/g, ''), { value, description: `export ${name}=<this value>` });
@@ -93,7 +98,12 @@ export class RekeyStack extends Stack {
         description: `rekey: rotates ${provider} API keys (Secrets Manager rotation steps)`,
         // Secrets Manager allows a rotation function 15 minutes per step.
         timeout: Duration.minutes(5),
-        environment: { ...wiring, ...(endpoint ? { REKEY_PROVIDER_ENDPOINT: endpoint } : {}) },
+        environment: {
+          ...wiring,
+          ...roleArnPrefix,
+          ...(endpoint ? { REKEY_PROVIDER_ENDPOINT: endpoint } : {}),
+        },
+        routes: routes.filter((route) => route.provider === provider),
       });
       this.revocation.grantScheduling(fn.role);
       this.leases.grantLease(fn.role);
@@ -101,7 +111,8 @@ export class RekeyStack extends Stack {
       this.rotationFunctions.set(provider, fn);
     }
     for (const fn of [this.revocation.revoker, this.revocation.rollback]) {
-      for (const [name, value] of Object.entries(wiring)) fn.function.addEnvironment(name, value);
+      for (const [name, value] of Object.entries({ ...wiring, ...roleArnPrefix }))
+        fn.function.addEnvironment(name, value);
       // They serve every provider, so each configured endpoint gets its own variable.
       for (const [provider, endpoint] of Object.entries(props.providerEndpoints ?? {})) {
         fn.function.addEnvironment(providerEndpointVariable(provider), endpoint);

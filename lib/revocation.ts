@@ -5,6 +5,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { KeyRoute } from '../lambdas/routes.js';
 import { RekeyFunction } from './function.js';
 import { nagResource } from './nag.js';
 
@@ -14,6 +15,11 @@ export interface RevocationProps {
    * @default Duration.days(14) (the SQS maximum)
    */
   readonly deadLetterRetention?: Duration;
+  /**
+   * Every key of the stack: the revoker and rollback act on these only (their bundles' routes).
+   * @default - none
+   */
+  readonly routes?: readonly KeyRoute[];
 }
 
 /**
@@ -79,11 +85,13 @@ export class Revocation extends Construct {
       description:
         'rekey revoker: revokes the previous key once its grace period is over and the new key is in use',
       timeout: Duration.minutes(2),
+      routes: props.routes ?? [],
     });
     this.rollback = new RekeyFunction(this, 'Rollback', {
       handler: 'rollback',
       description: 'rekey rollback: restores the previous key as AWSCURRENT when the new one fails',
       timeout: Duration.minutes(2),
+      routes: props.routes ?? [],
     });
     // Scheduler hands the event over asynchronously; its retry policy and DLQ cover only that hand-over.
     // An error the function throws is Lambda's to retry (twice), then its on-failure destination's: the same
