@@ -17,9 +17,10 @@ const CredentialSchema = z.object({
 
 const OptionsSchema = z.object({}).strict();
 
+/** openai-openapi's AdminApiKey: `name` may be null or absent (an unnamed key never matches a rekey name). */
 const AdminKeySchema = z.object({
   id: z.string().min(1),
-  name: z.string(),
+  name: z.string().nullable().optional(),
   last_used_at: z.number().nullable().optional(),
 });
 const ListSchema = z.object({
@@ -81,7 +82,7 @@ export const openai: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
           res,
           'create admin key',
         );
-        return { id: created.id, name: created.name, value: created.value };
+        return { id: created.id, name: created.name ?? name, value: created.value };
       },
 
       async findKeysByName(name) {

@@ -10,10 +10,13 @@ import {
 
 interface AdminKey {
   id: string;
-  name: string;
+  /** Null for a key made without a name (the spec's AdminApiKey.name is nullable). */
+  name: string | null;
   value: string;
   createdAt: Date;
   lastUsedAt: Date | null;
+  /** When the key stops authenticating; null for a key that never expires. */
+  expiresAt: Date | null;
   owner: { type: 'user'; object: 'organization.user'; id: string; name: string; role: 'owner' };
 }
 
@@ -21,9 +24,10 @@ const unix = (date: Date): number => Math.floor(date.getTime() / 1000);
 
 /**
  * OpenAI's organization admin API keys as openai-openapi documents them: `/v1/organization/admin_api_keys`
- * (list with `after`/`limit`/`order`, create `{name}`, retrieve, delete), bearer auth with an admin key,
- * errors `{error: {message, type, param, code}}`. The value is returned only by create; `last_used_at`
- * (unix seconds) is reported. Any authenticated admin call counts as a use; `GET /v1/organization/projects`
+ * (list with `after`/`limit`/`order`, create `{name, expires_in_seconds?}`, retrieve, delete), bearer auth
+ * with an admin key, errors `{error: {message, type, param, code}}`. Every key carries `expires_at` (unix
+ * seconds, null when it never expires) and a `name` that may be null. The value is returned only by create;
+ * `last_used_at` (unix seconds) is reported; an expired key no longer authenticates. Any authenticated admin call counts as a use; `GET /v1/organization/projects`
  * is the call simulated automation makes.
  */
 export class OpenAiSandbox extends ProviderSandbox {
@@ -40,14 +44,15 @@ export class OpenAiSandbox extends ProviderSandbox {
     super();
   }
 
-  /** An admin key an organization owner made in the dashboard. */
-  seedAdminKey(name: string): { id: string; value: string } {
-    const key = this.newKey(name);
+  /** An admin key an organization owner made in the dashboard (unnamed with `null`). */
+  seedAdminKey(name: string | null, expiresAt: Date | null = null): { id: string; value: string } {
+    const key = this.newKey(name, expiresAt);
     return { id: key.id, value: key.value };
   }
 
+  /** Keys present now; an unnamed key's name is empty, as the dashboard shows it. */
   listKeys(): Array<{ id: string; name: string; ownerId: string }> {
-    return [...this.keys.values()].map((k) => ({ id: k.id, name: k.name, ownerId: k.owner.id }));
+    return [...this.keys.values()].map((k) => ({ id: k.id, name: k.name ?? '', ownerId: k.owner.id }));
   }
 
   /** Deletes a key out of band (a key deleted in the dashboard). */
@@ -56,7 +61,15 @@ export class OpenAiSandbox extends ProviderSandbox {
   }
 
   accepts(value: string): boolean {
-    return [...this.keys.values()].some((k) => k.value === value);
+    return this.live(value) !== undefined;
+  }
+
+  /** The unexpired key with this value. */
+  private live(value: string): AdminKey | undefined {
+    const now = this.clock.now().getTime();
+    return [...this.keys.values()].find(
+      (k) => k.value === value && (k.expiresAt === null || k.expiresAt.getTime() > now),
+    );
   }
 
   protected errorBody(status: number, message: string): unknown {
@@ -80,13 +93,14 @@ export class OpenAiSandbox extends ProviderSandbox {
     return { status, body: { error: { message, type, param, code } } };
   }
 
-  private newKey(name: string): AdminKey {
+  private newKey(name: string | null, expiresAt: Date | null): AdminKey {
     const key: AdminKey = {
       id: `key_${randomBytes(8).toString('hex')}`,
       name,
       value: `sk-admin-${randomBytes(36).toString('base64url')}`,
       createdAt: this.clock.now(),
       lastUsedAt: null,
+      expiresAt,
       owner: this.owner,
     };
     this.keys.set(key.id, key);
@@ -102,6 +116,7 @@ export class OpenAiSandbox extends ProviderSandbox {
       redacted_value: `${k.value.slice(0, 9)}...${k.value.slice(-4)}`,
       ...(withValue ? { value: k.value } : {}),
       created_at: unix(k.createdAt),
+      expires_at: k.expiresAt ? unix(k.expiresAt) : null,
       last_used_at: k.lastUsedAt ? unix(k.lastUsedAt) : null,
       owner: { ...k.owner, created_at: unix(k.createdAt) },
     };
@@ -115,7 +130,7 @@ export class OpenAiSandbox extends ProviderSandbox {
         "You didn't provide an API key. Provide it in an Authorization header using Bearer auth.",
         'invalid_request_error',
       );
-    const caller = [...this.keys.values()].find((k) => k.value === token);
+    const caller = this.live(token);
     if (!caller)
       return this.fail(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
     caller.lastUsedAt = this.clock.now();
@@ -153,7 +168,7 @@ export class OpenAiSandbox extends ProviderSandbox {
           'We could not parse the JSON body of your request. Send application/json.',
           'invalid_request_error',
         );
-      const body = jsonBody(req) as { name?: unknown } | undefined;
+      const body = jsonBody(req) as { name?: unknown; expires_in_seconds?: unknown } | undefined;
       if (typeof body?.name !== 'string' || body.name.length === 0)
         return this.fail(
           400,
@@ -162,7 +177,17 @@ export class OpenAiSandbox extends ProviderSandbox {
           'name',
           'missing_required_parameter',
         );
-      return { status: 200, body: this.keyJson(this.newKey(body.name), true) };
+      const lifetime = body.expires_in_seconds;
+      if (lifetime !== undefined && (!Number.isInteger(lifetime) || (lifetime as number) < 1))
+        return this.fail(
+          400,
+          'expires_in_seconds must be a positive integer',
+          'invalid_request_error',
+          'expires_in_seconds',
+        );
+      const expiresAt =
+        lifetime === undefined ? null : new Date(this.clock.now().getTime() + (lifetime as number) * 1000);
+      return { status: 200, body: this.keyJson(this.newKey(body.name, expiresAt), true) };
     }
     const key = item ? this.keys.get(decodeURIComponent(item[1]!)) : undefined;
     const missing = () =>
