@@ -5,9 +5,11 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
 
 /**
  * Cloudflare API tokens, user-owned (`/user/tokens`) or account-owned (`/accounts/{id}/tokens`, when
- * `options.accountId` is set). New tokens copy the current token's policies and IP condition. The value
+ * `options.accountId` is set). New tokens copy the current token's policies, IP condition and validity
+ * window (`not_before`, `expires_on`), so a replacement never outlives the token it replaces. The value
  * is shown only at creation, so a crashed attempt's token is revoked and replaced. `last_used_on` is
- * reported. Quotas: 50 user-owned tokens, 500 account-owned tokens.
+ * reported. Quotas: 50 user-owned tokens, 500 account-owned tokens. Listings page by `page`/`per_page`;
+ * `result_info` reports `count`, `page`, `per_page` and `total_count` (cloudflare/api-schemas).
  */
 export const CLOUDFLARE_USER_TOKEN_QUOTA = 50;
 export const CLOUDFLARE_ACCOUNT_TOKEN_QUOTA = 500;
@@ -43,12 +45,14 @@ const TokenSchema = z.object({
   last_used_on: z.iso.datetime({ offset: true }).nullable().optional(),
   policies: z.array(PolicySchema).optional(),
   condition: z.record(z.string(), z.unknown()).optional(),
+  not_before: z.iso.datetime({ offset: true }).nullable().optional(),
+  expires_on: z.iso.datetime({ offset: true }).nullable().optional(),
 });
 const Envelope = <S extends z.ZodType>(result: S) => z.object({ success: z.literal(true), result });
 const ListEnvelope = z.object({
   success: z.literal(true),
   result: z.array(TokenSchema),
-  result_info: z.object({ total_pages: z.number().optional() }).optional(),
+  result_info: z.object({ per_page: z.number().optional(), total_count: z.number().optional() }).optional(),
 });
 const PER_PAGE = 50;
 /** Pages one listing may take (5,000 tokens, ten times the account quota) before it is taken for a loop. */
@@ -126,6 +130,8 @@ export const cloudflare: ProviderDefinition<
               permission_groups: permission_groups.map(({ id, meta }) => ({ id, ...(meta ? { meta } : {}) })),
             })),
             ...(current.condition ? { condition: current.condition } : {}),
+            ...(current.not_before ? { not_before: current.not_before } : {}),
+            ...(current.expires_on ? { expires_on: current.expires_on } : {}),
           },
         });
         if (res.status !== 200) adminFailure(res, 'create token');
@@ -149,13 +155,16 @@ export const cloudflare: ProviderDefinition<
           if (res.status !== 200) adminFailure(res, 'list tokens');
           const listed = http.parse(ListEnvelope, res, 'list tokens');
           for (const token of listed.result) if (token.name === name) found.push({ id: token.id, name });
-          // An empty page ends the listing whatever total_pages says; a listing past the cap is a loop.
-          if (listed.result.length === 0 || page >= (listed.result_info?.total_pages ?? 1)) break;
+          // An empty or short page ends the listing, as does reaching total_count; past the cap it is a loop.
+          const count = listed.result.length;
+          const perPage = listed.result_info?.per_page ?? PER_PAGE;
+          const total = listed.result_info?.total_count;
+          if (count === 0 || count < perPage || (total !== undefined && page * perPage >= total)) break;
           if (page >= MAX_PAGES)
             throw new ProviderBadResponseError(
               'Cloudflare',
               'list tokens',
-              `the listing claims more than ${MAX_PAGES} pages of ${PER_PAGE} tokens, above any token quota`,
+              `the listing has not ended after ${MAX_PAGES} pages of ${PER_PAGE} tokens, above any token quota`,
             );
         }
         return found;

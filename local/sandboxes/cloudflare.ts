@@ -25,8 +25,16 @@ interface CloudflareToken {
   owner: string;
   policies: Array<CloudflarePolicy & { id: string }>;
   condition: CloudflareCondition | undefined;
+  /** The token's validity window (ISO 8601), when it has one. */
+  window: CloudflareValidity;
   issuedOn: Date;
   lastUsedOn: Date | null;
+}
+
+/** When a token starts and stops being valid. */
+export interface CloudflareValidity {
+  not_before?: string;
+  expires_on?: string;
 }
 
 /** Permission groups that let a token manage tokens (user-owned and account-owned). */
@@ -42,8 +50,9 @@ const PER_PAGE_MAX = 50;
  * Cloudflare's API tokens as documented (cloudflare/api-schemas, developers.cloudflare.com): user-owned
  * `/client/v4/user/tokens` and account-owned `/client/v4/accounts/{account_id}/tokens` (list, create with
  * policies and condition, get, delete, `…/tokens/verify`), bearer auth, every answer in the
- * `{success, errors, messages, result}` envelope. Token values appear only at creation; `last_used_on`
- * is reported. Quotas: 50 user tokens, 500 account tokens. `GET /client/v4/zones` is the call simulated
+ * `{success, errors, messages, result}` envelope; lists carry `result_info` with `count`, `page`, `per_page`
+ * and `total_count` (no `total_pages`). Tokens may have `not_before`/`expires_on`; past `expires_on` a token
+ * verifies with status "expired". Token values appear only at creation; `last_used_on` is reported. Quotas: 50 user tokens, 500 account tokens. `GET /client/v4/zones` is the call simulated
  * applications make.
  */
 export class CloudflareSandbox extends ProviderSandbox {
@@ -60,8 +69,9 @@ export class CloudflareSandbox extends ProviderSandbox {
     policies: CloudflarePolicy[],
     owner = 'user',
     condition?: CloudflareCondition,
+    window: CloudflareValidity = {},
   ): { id: string; value: string } {
-    const token = this.newToken(name, owner, policies, condition);
+    const token = this.newToken(name, owner, policies, condition, window);
     return { id: token.id, value: token.value };
   }
 
@@ -71,6 +81,7 @@ export class CloudflareSandbox extends ProviderSandbox {
     owner: string;
     policies: CloudflarePolicy[];
     condition?: CloudflareCondition;
+    window: CloudflareValidity;
   }> {
     return [...this.tokens.values()].map((t) => ({
       id: t.id,
@@ -83,6 +94,7 @@ export class CloudflareSandbox extends ProviderSandbox {
         permission_groups: permission_groups.map(({ id }) => ({ id })),
       })),
       ...(t.condition ? { condition: t.condition } : {}),
+      window: { ...t.window },
     }));
   }
 
@@ -117,6 +129,7 @@ export class CloudflareSandbox extends ProviderSandbox {
     owner: string,
     policies: CloudflarePolicy[],
     condition: CloudflareCondition | undefined,
+    window: CloudflareValidity,
   ): CloudflareToken {
     const token: CloudflareToken = {
       id: randomBytes(16).toString('hex'),
@@ -125,6 +138,7 @@ export class CloudflareSandbox extends ProviderSandbox {
       owner,
       policies: policies.map((p) => ({ ...p, id: randomBytes(16).toString('hex') })),
       condition,
+      window,
       issuedOn: this.clock.now(),
       lastUsedOn: null,
     };
@@ -133,16 +147,22 @@ export class CloudflareSandbox extends ProviderSandbox {
     return token;
   }
 
+  private status(t: CloudflareToken): 'active' | 'expired' {
+    const expiresOn = t.window.expires_on === undefined ? undefined : Date.parse(t.window.expires_on);
+    return expiresOn !== undefined && expiresOn <= this.clock.now().getTime() ? 'expired' : 'active';
+  }
+
   private tokenJson(t: CloudflareToken, withValue: boolean): Record<string, unknown> {
     return {
       id: t.id,
       name: t.name,
-      status: 'active',
+      status: this.status(t),
       issued_on: t.issuedOn.toISOString(),
       modified_on: t.issuedOn.toISOString(),
       last_used_on: t.lastUsedOn?.toISOString() ?? null,
       policies: t.policies,
       ...(t.condition ? { condition: t.condition } : {}),
+      ...t.window,
       ...(withValue ? { value: t.value } : {}),
     };
   }
@@ -171,7 +191,11 @@ export class CloudflareSandbox extends ProviderSandbox {
     if (sub === 'verify' && req.method === 'GET') {
       // A token verifies only against its own owner's endpoint.
       if (caller.owner !== owner) return this.fail(401, 1000, 'Invalid API Token');
-      return this.ok({ id: caller.id, status: 'active' });
+      return this.ok({
+        id: caller.id,
+        status: this.status(caller),
+        ...(caller.window.expires_on ? { expires_on: caller.window.expires_on } : {}),
+      });
     }
     const adminGroup =
       owner === 'user' ? CLOUDFLARE_TOKEN_ADMIN_GROUPS.user : CLOUDFLARE_TOKEN_ADMIN_GROUPS.account;
@@ -208,7 +232,6 @@ export class CloudflareSandbox extends ProviderSandbox {
             per_page: perPage,
             count: slice.length,
             total_count: owned.length,
-            total_pages: Math.ceil(owned.length / perPage),
           },
         },
       );
@@ -216,7 +239,15 @@ export class CloudflareSandbox extends ProviderSandbox {
     if (sub === undefined && req.method === 'POST') {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
         return this.fail(400, 6003, 'Invalid request headers: Content-Type must be application/json');
-      const body = jsonBody(req) as { name?: unknown; policies?: unknown; condition?: unknown } | undefined;
+      const body = jsonBody(req) as
+        | {
+            name?: unknown;
+            policies?: unknown;
+            condition?: unknown;
+            not_before?: unknown;
+            expires_on?: unknown;
+          }
+        | undefined;
       if (!body) return this.fail(400, 6007, 'Malformed JSON in request body');
       if (typeof body.name !== 'string' || body.name.length === 0)
         return this.fail(400, 1001, 'name: required');
@@ -226,6 +257,14 @@ export class CloudflareSandbox extends ProviderSandbox {
           1001,
           'policies: at least one policy with effect, resources and permission_groups is required',
         );
+      const window: CloudflareValidity = {};
+      for (const field of ['not_before', 'expires_on'] as const) {
+        const value = body[field];
+        if (value === undefined || value === null) continue;
+        if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
+          return this.fail(400, 1001, `${field}: must be an ISO 8601 date-time`);
+        window[field] = value;
+      }
       const quota = owner === 'user' ? CLOUDFLARE_USER_TOKEN_QUOTA : CLOUDFLARE_ACCOUNT_TOKEN_QUOTA;
       if (owned.length >= quota) return this.fail(400, 1002, `token quota reached: at most ${quota} tokens`);
       const token = this.newToken(
@@ -233,6 +272,7 @@ export class CloudflareSandbox extends ProviderSandbox {
         owner,
         body.policies as CloudflarePolicy[],
         body.condition as CloudflareCondition | undefined,
+        window,
       );
       return this.ok(this.tokenJson(token, true));
     }
