@@ -1,13 +1,35 @@
 import { z } from 'zod';
-import { ProviderRejectedError } from '../errors.js';
+import { InvalidInputError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
 /**
  * SendGrid API keys (`/v3/api_keys`). Keys are bearer tokens; the key value is returned only by the create
  * call, so a key a crashed attempt created cannot be adopted — it is revoked and replaced instead.
- * Accounts hold at most 100 keys; a 101st create answers 403.
+ * Accounts hold at most 100 keys; a 101st create answers 403. A create without scopes makes a Full Access
+ * key, and GetApiKey's `scopes` is optional, so rekey never creates a key without scopes.
  */
+export const SENDGRID_BASE_URLS = {
+  global: 'https://api.sendgrid.com',
+  /** For EU regional subusers. */
+  eu: 'https://api.eu.sendgrid.com',
+} as const;
+
+/**
+ * The current key's scopes could not be read (GET /v3/api_keys/{id} returned none), and creating a key
+ * without scopes would make a Full Access key: the scopes must come from the inventory.
+ */
+export class SendGridScopesUnknownError extends InvalidInputError {
+  constructor(keyId: string) {
+    super(
+      'INVALID_SECRET',
+      `SendGrid returned no scopes for the current key ${keyId} (GET /v3/api_keys/{id}), and a key created ` +
+        "without scopes has Full Access, so rekey did not create one. Set options.scopes in this key's " +
+        'inventory entry to the scopes its applications need (for example ["mail.send"]), then rotate again.',
+      { field: 'options.scopes' },
+    );
+  }
+}
 const CredentialSchema = z.object({
   /** An API key with the api_keys.create, api_keys.read and api_keys.delete scopes. */
   apiKey: z.string().min(1),
@@ -19,6 +41,8 @@ const OptionsSchema = z
     scopes: z.array(z.string().min(1)).min(1).optional(),
     /** `on-behalf-of` header for keys of a subuser. */
     onBehalfOf: z.string().min(1).optional(),
+    /** "eu" for an EU regional subuser (api.eu.sendgrid.com). */
+    region: z.enum(['global', 'eu']).default('global'),
   })
   .strict();
 
@@ -51,7 +75,7 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
   connect({ credential, options, endpoint, http: httpOptions }): ProviderClient {
     const http = new ProviderHttp({
       provider: 'SendGrid',
-      baseUrl: endpoint ?? 'https://api.sendgrid.com',
+      baseUrl: endpoint ?? SENDGRID_BASE_URLS[options.region],
       ...httpOptions,
     });
     const admin: Record<string, string> = { authorization: `Bearer ${credential.apiKey}` };
@@ -76,7 +100,8 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       );
     };
 
-    const scopesOf = async (keyId: string): Promise<string[] | undefined> => {
+    /** The key's scopes; refused when SendGrid returns none, since copying "none" means Full Access. */
+    const scopesOf = async (keyId: string): Promise<string[]> => {
       const res = await http.request({
         call: 'read current key scopes',
         method: 'GET',
@@ -84,23 +109,24 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
         headers: admin,
       });
       if (res.status !== 200) adminFailure(res, 'read current key scopes');
-      return http.parse(GetSchema, res, 'read current key scopes').result[0]!.scopes;
+      const scopes = http.parse(GetSchema, res, 'read current key scopes').result[0]!.scopes;
+      if (!scopes?.length) throw new SendGridScopesUnknownError(keyId);
+      return scopes;
     };
 
     return {
-      describePermissions: (keyId) => scopesOf(keyId),
+      describePermissions: async (keyId) => options.scopes ?? scopesOf(keyId),
 
       async createKey({ name, likeKeyId, permissions }) {
-        const given = z.array(z.string()).optional().safeParse(permissions);
-        const scopes =
-          options.scopes ?? (given.success && given.data ? given.data : await scopesOf(likeKeyId));
+        const given = z.array(z.string()).min(1).safeParse(permissions);
+        const scopes = options.scopes ?? (given.success ? given.data : await scopesOf(likeKeyId));
         const res = await http.request({
           call: 'create key',
           method: 'POST',
           path: '/v3/api_keys',
           idempotent: false,
           headers: admin,
-          json: { name, ...(scopes ? { scopes } : {}) },
+          json: { name, scopes },
         });
         if (res.status !== 201) adminFailure(res, 'create key');
         const created = http.parse(CreatedSchema, res, 'create key');

@@ -12,6 +12,10 @@ interface SendGridKey {
   name: string;
   value: string;
   scopes: string[];
+  /** Made without scopes: every scope of the account except billing. */
+  fullAccess: boolean;
+  /** Whether GET /v3/api_keys/{id} includes the scopes (GetApiKey's `scopes` is optional). */
+  scopesShown: boolean;
 }
 
 export const SENDGRID_ADMIN_SCOPES = [
@@ -22,25 +26,45 @@ export const SENDGRID_ADMIN_SCOPES = [
   'mail.send',
   'scopes.read',
 ];
+/** What a Full Access key may do here: the admin scopes and the rest of a sandbox account's. */
+export const SENDGRID_FULL_ACCESS_SCOPES = [
+  ...SENDGRID_ADMIN_SCOPES,
+  'alerts.read',
+  'stats.read',
+  'suppression.read',
+  'templates.read',
+  'user.profile.read',
+];
 const MAX_KEYS = 100;
 
 /**
- * SendGrid's `/v3/api_keys` API as documented: bearer-key auth, JSON bodies, `{errors:[{field,message}]}`
- * error shape, keys shown only at creation, 100 keys per account, deleted keys answered 401.
+ * SendGrid's `/v3/api_keys` API as documented (twilio/sendgrid-oai): bearer-key auth, JSON bodies,
+ * `{errors:[{field,message}]}` error shape, keys shown only at creation, 100 keys per account, deleted keys
+ * answered 401. CreateApiKey without `scopes` makes a Full Access key; GetApiKey's `scopes` is optional,
+ * and a key seeded with `scopesShown: false` is returned without them.
  * `POST /v3/mail/send` (scope mail.send) is the call simulated applications make.
  */
 export class SendGridSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, SendGridKey>();
 
   /** Creates a key directly (a key made in SendGrid's UI): the rotator credential or an app's first key. */
-  seedKey(name: string, scopes: string[] = SENDGRID_ADMIN_SCOPES): { id: string; value: string } {
-    const key = this.newKey(name, scopes);
+  seedKey(
+    name: string,
+    scopes: string[] = SENDGRID_ADMIN_SCOPES,
+    { scopesShown = true }: { scopesShown?: boolean } = {},
+  ): { id: string; value: string } {
+    const key = this.newKey(name, scopes, false, scopesShown);
     return { id: key.id, value: key.value };
   }
 
   /** Keys present now (what an auditor would list in the SendGrid UI). */
   listKeys(): Array<{ id: string; name: string; scopes: string[] }> {
     return [...this.keys.values()].map(({ id, name, scopes }) => ({ id, name, scopes: [...scopes] }));
+  }
+
+  /** Ids of the Full Access keys (made without scopes). */
+  fullAccessKeys(): string[] {
+    return [...this.keys.values()].filter((k) => k.fullAccess).map((k) => k.id);
   }
 
   accepts(value: string): boolean {
@@ -56,10 +80,10 @@ export class SendGridSandbox extends ProviderSandbox {
     return { errors: [{ field: null, message }] };
   }
 
-  private newKey(name: string, scopes: string[]): SendGridKey {
+  private newKey(name: string, scopes: string[], fullAccess: boolean, scopesShown: boolean): SendGridKey {
     const id = randomBytes(16).toString('base64url').slice(0, 22);
     const value = `SG.${id}.${randomBytes(32).toString('base64url').slice(0, 43)}`;
-    const key = { id, name, value, scopes: [...scopes] };
+    const key = { id, name, value, scopes: [...scopes], fullAccess, scopesShown };
     this.keys.set(id, key);
     this.recordIssued(value);
     return key;
@@ -107,11 +131,16 @@ export class SendGridSandbox extends ProviderSandbox {
       ) {
         return this.fail(400, 'scopes must be an array of strings', 'scopes');
       }
-      const scopes = (body.scopes as string[] | undefined) ?? caller.scopes;
-      if (scopes.some((s) => !caller.scopes.includes(s)))
+      const requested = body.scopes as string[] | undefined;
+      if (requested?.some((s) => !caller.scopes.includes(s)))
         return this.fail(403, 'cannot grant scopes the caller does not hold', 'scopes');
       if (this.keys.size >= MAX_KEYS) return this.fail(403, `you may have at most ${MAX_KEYS} API keys`);
-      const key = this.newKey(body.name, scopes);
+      const key = this.newKey(
+        body.name,
+        requested ?? SENDGRID_FULL_ACCESS_SCOPES,
+        requested === undefined,
+        true,
+      );
       return {
         status: 201,
         body: { api_key: key.value, api_key_id: key.id, name: key.name, scopes: key.scopes },
@@ -122,7 +151,14 @@ export class SendGridSandbox extends ProviderSandbox {
       if (denied) return denied;
       const key = this.keys.get(decodeURIComponent(item[1]!));
       if (!key) return this.fail(404, 'unable to find API key');
-      return { status: 200, body: { result: [{ api_key_id: key.id, name: key.name, scopes: key.scopes }] } };
+      return {
+        status: 200,
+        body: {
+          result: [
+            { api_key_id: key.id, name: key.name, ...(key.scopesShown ? { scopes: key.scopes } : {}) },
+          ],
+        },
+      };
     }
     if (item && req.method === 'DELETE') {
       const denied = need('api_keys.delete');
