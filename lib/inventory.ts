@@ -34,6 +34,8 @@ const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** An IAM principal ARN as `aws:PrincipalArn` carries it, with `*` and `?` allowed in the name (ArnLike). */
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[A-Za-z0-9+=,.@_/*?-]+)$/;
 
 /** What to write instead, by field name; appended to every message about that field. */
 const FIX: Record<string, string> = {
@@ -57,6 +59,12 @@ const FIX: Record<string, string> = {
   imported: 'write true once `rekey import` stored the current key, false before',
   secret_arn: 'write the full ARN of an existing secret, or remove the field to let the stack create it',
   kms_key_arn: 'write the ARN of the KMS key that encrypts the existing secret',
+  rotator_kms_key_arn:
+    'write the ARN of the customer managed KMS key that encrypts the rotator secret, or remove the field for aws/secretsmanager',
+  readers:
+    'list the IAM principal ARNs (patterns with * allowed) of the apps that read the key, e.g. ["arn:aws:iam::123456789012:role/notification-service-*"]',
+  operators:
+    'list the IAM principal ARNs (patterns with * allowed) of the people who run rekey import and rekey rotate --emergency, e.g. ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_RekeyOperator_*"]',
   secret: 'write the name or vault_path of an api_keys entry',
   schedule: 'write a 5-field cron such as "0 2 1 * *", or cron(...) / rate(...)',
   grace_period: 'write a duration such as 1h or 15m, shorter than the rotation interval',
@@ -92,6 +100,36 @@ const Duration = z
     (text) => parseDurationSeconds(text) !== undefined,
     'is not a duration (a whole number and s, m, h, d or w)',
   );
+
+/**
+ * A principal ARN pattern for a resource policy's `ArnNotLike aws:PrincipalArn`: an IAM user, role or the
+ * account root, in a named account. A session ARN never matches (`aws:PrincipalArn` of a session is its
+ * role's ARN), and a pattern that matches every user or role would exempt everyone, so both are refused.
+ */
+const PrincipalPattern = z.string().superRefine((text, ctx) => {
+  if (/^arn:aws[a-z-]*:(sts::\d{12}:assumed-role|iam::\d{12}:assumed-role)\//.test(text)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is a role session ARN ("${text}"); aws:PrincipalArn of a session is its role's ARN: write arn:aws:iam::<account>:role/<role name>`,
+    });
+    return;
+  }
+  const match = PRINCIPAL_ARN.exec(text);
+  if (!match) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be an IAM principal ARN such as arn:aws:iam::123456789012:role/<name> (user/<name> or root; * and ? allowed in the name), got "${text}"`,
+    });
+    return;
+  }
+  const name = match[1]!.replace(/^(user|role)\//, '');
+  if (match[1] !== 'root' && /^[*?/]+$/.test(name)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `matches every ${match[2]} of the account ("${text}"), which would exempt everyone from the secrets' resource policies; name the principals, e.g. arn:aws:iam::123456789012:role/<name>*`,
+    });
+  }
+});
 
 const Subscription = z
   .string()
@@ -132,6 +170,10 @@ export const ApiKeySchema = z
     imported: z.boolean().default(false),
     secret_arn: z.string().regex(SECRET_ARN, 'must be the full ARN of a Secrets Manager secret').optional(),
     kms_key_arn: z.string().regex(KMS_KEY_ARN, 'must be the ARN of a KMS key').optional(),
+    /** The customer managed KMS key of the rotator secret: the key's roles may decrypt through Secrets Manager. */
+    rotator_kms_key_arn: z.string().regex(KMS_KEY_ARN, 'must be the ARN of a KMS key').optional(),
+    /** Who may read the key: when set, the secret's resource policy denies GetSecretValue to anyone else. */
+    readers: z.array(PrincipalPattern).min(1).optional(),
   })
   .strict()
   .superRefine((entry, ctx) => {
@@ -156,6 +198,14 @@ export const ApiKeySchema = z
         code: 'custom',
         path: ['kms_key_arn'],
         message: 'applies only to an existing secret (secret_arn); secrets the stack creates use its own key',
+      });
+    }
+    if (entry.readers && entry.secret_arn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readers'],
+        message:
+          'applies only to a secret the stack creates: rekey never replaces the resource policy of an existing secret (secret_arn); restrict its readers in that policy, or remove the field',
       });
     }
   });
@@ -211,6 +261,12 @@ export const InventorySchema = z
     providers: z
       .record(z.string(), z.object({ endpoint: z.url({ protocol: /^https$/ }) }).strict())
       .default({}),
+    /**
+     * People who run `rekey import` and `rekey rotate --emergency`: besides rekey's own roles and the CDK
+     * deploy roles, the only principals the managed secrets' resource policies let write versions, labels
+     * and tags (and read, where `readers` is set).
+     */
+    operators: z.array(PrincipalPattern).default([]),
   })
   .strict();
 
@@ -363,6 +419,12 @@ export interface ManagedKeyPlan {
   usedBy: string[];
   environment?: string;
   criticality?: string;
+  /** The customer managed KMS key of the rotator secret (rotator_kms_key_arn). */
+  rotatorKmsKeyArn?: string;
+  /** Principal ARN patterns that may read the key (readers); unset: identity policies decide. */
+  readers?: string[];
+  /** The inventory's operators (the same for every key): may write and read the secret besides rekey. */
+  operators?: string[];
 }
 
 const compact = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -488,6 +550,9 @@ export function resolveInventory(
       usedBy: key.used_by,
       ...(key.environment ? { environment: key.environment } : {}),
       ...(key.criticality ? { criticality: key.criticality } : {}),
+      ...(key.rotator_kms_key_arn ? { rotatorKmsKeyArn: key.rotator_kms_key_arn } : {}),
+      ...(key.readers ? { readers: key.readers } : {}),
+      operators: inventory.operators,
     });
   });
   if (problems.length) throw new InventoryError(source, problems);

@@ -9,7 +9,10 @@ import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
 import type { RekeyFunction } from './function.js';
 import type { ManagedKeyPlan } from './inventory.js';
+import { KeyRoles, keyRoleNames, ROTATION_ACTIONS, roleArn } from './key-roles.js';
 import { grantProviderAccess } from './provider-access.js';
+
+export { ROTATION_ACTIONS };
 
 /** What a secret created by the stack holds until `rekey import` stores the real key. */
 export const PLACEHOLDER = JSON.stringify({
@@ -17,21 +20,46 @@ export const PLACEHOLDER = JSON.stringify({
   next: 'run `rekey import <name>` with the current key on stdin, then set `imported: true` and deploy',
 });
 
-/** What a rotation function does to its secrets: the four steps, the revocation tags. */
-export const ROTATION_ACTIONS = [
-  'secretsmanager:DescribeSecret',
-  'secretsmanager:GetSecretValue',
+/**
+ * What the resource policy of a secret the stack creates denies to everyone but the key's two roles, the CDK
+ * deploy roles and the inventory's operators — everything that changes which key apps get, who rotates it
+ * with what, or whether it exists:
+ * - PutSecretValue, UpdateSecretVersionStage: a new version, or moved labels (which key is AWSCURRENT).
+ * - TagResource, UntagResource: rekey's state lives in tags (pending revocations, emergencies, single-key).
+ * - UpdateSecret: writes a new AWSCURRENT value too, and can swap the KMS key.
+ * - RotateSecret, CancelRotateSecret: RotateSecret can point rotation at another Lambda function (and starts
+ *   one); CancelRotateSecret turns rotation off. CloudFormation (a CDK deploy role) and `rekey rotate`
+ *   (operators) are the legitimate callers; Secrets Manager's scheduled rotations call no API.
+ * - DeleteSecret, RestoreSecret: deleting removes the key apps read (the stack retains its secrets); restoring
+ *   undoes an administrator's decision to delete.
+ * - ReplicateSecretToRegions: a replica is a copy of the key under a resource policy this stack does not set.
+ * Never PutResourcePolicy or DeleteResourcePolicy: an administrator can always replace this policy to recover.
+ */
+export const PROTECTED_SECRET_ACTIONS = [
   'secretsmanager:PutSecretValue',
   'secretsmanager:UpdateSecretVersionStage',
   'secretsmanager:TagResource',
   'secretsmanager:UntagResource',
+  'secretsmanager:UpdateSecret',
+  'secretsmanager:RotateSecret',
+  'secretsmanager:CancelRotateSecret',
+  'secretsmanager:DeleteSecret',
+  'secretsmanager:RestoreSecret',
+  'secretsmanager:ReplicateSecretToRegions',
 ] as const;
+
+/** The CDK bootstrap roles (CloudFormation's deploy and execution roles among them). */
+export function cdkRolesPattern(scope: Construct): string {
+  return roleArn(scope, 'cdk-*');
+}
 
 export interface ManagedKeyProps {
   /** The inventory entry, resolved. */
   readonly plan: ManagedKeyPlan;
-  /** The rotation function of the key's provider. */
+  /** The rotation function of the key's provider: the only one that may assume the key's rotation role. */
   readonly rotationFunction: RekeyFunction;
+  /** The revoker and rollback functions: the only ones that may assume the key's revocation role. */
+  readonly revocationFunctions: readonly RekeyFunction[];
   /**
    * Encrypts the secret when the stack creates it. An existing secret (`plan.existingSecretArn`) keeps
    * its own key (`plan.existingKmsKeyArn`).
@@ -40,13 +68,14 @@ export interface ManagedKeyProps {
 }
 
 /**
- * One API key under rekey's management: its secret (created with a placeholder, or an existing one by ARN),
- * the invoke permission Secrets Manager needs — restricted to this account and this secret — the rotation
- * function's access to exactly this secret and its rotator credential, and, once the key is imported, the
- * rotation schedule.
+ * One API key under rekey's management: its secret (created with a placeholder and a resource policy, or an
+ * existing one by ARN), the invoke permission Secrets Manager needs — restricted to this account and this
+ * secret — the key's two roles (`KeyRoles`: the only roles with access to this secret, its rotator
+ * credential and its provider object), and, once the key is imported, the rotation schedule.
  *
- * The schedule waits for `imported: true` because CloudFormation starts the first rotation as soon as the
- * schedule exists: rotating a placeholder would fail in createSecret and leave an AWSPENDING version behind.
+ * The schedule waits for `imported: true` because creating it makes Secrets Manager invoke the function
+ * (RotateImmediatelyOnUpdate is false, so only testSecret, as a configuration test — never a rotation
+ * during a deploy); against a placeholder even that would fail.
  */
 export class ManagedKey extends Construct {
   readonly plan: ManagedKeyPlan;
@@ -55,6 +84,8 @@ export class ManagedKey extends Construct {
   readonly rotatorSecretArn: string;
   /** Present once the key is imported. */
   readonly rotationSchedule?: secretsmanager.RotationSchedule;
+  /** The key's rotation and revocation roles. */
+  readonly roles: KeyRoles;
 
   constructor(scope: Construct, id: string, props: ManagedKeyProps) {
     super(scope, id);
@@ -79,6 +110,7 @@ export class ManagedKey extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
       Tags.of(secret).add(TAGS.gracePeriod, plan.gracePeriod);
+      this.protect(secret);
       if (plan.singleKey) Tags.of(secret).add(TAGS.singleKey, SINGLE_KEY_OPT_IN);
       if (!plan.imported) {
         Validations.of(secret).acknowledge({
@@ -104,8 +136,14 @@ export class ManagedKey extends Construct {
       sourceAccount: stack.account,
       sourceArn: this.secret.secretArn,
     });
-    this.grantKeyAccess(rotationFunction.role, ROTATION_ACTIONS);
-    this.grantProviderAccess(rotationFunction.role);
+    this.roles = new KeyRoles(this, 'Roles', {
+      plan,
+      secretArn: this.secret.secretArn,
+      ...(this.secret.encryptionKey ? { secretKey: this.secret.encryptionKey } : {}),
+      rotatorSecretArn: this.rotatorSecretArn,
+      rotationFunctionRole: rotationFunction.role,
+      revocationFunctionRoles: props.revocationFunctions.map((fn) => fn.role),
+    });
 
     if (plan.imported) {
       // RotationSchedule is given a reference to the function, so it grants nothing itself: its own
@@ -119,20 +157,64 @@ export class ManagedKey extends Construct {
         secret: this.secret,
         rotationLambda: reference,
         automaticallyAfter: Duration.seconds(plan.frequencySeconds),
+        // A schedule change in the inventory must not rotate the key during a deploy.
+        rotateImmediatelyOnUpdate: false,
       });
       const cfn = this.rotationSchedule.node.defaultChild as secretsmanager.CfnRotationSchedule;
       cfn.rotationRules = {
         scheduleExpression: plan.schedule.expression,
         ...(plan.window ? { duration: plan.window } : {}),
       };
-      // The first rotation starts when the schedule is created: permission and policy must exist by then.
-      this.rotationSchedule.node.addDependency(permission, rotationFunction);
+      // Secrets Manager invokes the function when the schedule is created: the permission, the function's
+      // policies (its AssumeRole grant lives in its construct) and the key's roles must exist by then.
+      this.rotationSchedule.node.addDependency(permission, rotationFunction, this.roles);
     }
   }
 
   /**
-   * Lets a rekey function act on this key: `actions` on the secret, GetSecretValue on its rotator
-   * credential, and the secret's KMS key (decrypt; encrypt too when it writes) through Secrets Manager only.
+   * The resource policy of a secret the stack creates: versions, labels, tags, the rotation configuration
+   * and the secret's existence only for the key's roles, the CDK deploy roles (CloudFormation) and the
+   * inventory's operators; with `readers`, reads only for them, the key's roles and operators. Deny
+   * statements with `ArnNotLike aws:PrincipalArn` (a role session's principal ARN is its role's), so they
+   * hold whatever identity policies elsewhere in the account say. BlockPublicPolicy refuses any later
+   * policy that would open the secret to other accounts.
+   */
+  private protect(secret: secretsmanager.Secret): void {
+    const { plan } = this;
+    const names = keyRoleNames(Stack.of(this).stackName, plan.name);
+    const keyRoles = [roleArn(this, names.rotation), roleArn(this, names.revocation)];
+    const operators = plan.operators ?? [];
+    secret.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyRekeyDeployAndOperatorsChangeTheKey',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [...PROTECTED_SECRET_ACTIONS],
+        resources: ['*'],
+        conditions: {
+          ArnNotLike: { 'aws:PrincipalArn': [...keyRoles, cdkRolesPattern(this), ...operators] },
+        },
+      }),
+    );
+    if (plan.readers?.length)
+      secret.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyReadersRekeyAndOperatorsReadTheKey',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: ['*'],
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': [...plan.readers, ...keyRoles, ...operators] } },
+        }),
+      );
+    const policy = secret.node.tryFindChild('Policy')?.node.defaultChild;
+    if (policy instanceof secretsmanager.CfnResourcePolicy) policy.blockPublicPolicy = true;
+  }
+
+  /**
+   * Lets a principal act on this key: `actions` on the secret, GetSecretValue on its rotator credential, and
+   * the secret's KMS key (decrypt; encrypt too when it writes) through Secrets Manager only. The stack grants
+   * this to the key's roles only (`KeyRoles`); kept for callers that add their own.
    */
   grantKeyAccess(grantee: iam.IGrantable, actions: readonly string[]): void {
     const principal = grantee.grantPrincipal;
@@ -155,6 +237,11 @@ export class ManagedKey extends Construct {
    */
   grantProviderAccess(role: iam.Role): void {
     grantProviderAccess(this.plan, role);
+  }
+
+  /** The key's rotation (`purpose` rotation) or revocation role's ARN. */
+  roleArn(purpose: 'rotation' | 'revocation'): string {
+    return this.roles[purpose].roleArn;
   }
 
   /** KMS actions on the secret's key, usable only through Secrets Manager in this region. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -5,6 +6,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { formatDuration } from '../lambdas/duration.js';
@@ -12,7 +14,7 @@ import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
 import { KEY_AGE_FACTOR, keyRouteOf, type ManagedKeyPlan } from './inventory.js';
-import { keyRoleNames } from './key-roles.js';
+import { keyRoleNames, roleArn } from './key-roles.js';
 import { LeaseTable } from './lease-table.js';
 import { ManagedKey } from './managed-key.js';
 import { Revocation } from './revocation.js';
@@ -32,14 +34,26 @@ export interface RekeyStackProps extends StackProps {
   readonly providerEndpoints?: Record<string, string>;
 }
 
-/** Secrets Manager actions of the revoker and rollback functions on managed secrets. */
-const REVOKER_ACTIONS = [
-  'secretsmanager:DescribeSecret',
-  'secretsmanager:GetSecretValue',
-  'secretsmanager:UpdateSecretVersionStage',
-  'secretsmanager:TagResource',
-  'secretsmanager:UntagResource',
-] as const;
+/**
+ * Lets `fn` assume exactly `roles` (its keys' roles), and only from inside the function: the condition
+ * `lambda:SourceFunctionArn` (which Lambda puts in the context of every call its execution environment
+ * makes) keeps the function role's credentials from assuming them anywhere else. A policy of its own in the
+ * function's construct: it names the function's ARN, which the function's default policy cannot (the
+ * function depends on that policy), and resources that depend on the function construct wait for it.
+ */
+function grantAssumeKeyRoles(fn: RekeyFunction, functionArn: string, roles: readonly iam.IRole[]): void {
+  if (roles.length === 0) return;
+  new iam.Policy(fn, 'AssumeKeyRoles', {
+    roles: [fn.role],
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        resources: roles.map((role) => role.roleArn),
+        conditions: { ArnEquals: { 'lambda:SourceFunctionArn': functionArn } },
+      }),
+    ],
+  });
+}
 
 /** Secrets Manager reports these rotation outcomes through CloudTrail (best effort). */
 const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'];
@@ -147,18 +161,36 @@ export class RekeyStack extends Stack {
         'Only scheduler:ListSchedules and cloudwatch:GetMetricData are granted on "*": neither has a resource type in IAM, so AWS offers nothing narrower.',
     });
 
+    // Everything that acts on one key is held by that key's two roles (KeyRoles); the functions hold only
+    // what is not per key, and may assume exactly their keys' roles.
     for (const plan of props.keys) {
       const key = new ManagedKey(this, `Key-${plan.name}`, {
         plan,
         rotationFunction: this.rotationFunctions.get(plan.provider)!,
+        revocationFunctions: [this.revocation.revoker, this.revocation.rollback],
         encryptionKey: this.keyEncryption,
       });
-      key.grantKeyAccess(this.revocation.revoker.role, REVOKER_ACTIONS);
-      key.grantKeyAccess(this.revocation.rollback.role, REVOKER_ACTIONS);
-      key.grantProviderAccess(this.revocation.revoker.role);
-      key.grantProviderAccess(this.revocation.rollback.role);
       this.keys.push(key);
     }
+    for (const [provider, fn] of this.rotationFunctions) {
+      const keys = this.keys.filter((k) => k.plan.provider === provider);
+      grantAssumeKeyRoles(
+        fn,
+        fn.functionArn,
+        keys.map((k) => k.roles.rotation),
+      );
+    }
+    grantAssumeKeyRoles(
+      this.revocation.revoker,
+      this.revocation.revokerArn,
+      this.keys.map((k) => k.roles.revocation),
+    );
+    grantAssumeKeyRoles(
+      this.revocation.rollback,
+      this.revocation.rollback.functionArn,
+      this.keys.map((k) => k.roles.revocation),
+    );
+    this.addRotatorSecretPolicies();
 
     this.keyAgeMonitor = new RekeyFunction(this, 'KeyAgeMonitor', {
       handler: 'monitor-key-age',
@@ -189,6 +221,45 @@ export class RekeyStack extends Stack {
     );
     this.addAlarms();
     this.dashboard = this.addDashboard();
+  }
+
+  /**
+   * One resource policy per distinct rotator secret (they hold provider admin credentials): GetSecretValue
+   * denied to everyone but the rotation and revocation roles of the keys that use it and the inventory's
+   * operators (`rekey import` checks a key with the rotator credential). Replaces any resource policy the
+   * secret had; BlockPublicPolicy refuses a later one that would open it to other accounts.
+   */
+  private addRotatorSecretPolicies(): void {
+    const byRotator = new Map<string, ManagedKey[]>();
+    for (const key of this.keys) {
+      byRotator.set(key.plan.rotatorSecret, [...(byRotator.get(key.plan.rotatorSecret) ?? []), key]);
+    }
+    for (const [rotator, keys] of byRotator) {
+      const slug = rotator.replace(/^arn:.*:secret:/, '').replace(/[^A-Za-z0-9]+/g, '-');
+      const hash = createHash('sha256').update(rotator).digest('hex').slice(0, 8);
+      const operators = [...new Set(keys.flatMap((k) => k.plan.operators ?? []))];
+      const readers = keys.flatMap((k) => [
+        roleArn(this, k.roles.names.rotation),
+        roleArn(this, k.roles.names.revocation),
+      ]);
+      // The condition names the roles by ARN string, so the policy need not wait for them.
+      new secretsmanager.CfnResourcePolicy(this, `RotatorSecretPolicy-${slug}-${hash}`, {
+        secretId: rotator,
+        blockPublicPolicy: true,
+        resourcePolicy: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'OnlyTheKeysRolesAndOperatorsReadTheRotatorCredential',
+              effect: iam.Effect.DENY,
+              principals: [new iam.AnyPrincipal()],
+              actions: ['secretsmanager:GetSecretValue'],
+              resources: ['*'],
+              conditions: { ArnNotLike: { 'aws:PrincipalArn': [...readers, ...operators] } },
+            }),
+          ],
+        }),
+      });
+    }
   }
 
   private alarm(

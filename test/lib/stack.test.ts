@@ -10,14 +10,21 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { createRekeyApp } from '../../lib/app.js';
 import { InventoryError } from '../../lib/inventory.js';
-import { IAM_KEY_ACTIONS } from '../../lib/provider-access.js';
+import { keyRoleNames } from '../../lib/key-roles.js';
+import { PROTECTED_SECRET_ACTIONS } from '../../lib/managed-key.js';
+import { IAM_KEY_ACTIONS, IAM_REVOCATION_ACTIONS } from '../../lib/provider-access.js';
 import type { RekeyStack } from '../../lib/rekey-stack.js';
 
 const EXISTING_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/legacy/key-AbCdEf';
 const EXISTING_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ROTATOR_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rekey/rotator/legacy-XyZ123';
+const ROTATOR_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab';
+const OPERATORS =
+  'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_RekeyOperator_*';
+const READERS = 'arn:aws:iam::123456789012:role/notification-service-*';
 
 const INVENTORY = `
+operators: ["${OPERATORS}"]
 api_keys:
   - name: imported-key
     provider: SendGrid
@@ -25,6 +32,7 @@ api_keys:
     rotation_frequency: 90d
     rotator_secret: rekey/rotator/sendgrid
     imported: true
+    readers: ["${READERS}"]
   - name: fresh-key
     provider: SendGrid
     vault_path: staging/sendgrid/key
@@ -37,6 +45,7 @@ api_keys:
     rotator_secret: ${ROTATOR_ARN}
     secret_arn: ${EXISTING_SECRET}
     kms_key_arn: ${EXISTING_KEY}
+    rotator_kms_key_arn: ${ROTATOR_KEY}
     imported: true
 rotation_schedules:
   - secret: prod/sendgrid/api-key
@@ -79,6 +88,58 @@ function identityStatements(resources: Resources): Array<{ id: string; statement
   }
   return out;
 }
+
+/** The identity-policy statements that apply to the role with logical id `roleId`. */
+function statementsOfRole(resources: Resources, roleId: string): Array<{ id: string; statement: Statement }> {
+  return identityStatements(resources).filter(({ id }) => {
+    const roles = resources[id]!.Properties!.Roles ?? [{ Ref: id }];
+    return roles.some((r: { Ref: string }) => r.Ref === roleId);
+  });
+}
+
+/**
+ * Finding 2 on a template: for every role, the keys whose managed secret or IAM user its policies name —
+ * except the key-age monitor's read-only ListSecretVersionIds and the functions' sts:AssumeRole, which name
+ * many keys by design. A role that can act on two keys' secrets or users shows two keys.
+ */
+function keysPerRole(stack: RekeyStack, resources: Resources): Map<string, Set<string>> {
+  const needles = stack.keys.flatMap((key) => {
+    const secret = key.plan.existingSecretArn
+      ? `"${key.plan.existingSecretArn}"`
+      : `"Ref":"${stack.getLogicalId(key.secret.node.defaultChild as never)}"`;
+    const user = key.plan.provider === 'aws-iam' ? String(key.plan.options.userName) : undefined;
+    return [
+      { key: key.plan.name, needle: secret },
+      ...(user
+        ? [`:user/${user}"`, `:user/*/${user}"`].map((needle) => ({ key: key.plan.name, needle }))
+        : []),
+    ];
+  });
+  const byRole = new Map<string, Set<string>>();
+  for (const [roleId, r] of Object.entries(resources)) {
+    if (r.Type !== 'AWS::IAM::Role') continue;
+    const keys = new Set<string>();
+    for (const { statement } of statementsOfRole(resources, roleId)) {
+      const actions = list(statement.Action);
+      if (actions.every((a) => a === 'secretsmanager:ListSecretVersionIds' || a === 'sts:AssumeRole'))
+        continue;
+      const text = JSON.stringify(statement.Resource);
+      for (const { key, needle } of needles) if (text.includes(needle)) keys.add(key);
+    }
+    byRole.set(roleId, keys);
+  }
+  return byRole;
+}
+
+/** Actions a role that revokes, rolls back, validates or reads last use never needs (finding 5). */
+const CREATE_OR_TAG_ACTIONS = [
+  'iam:CreateAccessKey',
+  'iam:TagUser',
+  'iam:ListUserTags',
+  'apigateway:POST',
+  'apigateway:PATCH',
+  'secretsmanager:PutSecretValue',
+];
 
 /** Actions that have no resource type in IAM, so "*" is the only resource AWS accepts for them. */
 const NO_RESOURCE_TYPE = new Set(['scheduler:ListSchedules', 'cloudwatch:GetMetricData']);
@@ -328,6 +389,24 @@ describe('the synthesized rekey stack', () => {
         schedule.DependsOn?.some((d) => resources[d]?.Type === 'AWS::IAM::Policy'),
         'depends on the rotation function policy',
       );
+      const fn = stack.rotationFunctions.get('sendgrid')!;
+      for (const needed of [
+        fn.node.findChild('AssumeKeyRoles').node.defaultChild,
+        key.roles.rotation.node.defaultChild,
+        key.roles.rotation.node.findChild('DefaultPolicy').node.defaultChild,
+      ])
+        assert.ok(
+          schedule.DependsOn?.includes(stack.getLogicalId(needed as never)),
+          `depends on ${stack.getLogicalId(needed as never)}`,
+        );
+    });
+
+    it('never rotates a key because a deploy changed its schedule (RotateImmediatelyOnUpdate: false)', () => {
+      const schedules = Object.values(resources).filter(
+        (r) => r.Type === 'AWS::SecretsManager::RotationSchedule',
+      );
+      assert.ok(schedules.length > 0);
+      for (const s of schedules) assert.equal(s.Properties!.RotateImmediatelyOnUpdate, false);
     });
 
     it('creates not-yet-imported secrets with a placeholder and the grace-period tag', () => {
@@ -372,16 +451,40 @@ describe('the synthesized rekey stack', () => {
       );
     });
 
-    it('lets the rotation function read only its own keys and rotator credentials', () => {
-      const policy = identityStatements(resources).filter(({ id }) => id.startsWith('Rotatesendgrid'));
-      const reads = policy.filter(({ statement }) =>
-        list(statement.Action).includes('secretsmanager:GetSecretValue'),
-      );
-      const resourcesRead = JSON.stringify(reads.map(({ statement }) => statement.Resource));
-      assert.ok(resourcesRead.includes('rekey/rotator/sendgrid-??????'));
-      assert.ok(resourcesRead.includes(ROTATOR_ARN));
-      assert.ok(resourcesRead.includes(EXISTING_SECRET));
-      assert.ok(!resourcesRead.includes('"*"'));
+    it('lets each key role read only its own key and rotator credential; the functions read no secret', () => {
+      for (const key of stack.keys) {
+        for (const role of key.roles.all) {
+          const reads = statementsOfRole(resources, logicalId(role)).filter(({ statement }) =>
+            list(statement.Action).includes('secretsmanager:GetSecretValue'),
+          );
+          const read = JSON.stringify(reads.map(({ statement }) => statement.Resource));
+          assert.ok(read.includes(key.plan.rotatorSecret), `${role.node.path} reads its rotator`);
+          if (key.plan.existingSecretArn) assert.ok(read.includes(key.plan.existingSecretArn));
+          else assert.ok(read.includes(logicalId(key.secret as never)));
+          for (const other of stack.keys.filter((k) => k !== key)) {
+            if (other.plan.existingSecretArn) assert.ok(!read.includes(other.plan.existingSecretArn));
+            else assert.ok(!read.includes(`"${logicalId(other.secret as never)}"`));
+          }
+          assert.ok(!read.includes('"*"'));
+        }
+      }
+      for (const fn of [
+        ...stack.rotationFunctions.values(),
+        stack.revocation.revoker,
+        stack.revocation.rollback,
+        stack.keyAgeMonitor,
+      ]) {
+        const actions = statementsOfRole(resources, logicalId(fn.role)).flatMap(({ statement }) =>
+          list(statement.Action),
+        );
+        assert.deepEqual(
+          actions.filter(
+            (a) => a.startsWith('secretsmanager:') && a !== 'secretsmanager:ListSecretVersionIds',
+          ),
+          [],
+          `${fn.node.path} acts on secrets only through key roles`,
+        );
+      }
     });
 
     it('uses KMS keys only through Secrets Manager or SNS', () => {
@@ -420,6 +523,200 @@ describe('the synthesized rekey stack', () => {
         list(statement.Action).some((a) => a.startsWith('lambda:')),
       );
       assert.equal(new Set(invokers.map(({ id }) => id)).size, 1);
+    });
+  });
+
+  describe('per-key roles (issue 13, item 2)', () => {
+    it("finding 2: no role can act on two keys' secrets or IAM users", () => {
+      const shared = [...keysPerRole(stack, resources)].filter(([, keys]) => keys.size > 1);
+      assert.deepEqual(
+        shared.map(([role, keys]) => `${role}: ${[...keys].join(', ')}`),
+        [],
+      );
+    });
+
+    it('finding 5: revocation roles hold no create/tag actions, and the revoker and rollback roles nothing per key', () => {
+      for (const key of stack.keys) {
+        const actions = statementsOfRole(resources, logicalId(key.roles.revocation)).flatMap(
+          ({ statement }) => list(statement.Action),
+        );
+        assert.deepEqual(
+          actions.filter((a) => CREATE_OR_TAG_ACTIONS.includes(a)),
+          [],
+          key.plan.name,
+        );
+      }
+      for (const fn of [stack.revocation.revoker, stack.revocation.rollback]) {
+        const actions = statementsOfRole(resources, logicalId(fn.role)).flatMap(({ statement }) =>
+          list(statement.Action),
+        );
+        assert.deepEqual(
+          actions.filter((a) => /^(secretsmanager|apigateway|iam):/.test(a) && a !== 'iam:PassRole'),
+          [],
+          fn.node.path,
+        );
+      }
+    });
+
+    it("names each key's roles as the functions' routes say (keyRoleNames), one pair per key", () => {
+      for (const key of stack.keys) {
+        const names = keyRoleNames(stack.stackName, key.plan.name);
+        assert.equal(resources[logicalId(key.roles.rotation)]!.Properties!.RoleName, names.rotation);
+        assert.equal(resources[logicalId(key.roles.revocation)]!.Properties!.RoleName, names.revocation);
+        for (const fn of [stack.rotationFunctions.get(key.plan.provider)!, stack.revocation.revoker]) {
+          assert.deepEqual(fn.routes.find((r) => r.name === key.plan.name)?.roles, names);
+        }
+      }
+    });
+
+    it("lets a key role be assumed only by its functions' roles: no wildcard, no other principal", () => {
+      const roleRef = (fn: { role: iam.Role }) => ({ 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] });
+      for (const key of stack.keys) {
+        const trust = (role: iam.Role) =>
+          (resources[logicalId(role)]!.Properties!.AssumeRolePolicyDocument.Statement as Statement[]).map(
+            (st) => {
+              assert.equal(st.Effect, 'Allow');
+              assert.deepEqual(list(st.Action), ['sts:AssumeRole']);
+              return (st.Principal as { AWS: unknown }).AWS;
+            },
+          );
+        assert.deepEqual(trust(key.roles.rotation), [
+          roleRef(stack.rotationFunctions.get(key.plan.provider)!),
+        ]);
+        assert.deepEqual(trust(key.roles.revocation), [
+          roleRef(stack.revocation.revoker),
+          roleRef(stack.revocation.rollback),
+        ]);
+      }
+    });
+
+    it("lets each function assume exactly its keys' roles, only from inside that function", () => {
+      const assumable = (fn: { role: iam.Role }) => {
+        const statements = statementsOfRole(resources, logicalId(fn.role)).filter(({ statement }) =>
+          list(statement.Action).includes('sts:AssumeRole'),
+        );
+        assert.equal(statements.length, 1);
+        const { statement } = statements[0]!;
+        assert.ok(statement.Condition.ArnEquals['lambda:SourceFunctionArn'], 'pinned to the function');
+        return list(statement.Resource)
+          .map((r) => (r as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0])
+          .sort();
+      };
+      const ids = (roles: iam.Role[]) => roles.map((r) => logicalId(r)).sort();
+      assert.deepEqual(
+        assumable(stack.rotationFunctions.get('sendgrid')!),
+        ids(stack.keys.map((k) => k.roles.rotation)),
+      );
+      for (const fn of [stack.revocation.revoker, stack.revocation.rollback])
+        assert.deepEqual(assumable(fn), ids(stack.keys.map((k) => k.roles.revocation)));
+      assert.equal(
+        statementsOfRole(resources, logicalId(stack.keyAgeMonitor.role)).filter(({ statement }) =>
+          list(statement.Action).includes('sts:AssumeRole'),
+        ).length,
+        0,
+      );
+    });
+
+    it("grants kms:Decrypt on a customer managed rotator key, through Secrets Manager, to that key's roles only", () => {
+      const holders = identityStatements(resources)
+        .filter(({ statement }) => JSON.stringify(statement.Resource).includes(ROTATOR_KEY))
+        .map(({ id, statement }) => {
+          assert.deepEqual(list(statement.Action), ['kms:Decrypt']);
+          assert.ok(statement.Condition.StringEquals['kms:ViaService']);
+          return id;
+        })
+        .sort();
+      const legacy = stack.keys.find((k) => k.plan.name === 'legacy-key')!;
+      assert.deepEqual(
+        holders,
+        legacy.roles.all.map((r) => logicalId(r.node.findChild('DefaultPolicy') as never)).sort(),
+      );
+    });
+  });
+
+  describe('resource policies', () => {
+    const policyOf = (secretId: unknown) =>
+      Object.values(resources).filter(
+        (r) =>
+          r.Type === 'AWS::SecretsManager::ResourcePolicy' &&
+          JSON.stringify(r.Properties!.SecretId) === JSON.stringify(secretId),
+      );
+    const exempt = (st: Statement) => JSON.stringify(st.Condition.ArnNotLike['aws:PrincipalArn']);
+
+    it("lets only the key's roles, the CDK deploy roles and the operators change a secret the stack creates", () => {
+      for (const key of stack.keys.filter((k) => !k.plan.existingSecretArn)) {
+        const [policy, ...more] = policyOf({ Ref: logicalId(key.secret as never) });
+        assert.ok(policy && more.length === 0, `${key.plan.name} has one resource policy`);
+        assert.equal(policy.Properties!.BlockPublicPolicy, true);
+        const statements = policy.Properties!.ResourcePolicy.Statement as Statement[];
+        const writes = statements.find((st) => list(st.Action).includes('secretsmanager:PutSecretValue'))!;
+        assert.equal(writes.Effect, 'Deny');
+        assert.deepEqual(writes.Principal, { AWS: '*' });
+        assert.deepEqual(list(writes.Action), [...PROTECTED_SECRET_ACTIONS]);
+        for (const action of ['secretsmanager:PutResourcePolicy', 'secretsmanager:DeleteResourcePolicy'])
+          assert.ok(!statements.some((st) => list(st.Action).includes(action)), `never denies ${action}`);
+        const names = keyRoleNames(stack.stackName, key.plan.name);
+        for (const needle of [
+          `:role/${names.rotation}"`,
+          `:role/${names.revocation}"`,
+          ':role/cdk-*"',
+          OPERATORS,
+        ])
+          assert.ok(exempt(writes).includes(needle), `${key.plan.name} exempts ${needle}`);
+        for (const other of stack.keys.filter((k) => k !== key))
+          assert.ok(!exempt(writes).includes(keyRoleNames(stack.stackName, other.plan.name).rotation));
+      }
+    });
+
+    it("denies reads to everyone but readers, the key's roles and operators where readers are given", () => {
+      const reads = (name: string) => {
+        const key = stack.keys.find((k) => k.plan.name === name)!;
+        return (
+          policyOf({ Ref: logicalId(key.secret as never) })[0]!.Properties!.ResourcePolicy
+            .Statement as Statement[]
+        ).filter((st) => list(st.Action).includes('secretsmanager:GetSecretValue'));
+      };
+      const [deny, ...more] = reads('imported-key');
+      assert.ok(deny && more.length === 0);
+      assert.equal(deny.Effect, 'Deny');
+      const names = keyRoleNames(stack.stackName, 'imported-key');
+      for (const needle of [READERS, names.rotation, names.revocation, OPERATORS])
+        assert.ok(exempt(deny).includes(needle), needle);
+      assert.ok(!exempt(deny).includes('cdk-*'), 'the deploy roles read no key');
+      assert.deepEqual(reads('fresh-key'), [], 'no readers: identity policies decide');
+    });
+
+    it('leaves the resource policy of an existing secret alone', () => {
+      assert.deepEqual(policyOf(EXISTING_SECRET), []);
+    });
+
+    it('lets only the roles of the keys that use a rotator secret (and operators) read it', () => {
+      const rotatorPolicies = Object.values(resources).filter(
+        (r) => r.Type === 'AWS::SecretsManager::ResourcePolicy' && typeof r.Properties!.SecretId === 'string',
+      );
+      assert.deepEqual(
+        rotatorPolicies.map((p) => p.Properties!.SecretId).sort(),
+        [ROTATOR_ARN, 'rekey/rotator/sendgrid'].sort(),
+        'one per distinct rotator secret',
+      );
+      for (const policy of rotatorPolicies) {
+        assert.equal(policy.Properties!.BlockPublicPolicy, true);
+        const [deny, ...more] = policy.Properties!.ResourcePolicy.Statement as Statement[];
+        assert.ok(deny && more.length === 0);
+        assert.equal(deny.Effect, 'Deny');
+        assert.deepEqual(list(deny.Action), ['secretsmanager:GetSecretValue']);
+        const users = stack.keys.filter((k) => k.plan.rotatorSecret === policy.Properties!.SecretId);
+        for (const key of stack.keys) {
+          const names = keyRoleNames(stack.stackName, key.plan.name);
+          for (const name of [names.rotation, names.revocation])
+            assert.equal(
+              exempt(deny).includes(`:role/${name}"`),
+              users.includes(key),
+              `${key.plan.name} ${name}`,
+            );
+        }
+        assert.ok(exempt(deny).includes(OPERATORS));
+      }
     });
   });
 
@@ -647,6 +944,13 @@ api_keys:
     rotator_secret: rekey/rotator/aws-iam
     options: { userName: ci-deployer }
     imported: true
+  - name: admin-key
+    provider: AWS IAM
+    vault_path: prod/iam/admin-b
+    rotation_frequency: 30d
+    rotator_secret: rekey/rotator/aws-iam
+    options: { userName: admin-b }
+    imported: true
   - name: partner-gateway
     provider: Amazon API Gateway
     vault_path: prod/gateway/partner
@@ -676,31 +980,97 @@ api_keys:
     assert.ok(functions.some((d) => d.includes('rotates api-gateway')));
   });
 
-  it('lets the rotation, revoker and rollback functions manage access keys of exactly the inventory’s IAM user', () => {
-    assert.deepEqual(holders('iam:'), [
-      'RevocationRevokerRoleDefaultPolicy',
-      'RevocationRollbackRoleDefaultPolicy',
-      'RotateawsiamRoleDefaultPolicy',
-    ]);
-    for (const { statement } of statementsFor('iam:')) {
-      assert.deepEqual(list(statement.Action).sort(), [...IAM_KEY_ACTIONS].sort());
-      const arns = JSON.stringify(statement.Resource);
-      assert.match(arns, /:user\/ci-deployer"/);
-      assert.match(arns, /:user\/\*\/ci-deployer"/);
-      assert.doesNotMatch(arns, /:user\/\*"/, 'never every user');
+  const keyNamed = (name: string) => stack.keys.find((k) => k.plan.name === name)!;
+  const policyId = (role: iam.Role) =>
+    stack.getLogicalId(role.node.findChild('DefaultPolicy').node.defaultChild as never);
+
+  it('lets only the key’s own roles manage access keys of exactly the inventory’s IAM user', () => {
+    const ci = keyNamed('ci-deployer');
+    const admin = keyNamed('admin-key');
+    assert.deepEqual(
+      holders('iam:'),
+      [...ci.roles.all, ...admin.roles.all].map((r) => policyId(r).replace(/[0-9A-F]{8}$/, '')).sort(),
+    );
+    for (const [key, user] of [
+      [ci, 'ci-deployer'],
+      [admin, 'admin-b'],
+    ] as const) {
+      for (const { id, statement } of statementsFor('iam:').filter(({ id }) =>
+        key.roles.all.some((r) => policyId(r) === id),
+      )) {
+        const expected = id === policyId(key.roles.rotation) ? IAM_KEY_ACTIONS : IAM_REVOCATION_ACTIONS;
+        assert.deepEqual(list(statement.Action).sort(), [...expected].sort());
+        const arns = JSON.stringify(statement.Resource);
+        assert.match(arns, new RegExp(`:user/${user}"`));
+        assert.match(arns, new RegExp(`:user/\\*/${user}"`));
+        assert.doesNotMatch(arns, /:user\/\*"/, 'never every user');
+      }
     }
   });
 
-  it('lets them manage API keys and usage-plan keys in the key’s region only', () => {
-    assert.deepEqual(holders('apigateway:'), [
-      'RevocationRevokerRoleDefaultPolicy',
-      'RevocationRollbackRoleDefaultPolicy',
-      'RotateapigatewayRoleDefaultPolicy',
+  it('lets only the key’s own roles manage API keys, in the key’s region only; revocation reads and deletes', () => {
+    const gateway = keyNamed('partner-gateway');
+    assert.deepEqual(
+      holders('apigateway:'),
+      gateway.roles.all.map((r) => policyId(r).replace(/[0-9A-F]{8}$/, '')).sort(),
+    );
+    const byRole = (role: iam.Role) =>
+      statementsFor('apigateway:')
+        .filter(({ id }) => id === policyId(role))
+        .flatMap(({ statement }) => list(statement.Action))
+        .sort();
+    assert.deepEqual(byRole(gateway.roles.revocation), ['apigateway:DELETE', 'apigateway:GET']);
+    assert.deepEqual(byRole(gateway.roles.rotation), [
+      'apigateway:DELETE',
+      'apigateway:GET',
+      'apigateway:PATCH',
+      'apigateway:POST',
     ]);
     for (const { statement } of statementsFor('apigateway:')) {
       for (const arn of list(statement.Resource)) {
         assert.match(JSON.stringify(arn), /:apigateway:eu-west-1::\/(apikeys|usageplans)/);
       }
+    }
+  });
+
+  it("finding 2: no role can act on two keys' secrets or IAM users (two IAM users of one provider)", () => {
+    const shared = [...keysPerRole(stack, resources)].filter(([, keys]) => keys.size > 1);
+    assert.deepEqual(
+      shared.map(([role, keys]) => `${role}: ${[...keys].join(', ')}`),
+      [],
+    );
+    // The check sees a role that names both users: the shape the stack had before per-key roles.
+    const probe = structuredClone(resources);
+    const ciPolicy = probe[policyId(keyNamed('ci-deployer').roles.rotation)]!;
+    const adminUser = statementsFor('iam:').find(
+      ({ id }) => id === policyId(keyNamed('admin-key').roles.rotation),
+    )!;
+    ciPolicy.Properties!.PolicyDocument.Statement.push(adminUser.statement);
+    assert.ok([...keysPerRole(stack, probe).values()].some((keys) => keys.size > 1));
+  });
+
+  it('finding 5: revocation roles hold no create/tag actions (iam:CreateAccessKey, TagUser, apigateway:POST …)', () => {
+    for (const key of stack.keys) {
+      const actions = statementsOfRole(
+        resources,
+        stack.getLogicalId(key.roles.revocation.node.defaultChild as never),
+      ).flatMap(({ statement }) => list(statement.Action));
+      assert.deepEqual(
+        actions.filter((a) => CREATE_OR_TAG_ACTIONS.includes(a)),
+        [],
+        key.plan.name,
+      );
+    }
+    for (const fn of [stack.revocation.revoker, stack.revocation.rollback]) {
+      const actions = statementsOfRole(
+        resources,
+        stack.getLogicalId(fn.role.node.defaultChild as never),
+      ).flatMap(({ statement }) => list(statement.Action));
+      assert.deepEqual(
+        actions.filter((a) => /^(iam|apigateway|secretsmanager):/.test(a) && a !== 'iam:PassRole'),
+        [],
+        fn.node.path,
+      );
     }
   });
 
