@@ -440,7 +440,99 @@ const MALFORMED: Array<[string, (inv: Raw) => void, string, string]> = [
     'inventory',
     'monitoring',
   ],
+  [
+    'an operator that is not a principal ARN',
+    (inv) => {
+      inv.operators = ['alice@example.com'];
+    },
+    'inventory',
+    'operators.0',
+  ],
+  [
+    'an operator given as a role session ARN',
+    (inv) => {
+      inv.operators = ['arn:aws:sts::123456789012:assumed-role/Admin/alice'];
+    },
+    'inventory',
+    'operators.0',
+  ],
+  [
+    'an operator pattern that matches every role',
+    (inv) => {
+      inv.operators = ['arn:aws:iam::123456789012:role/*'];
+    },
+    'inventory',
+    'operators.0',
+  ],
+  [
+    'a reader pattern with a wildcard account',
+    (inv) => {
+      key(inv).readers = ['arn:aws:iam::*:role/app'];
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'readers.0',
+  ],
+  [
+    'an empty readers list',
+    (inv) => {
+      key(inv).readers = [];
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'readers',
+  ],
+  [
+    'readers on an existing secret',
+    (inv) => {
+      key(inv).secret_arn =
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/sendgrid/api-key-AbCdEf';
+      key(inv).readers = ['arn:aws:iam::123456789012:role/notification-service'];
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'readers',
+  ],
+  [
+    'a rotator_kms_key_arn that is not a KMS key ARN',
+    (inv) => {
+      key(inv).rotator_kms_key_arn = 'alias/rekey-rotators';
+    },
+    'api_keys[0] (sendgrid-api-key)',
+    'rotator_kms_key_arn',
+  ],
 ];
+
+describe('inventory: who may change and read the secrets (operators, readers, rotator_kms_key_arn)', () => {
+  it('carries operators to every key, and readers and the rotator KMS key to theirs', () => {
+    const inv = valid();
+    inv.operators = [
+      'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_RekeyOperator_*',
+      'arn:aws:iam::123456789012:user/break-glass',
+    ];
+    key(inv).readers = ['arn:aws:iam::123456789012:role/notification-service-*'];
+    key(inv).rotator_kms_key_arn =
+      'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const [plan] = resolveInventory(parseInventory(inv, 'test.yaml'), ['sendgrid'], 'test.yaml');
+    assert.deepEqual(plan!.operators, inv.operators);
+    assert.deepEqual(plan!.readers, key(inv).readers);
+    assert.equal(plan!.rotatorKmsKeyArn, key(inv).rotator_kms_key_arn);
+  });
+
+  it('defaults: no operators, no readers, no rotator KMS key', () => {
+    const [plan] = resolveInventory(parseInventory(valid(), 'test.yaml'), ['sendgrid'], 'test.yaml');
+    assert.deepEqual(plan!.operators, []);
+    assert.equal(plan!.readers, undefined);
+    assert.equal(plan!.rotatorKmsKeyArn, undefined);
+  });
+
+  it('says why a session ARN never matches and what to write instead', () => {
+    const message = problemsOf((inv) => {
+      inv.operators = ['arn:aws:sts::123456789012:assumed-role/Admin/alice'];
+    });
+    assert.match(
+      message,
+      /field "operators\.0" is a role session ARN .*write arn:aws:iam::<account>:role\/<role name>/,
+    );
+  });
+});
 
 describe('inventory: malformed inventories name the entry, the field and the fix', () => {
   it(`covers at least 20 cases (${MALFORMED.length})`, () => assert.ok(MALFORMED.length >= 20));
