@@ -118,19 +118,19 @@ export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
       async validateKey(key) {
         // Reading the account balance is the cheapest call a standard key may make; a restricted key
         // without that permission is still authenticated (403, not 401).
-        const res = await api.request({
-          call: 'validate key',
-          method: 'GET',
-          path: `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Balance.json`,
-          headers: basic(key.id, key.value),
-        });
+        const account = `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}`;
+        const read = (path: string) =>
+          api.request({ call: 'validate key', method: 'GET', path, headers: basic(key.id, key.value) });
+        let res = await read(`${account}/Balance.json`);
+        // Subaccounts carry no balance information (twilio-oai FetchBalance): read the account itself.
+        if (res.status === 404) res = await read(`${account}.json`);
         if (res.status === 200 || res.status === 403) return 'accepted';
         if (res.status === 401) return 'rejected';
         throw new ProviderRejectedError(
           'Twilio',
           'validate key',
           res.status,
-          'unexpected status for GET Balance.json; check options.accountSid.',
+          `unexpected status for GET ${account}/Balance.json (or ${account}.json); check options.accountSid.`,
         );
       },
 

@@ -22,10 +22,18 @@ function rfc2822(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
 }
 
+export interface TwilioSandboxOptions {
+  /**
+   * The account is a subaccount: it carries no balance information (twilio-oai FetchBalance), so its
+   * Balance resource answers 404 here — Twilio documents the absence, not the status.
+   */
+  subaccount?: boolean;
+}
+
 /**
  * Twilio's API keys as documented in twilio-oai: `iam.twilio.com/v1/Keys` (list/create with AccountSid,
- * FriendlyName, KeyType=restricted + Policy; fetch/update/delete by SK sid) and the 2010 API's Balance and
- * Messages resources on `api.twilio.com`, both served here on one port. HTTP basic auth with the account SID
+ * FriendlyName, KeyType=restricted + Policy; fetch/update/delete by SK sid) and the 2010 API's Account,
+ * Balance and Messages resources on `api.twilio.com`, both served here on one port. HTTP basic auth with the account SID
  * and auth token or a key SID and secret; form-encoded bodies; errors `{code, message, more_info, status}`.
  * Standard and restricted keys may not manage keys; a key's secret is shown only at creation.
  */
@@ -34,7 +42,10 @@ export class TwilioSandbox extends ProviderSandbox {
   readonly authToken = randomBytes(16).toString('hex');
   private readonly keys = new Map<string, TwilioKey>();
 
-  constructor(private readonly clock: Clock = systemClock) {
+  constructor(
+    private readonly clock: Clock = systemClock,
+    private readonly options: TwilioSandboxOptions = {},
+  ) {
     super();
     this.recordIssued(this.authToken);
   }
@@ -134,8 +145,20 @@ export class TwilioSandbox extends ProviderSandbox {
     const account = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})(\/Balance|\/Messages)?\.json$/.exec(req.path);
     if (account) {
       if (account[1] !== this.accountSid) return notFound();
+      if (account[2] === undefined && req.method === 'GET')
+        return {
+          status: 200,
+          body: {
+            sid: this.accountSid,
+            friendly_name: this.options.subaccount ? 'Customer subaccount' : 'Main account',
+            status: 'active',
+            type: 'Full',
+          },
+        };
       if (account[2] === '/Balance' && req.method === 'GET')
-        return { status: 200, body: { account_sid: this.accountSid, balance: '20.00', currency: 'USD' } };
+        return this.options.subaccount
+          ? notFound()
+          : { status: 200, body: { account_sid: this.accountSid, balance: '20.00', currency: 'USD' } };
       if (account[2] === '/Messages' && req.method === 'POST') {
         if (
           caller !== 'account' &&
