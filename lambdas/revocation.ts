@@ -26,15 +26,27 @@ import {
 } from './errors.js';
 import { type LeaseDeps, SecretLease } from './lease.js';
 import type { Logger } from './logger.js';
-import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
+import type { ProviderClient, ProviderDefinition } from './providers/types.js';
 import {
   type Promotion,
   type RevocationHandOver,
   type RotationDeps,
   recordRevocationDue,
 } from './rotation.js';
+import type { KeyRoute, KeyRoutes, ScopeFor } from './routes.js';
 import type { ManagedKey } from './secret-format.js';
-import { AWSCURRENT, AWSPREVIOUS, connectProvider, describeSecret, readManagedKey } from './secrets.js';
+import {
+  AWSCURRENT,
+  AWSPENDING,
+  AWSPREVIOUS,
+  connectionFor,
+  connectProvider,
+  describeSecret,
+  isAwsError,
+  type ProviderRegistry,
+  readManagedKey,
+  versionWithStage,
+} from './secrets.js';
 import { emergencyFor, TAGS, tagMap, versionList } from './tags.js';
 import { DIMENSIONS, METRICS, type RevocationOutcome } from './telemetry.js';
 import type { NewKeyUse, UsageEvidence, UsageSource, UsageVerdict } from './usage.js';
@@ -96,18 +108,17 @@ export function revocationConfigFromEnv(env: NodeJS.ProcessEnv = process.env): R
   };
 }
 
-export interface RevocationDeps {
+export interface RevocationDeps extends ProviderRegistry {
   secretsManager: SecretsManagerClient;
   scheduler: SchedulerClient;
   sns?: SNSClient;
   config: RevocationConfig;
   logger: Logger;
   now?: () => Date;
-  /** Adapters by provider name; default: every adapter rekey ships. */
-  providerFor?: (name: string) => ProviderDefinition;
-  /** Provider API base URLs by provider name (sandboxes); default: the public APIs. */
-  endpoints?: Record<string, string>;
-  http?: ProviderHttpSettings;
+  /** The deployment's keys: a request for any other secret is refused. */
+  routes: KeyRoutes;
+  /** The per-key scope (a session of the key's revocation role); default `secretsManager` itself. */
+  scopeFor?: ScopeFor;
   /** Client-side usage evidence (CloudWatch metrics of the rekey client). */
   usageSources?: UsageSource[];
   /** The per-secret lease (one owner per secret); unset only where no other actor can run. */
@@ -269,7 +280,13 @@ export async function revokePreviousKey(
   deps: RevocationDeps,
 ): Promise<RevocationReport> {
   const request = parseRevocationRequest(rawRequest);
-  const run = new RevocationRun(request, deps);
+  const route = deps.routes.find(request.secretArn);
+  const run = new RevocationRun(request, route ? { ...deps, ...deps.scopeFor?.(route) } : deps, route);
+  // Final: a secret outside the deployment is no revocation of rekey's; re-scheduling would not change that.
+  if (!route)
+    return run.abort(
+      `secret ${request.secretArn} is not one of this deployment's keys (rekey.yaml); the request is not rekey's`,
+    );
   try {
     const metadata = await describeSecret(deps.secretsManager, request.secretArn);
     run.secretName = metadata.Name ?? request.secretArn;
@@ -316,6 +333,7 @@ class RevocationRun {
   constructor(
     private readonly request: Request,
     private readonly deps: RevocationDeps,
+    private readonly route: KeyRoute | undefined,
   ) {
     this.secretName = request.secretArn;
     this.now = (deps.now ?? (() => new Date()))();
@@ -347,14 +365,12 @@ class RevocationRun {
     if (named) return named;
     const rolledBack = await this.checkNotCurrent(metadata, tags, current);
     if (rolledBack || !current) return rolledBack ?? this.abort('the secret has no AWSCURRENT value');
-    const definition = await this.definitionFor(current.doc.provider);
-    const endpoint = deps.endpoints?.[definition.name];
-    const provider = await connectProvider(sm, log, request.secretArn, current.doc, {
-      provider: definition,
-      ...(endpoint ? { endpoint } : {}),
-      ...(deps.http ? { http: deps.http } : {}),
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    const route = this.route!;
+    const shared = await this.checkNotLiveElsewhere(route);
+    if (shared) return shared;
+    const connection = await connectionFor(route, deps);
+    const definition = connection.provider;
+    const provider = await connectProvider(sm, log, request.secretArn, current.doc, route, connection);
     const decision = await this.decide(provider, definition, tags, current.doc, previous!.doc);
     if ('stop' in decision) return decision.stop;
 
@@ -387,6 +403,36 @@ class RevocationRun {
       return this.abort(
         `version ${previousVersionId} stores key ${previous.doc.keyId}, not ${previousKeyId}; the request is not rekey's`,
       );
+    return undefined;
+  }
+
+  /**
+   * Secrets whose keys live in the same provider account (same adapter and rotator credential) must not
+   * hold the key as AWSCURRENT or AWSPENDING: a document naming another secret's key id must not revoke it.
+   */
+  private async checkNotLiveElsewhere(route: KeyRoute): Promise<RevocationReport | undefined> {
+    const { previousKeyId } = this.request;
+    for (const sibling of this.deps.routes.siblingsOf(route)) {
+      const sm = (this.deps.scopeFor?.(sibling) ?? this.deps).secretsManager;
+      const id = sibling.secretArn ?? sibling.secretName;
+      let metadata: DescribeSecretCommandOutput;
+      try {
+        metadata = await describeSecret(sm, id);
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) continue; // not created yet
+        throw error;
+      }
+      for (const stage of [AWSCURRENT, AWSPENDING]) {
+        const versionId = versionWithStage(metadata, stage);
+        const held = versionId
+          ? await readManagedKey(sm, this.log, { SecretId: id, VersionId: versionId })
+          : undefined;
+        if (held?.doc.keyId === previousKeyId)
+          return this.abort(
+            `key ${previousKeyId} is ${stage} of ${sibling.secretName}, which shares this provider account; the request is not rekey's`,
+          );
+      }
+    }
     return undefined;
   }
 
@@ -493,17 +539,6 @@ class RevocationRun {
     );
   }
 
-  private async definitionFor(providerName: string): Promise<ProviderDefinition> {
-    // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only the revoker
-    // and rollback functions, which serve every provider, load it; rotation functions pass their own.
-    return this.deps.providerFor
-      ? this.deps.providerFor(providerName)
-      : (await import('./providers/index.js')).providerNamed(providerName, {
-          secretId: this.secretName,
-          field: 'provider',
-        });
-  }
-
   /** Re-schedules this revocation (bounded); at the bound, alerts that the old key is still valid. */
   async retryLater(why: string, outcome: 'deferred' | 'failed'): Promise<RevocationReport> {
     const { request, deps } = this;
@@ -548,7 +583,7 @@ class RevocationRun {
     }
   }
 
-  private async abort(why: string): Promise<RevocationReport> {
+  async abort(why: string): Promise<RevocationReport> {
     await this.alert(
       'revocation-aborted',
       `rekey: revocation aborted for ${this.secretName}`,
@@ -776,12 +811,14 @@ async function recordRevocation(
  * every part is.
  */
 export function revocationHandOver(
-  deps: Omit<RevocationDeps, 'secretsManager' | 'logger'>,
+  deps: Omit<RevocationDeps, 'secretsManager' | 'logger' | 'routes'>,
 ): RevocationHandOver {
   const revocationDeps = (rotation: RotationDeps): RevocationDeps => ({
-    // A rotation function revokes only keys of its own provider.
+    // A rotation function revokes only keys of its own provider, among the keys routed to it.
     providerFor: () => rotation.provider,
     ...deps,
+    routes: rotation.routes,
+    ...(rotation.scopeFor ? { scopeFor: rotation.scopeFor } : {}),
     secretsManager: rotation.secretsManager,
     logger: rotation.logger,
     // finishSecret holds the secret's lease: the revocation runs under it.

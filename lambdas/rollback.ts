@@ -7,9 +7,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { publishAlert } from './alerts.js';
-import { InvalidInputError, RollbackRefusedError } from './errors.js';
+import { InvalidInputError, RollbackRefusedError, RoutingMismatchError } from './errors.js';
 import { withSecretLease } from './lease.js';
-import { providerNamed } from './providers/index.js';
 import {
   cancelRevocation,
   type RevocationDeps,
@@ -18,11 +17,12 @@ import {
   revokePreviousKey,
   scheduleRevocation,
 } from './revocation.js';
-import { gracePeriodSeconds } from './rotation.js';
+import { checkTags, type KeyRoute, routeGraceSeconds } from './routes.js';
 import {
   AWSCURRENT,
   AWSPENDING,
   AWSPREVIOUS,
+  connectionFor,
   connectProvider,
   describeSecret,
   readManagedKey,
@@ -73,21 +73,25 @@ export async function rollbackKey(
     );
   }
   const request = parsed.data;
-  if (!deps.lease) return rollbackHoldingLease(request, deps, async () => {});
-  const { ARN: arn } = await describeSecret(deps.secretsManager, request.secretId);
+  const route = deps.routes.require(request.secretId, 'rollback');
+  const scoped = { ...deps, ...deps.scopeFor?.(route) };
+  if (!deps.lease) return rollbackHoldingLease(request, route, scoped, async () => {});
+  const { ARN: arn } = await describeSecret(scoped.secretsManager, request.secretId);
   return withSecretLease(deps.lease, arn ?? request.secretId, 'rollback', (lease) =>
-    rollbackHoldingLease(request, { ...deps, fence: () => lease.fence() }, () => lease.fence()),
+    rollbackHoldingLease(request, route, { ...scoped, fence: () => lease.fence() }, () => lease.fence()),
   );
 }
 
 async function rollbackHoldingLease(
   { secretId, revokeNow }: z.infer<typeof RollbackRequestSchema>,
+  route: KeyRoute,
   deps: RevocationDeps & { secretsManager: SecretsManagerClient },
   fence: () => Promise<void>,
 ): Promise<RollbackReport> {
   const sm = deps.secretsManager;
   const log = deps.logger.child({ secretId, action: 'rollback' });
   const metadata = await describeSecret(sm, secretId);
+  checkTags(route, metadata, secretId);
   const name = metadata.Name ?? secretId;
   const arn = metadata.ARN ?? secretId;
   const tags = tagMap(metadata.Tags);
@@ -129,16 +133,9 @@ async function rollbackHoldingLease(
   const current = await readManagedKey(sm, log, { SecretId: arn, VersionId: currentVersion });
   const previous = await readManagedKey(sm, log, { SecretId: arn, VersionId: previousVersion });
   if (!current || !previous) throw refuse(`a version has no value; ${emergencyAdvice}`);
-  const definition = (
-    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
-  )(current.doc.provider);
-  const endpoint = deps.endpoints?.[definition.name];
-  const provider = await connectProvider(sm, log, arn, current.doc, {
-    provider: definition,
-    ...(endpoint ? { endpoint } : {}),
-    ...(deps.http ? { http: deps.http } : {}),
-    ...(deps.now ? { now: deps.now } : {}),
-  });
+  const connection = await connectionFor(route, deps);
+  const definition = connection.provider;
+  const provider = await connectProvider(sm, log, arn, current.doc, route, connection);
   if ((await provider.validateKey({ id: previous.doc.keyId, value: previous.doc.key })) !== 'accepted') {
     throw refuse(
       `the previous key ${previous.doc.keyId} (version ${previousVersion}) no longer authenticates at ${definition.displayName} — it was revoked; rolling back would leave no working key. ${emergencyAdvice}`,
@@ -169,7 +166,7 @@ async function rollbackHoldingLease(
   );
   if (!revokeNow) {
     // Instances that already picked up the rejected key need the usual grace to move back.
-    const graceSeconds = gracePeriodSeconds(metadata);
+    const graceSeconds = routeGraceSeconds(route, metadata, name);
     await scheduleRevocation(request, new Date(now.getTime() + graceSeconds * 1000), {
       ...deps,
       logger: log,
@@ -239,30 +236,33 @@ export async function rollbackFromEvent(
 ): Promise<RollbackReport | undefined> {
   const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
   // A direct request is rollbackKey's to validate (a falsy one too); only an alarm may call for nothing.
-  if (!fromAlarm) return rollbackKey(event, deps);
-  const request = rollbackRequestFromEvent(event);
-  if (!request) {
+  const request = fromAlarm ? rollbackRequestFromEvent(event) : undefined;
+  if (fromAlarm && !request) {
     deps.logger.info('event is not an alarm entering ALARM; nothing to roll back');
     return undefined;
   }
   try {
     // Anyone allowed to publish to the topic can write this message: believe CloudWatch, not the message.
-    if (fromAlarm) await verifyAlarm(event, request.secretId, deps);
-    return await rollbackKey(request, deps);
+    if (request) await verifyAlarm(event, request.secretId, deps);
+    return await rollbackKey(request ?? event, deps);
   } catch (error) {
-    if (!(error instanceof RollbackRefusedError) || !fromAlarm) throw error;
-    deps.logger.warn('rollback refused', { secretId: request.secretId, reason: error.message });
+    // A request for something the deployment does not say is alerted however it came.
+    const mismatch = error instanceof RoutingMismatchError;
+    if (!mismatch && !(request && error instanceof RollbackRefusedError)) throw error;
+    const secret = request?.secretId ?? (error as RollbackRefusedError).secretId ?? '(unknown secret)';
+    deps.logger.warn('rollback refused', { secretId: secret, reason: error.message });
     await publishAlert(
       deps.sns,
       deps.config.alertTopicArn,
       {
-        subject: `rekey: rollback of ${request.secretId} refused`,
-        secret: request.secretId,
-        event: 'rollback-refused',
+        subject: `rekey: rollback of ${secret} refused`,
+        secret,
+        event: mismatch ? 'routing-mismatch' : 'rollback-refused',
         detail: error.message,
       },
       deps.logger,
     );
+    if (!request) throw error;
     return undefined;
   }
 }
@@ -305,6 +305,10 @@ async function verifyAlarm(event: unknown, secretId: string, deps: RollbackDeps)
   const watched = alarm.Dimensions?.find((d) => d.Name === DIMENSIONS.secret)?.Value;
   if (watched !== secretId)
     throw refuse(`alarm ${alarmName} watches ${watched ?? 'no secret'}, not ${secretId}`);
+  const route = deps.routes.find(secretId);
+  if (!route) throw refuse(`${secretId} is not one of this deployment's keys`);
+  if (!route.rollbackOnFailure)
+    throw refuse(`the deployed inventory says rollback_on_failure: false for "${route.name}"`);
 }
 
 const AlarmNotificationSchema = z.object({

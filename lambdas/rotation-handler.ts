@@ -1,19 +1,23 @@
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
 import { RekeyError } from './errors.js';
+import { assumedKeyScopes } from './key-scope.js';
 import { leaseFromEnv } from './lease.js';
 import { type Logger, rootLogger } from './logger.js';
 import type { ProviderDefinition } from './providers/types.js';
 import { revocationConfigFromEnv, revocationHandOver } from './revocation.js';
 import { type RotationDeps, runRotationStep } from './rotation.js';
+import { bundledRoutes } from './routes.js';
 import { DIMENSIONS, METRICS, secretNameOf } from './telemetry.js';
 
 /**
- * Builds the Lambda handler of one provider's rotation function. Clients are built once per container.
+ * Builds the Lambda handler of one provider's rotation function. Clients are built once per container; it
+ * rotates only the keys in its bundle's routes, each with a session of that key's rotation role.
  * `REKEY_PROVIDER_ENDPOINT` points the adapter at a sandbox or regional API (never read from the secret,
  * so whoever can write a secret cannot redirect the admin credential); the REKEY_* revocation variables
  * (see revocationConfigFromEnv) make finishSecret schedule the revoker.
@@ -26,9 +30,17 @@ export function rotationHandler(provider: ProviderDefinition) {
   // A step that finds the secret busy waits a little (an emergency's preparation), then fails for a retry.
   const lease = leaseFromEnv(logger, { waitMs: 30_000 });
   const deps: RotationDeps = {
+    // Each step swaps in its key's scoped client (scopeFor); the function's own role holds no secret grants.
     secretsManager: new SecretsManagerClient({}),
     logger,
     provider,
+    routes: bundledRoutes(),
+    scopeFor: assumedKeyScopes({
+      sts: new STSClient({}),
+      roleArnPrefix: process.env.REKEY_ROLE_ARN_PREFIX,
+      purpose: 'rotation',
+      actor: `rotate-${provider.name}`,
+    }),
     alert: (alert) => publishAlert(sns, process.env.REKEY_ALERT_TOPIC_ARN, alert, logger),
     ...(endpoint ? { endpoint } : {}),
     ...(lease ? { lease } : {}),

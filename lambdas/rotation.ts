@@ -8,17 +8,18 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { Alert } from './alerts.js';
-import { parseDurationSeconds } from './duration.js';
 import {
   InvalidInputError,
   KeyTestFailedError,
   ProviderOutcomeUnknownError,
   RotationStateError,
+  RoutingMismatchError,
 } from './errors.js';
 import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { CreatedKey, ProviderClient } from './providers/types.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, sleep } from './retry.js';
+import { checkTags, type KeyRoute, type KeyRoutes, routeGraceSeconds, type ScopeFor } from './routes.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
@@ -33,7 +34,7 @@ import {
   versionWithStage,
 } from './secrets.js';
 import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
-import { emergencyFor, TAGS, tagMap } from './tags.js';
+import { TAGS, tagMap } from './tags.js';
 
 /** The event Secrets Manager sends a rotation function. */
 export const RotationEventSchema = z.object({
@@ -43,8 +44,6 @@ export const RotationEventSchema = z.object({
   RotationToken: z.string().optional(),
 });
 export type RotationEvent = z.infer<typeof RotationEventSchema>;
-
-export const DEFAULT_GRACE_SECONDS = 3600;
 
 /** What finishSecret knows once the new key is AWSCURRENT; the revocation machinery takes it from here. */
 export interface Promotion {
@@ -70,6 +69,10 @@ export interface RevocationHandOver {
 export interface RotationDeps extends ProviderConnection {
   secretsManager: SecretsManagerClient;
   logger: Logger;
+  /** The keys this function may rotate, as deployed; any other secret is refused. */
+  routes: KeyRoutes;
+  /** The per-key scope (a session of the key's rotation role); default `secretsManager` itself. */
+  scopeFor?: ScopeFor;
   now?: () => Date;
   /**
    * Hands the previous key to revocation. `beforePromotion` runs ahead of the promotion — a crash right after
@@ -133,24 +136,43 @@ export function parseRotationEvent(event: unknown): RotationEvent {
   return parsed.data;
 }
 
+/** A step's dependencies: the deployment's route of the secret, and clients scoped to that key. */
+type StepDeps = RotationDeps & { route: KeyRoute };
+
 /**
  * Runs one step of a Secrets Manager rotation. Shaped like AWS's rotation templates: validate the secret's
- * state, then dispatch to a step that first asks "is my work already done?".
+ * state, then dispatch to a step that first asks "is my work already done?". Only a secret the deployment
+ * routes to this function is touched, with that key's own scope; a request, document or tag that asks for
+ * anything else is refused, alerted, and changes nothing.
  */
 export async function runRotationStep(rawEvent: unknown, deps: RotationDeps): Promise<void> {
   const event = parseRotationEvent(rawEvent);
-  if (!deps.lease) return runStep(event, deps);
-  // The lease is keyed by ARN, whatever name the event uses; the step reads the secret after taking it.
-  const { ARN: arn } = await describeSecret(deps.secretsManager, event.SecretId);
-  return withSecretLease(deps.lease, arn ?? event.SecretId, `rotation:${event.Step}`, (lease) =>
-    runStep(event, { ...deps, fence: () => lease.fence() }),
-  );
+  try {
+    const route = deps.routes.require(event.SecretId, `rotation step ${event.Step}`);
+    const scoped: StepDeps = { ...deps, ...deps.scopeFor?.(route), route };
+    if (!deps.lease) return await runStep(event, scoped);
+    // The lease is keyed by ARN, whatever name the event uses; the step reads the secret after taking it.
+    const { ARN: arn } = await describeSecret(scoped.secretsManager, event.SecretId);
+    return await withSecretLease(deps.lease, arn ?? event.SecretId, `rotation:${event.Step}`, (lease) =>
+      runStep(event, { ...scoped, fence: () => lease.fence() }),
+    );
+  } catch (error) {
+    if (error instanceof RoutingMismatchError)
+      await deps.alert?.({
+        subject: `rekey: refused to rotate ${event.SecretId} — it asks for something the deployment does not`,
+        secret: event.SecretId,
+        event: 'routing-mismatch',
+        detail: error.message,
+      });
+    throw error;
+  }
 }
 
-async function runStep(event: RotationEvent, deps: RotationDeps): Promise<void> {
+async function runStep(event: RotationEvent, deps: StepDeps): Promise<void> {
   const { SecretId: secretId, ClientRequestToken: token, Step: step } = event;
   const log = deps.logger.child({ secretId, versionId: token, step });
   const metadata = await describeSecret(deps.secretsManager, secretId);
+  checkTags(deps.route, metadata, secretId);
 
   if (!metadata.RotationEnabled) {
     throw new RotationStateError(
@@ -199,7 +221,7 @@ async function runStep(event: RotationEvent, deps: RotationDeps): Promise<void> 
 
 async function readCurrent(
   secretId: string,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<{ doc: ManagedKey; versionId: string }> {
   const current = await readManagedKey(deps.secretsManager, log, {
@@ -221,7 +243,7 @@ async function createSecret(
   secretId: string,
   token: string,
   metadata: DescribeSecretCommandOutput,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<void> {
   const sm = deps.secretsManager;
@@ -237,9 +259,9 @@ async function createSecret(
     return;
   }
   if (deps.provider.assisted) return stageProvidedKey(secretId, token, metadata, current.doc, deps, log);
-  const provider = await connectProvider(sm, log, secretId, current.doc, deps);
-  const permissions = isSingleKey(metadata, deps.provider)
-    ? await beginInterruption(secretId, metadata, current.doc, provider, deps.provider, {
+  const provider = await connectProvider(sm, log, secretId, current.doc, deps.route, deps);
+  const permissions = isSingleKey(deps.route, deps.provider)
+    ? await beginInterruption(secretId, metadata, current.doc, provider, deps.provider, deps.route, {
         ...deps,
         now: clock(deps),
       })
@@ -327,7 +349,7 @@ async function createOrAdoptKey(
   name: string,
   likeKeyId: string,
   permissions: unknown,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<CreatedKey> {
   for (let attempt = 1; ; attempt++) {
@@ -381,7 +403,7 @@ async function stageProvidedKey(
   token: string,
   metadata: DescribeSecretCommandOutput,
   current: ManagedKey,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<void> {
   const provided = versionWithStage(metadata, REKEYPROVIDED);
@@ -436,7 +458,7 @@ async function declineAssisted(
   secretId: string,
   token: string,
   metadata: DescribeSecretCommandOutput,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<never> {
   const name = metadata.Name ?? secretId;
@@ -469,9 +491,9 @@ async function revokeQuietly(provider: ProviderClient, keyId: string, log: Logge
   }
 }
 
-async function setSecret(secretId: string, token: string, deps: RotationDeps, log: Logger): Promise<void> {
+async function setSecret(secretId: string, token: string, deps: StepDeps, log: Logger): Promise<void> {
   const pending = await readPending(secretId, token, deps, log);
-  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps);
+  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps.route, deps);
   if (provider.setKey) {
     await deps.fence?.();
     await provider.setKey({ id: pending.doc.keyId, value: pending.doc.key });
@@ -484,7 +506,7 @@ async function setSecret(secretId: string, token: string, deps: RotationDeps, lo
 async function readPending(
   secretId: string,
   token: string,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<{ doc: ManagedKey; versionId: string }> {
   const pending = await readManagedKey(deps.secretsManager, log, {
@@ -501,9 +523,9 @@ async function readPending(
   return pending;
 }
 
-async function testSecret(secretId: string, token: string, deps: RotationDeps, log: Logger): Promise<void> {
+async function testSecret(secretId: string, token: string, deps: StepDeps, log: Logger): Promise<void> {
   const pending = await readPending(secretId, token, deps, log);
-  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps);
+  const provider = await connectProvider(deps.secretsManager, log, secretId, pending.doc, deps.route, deps);
   const verdict = await provider.validateKey({ id: pending.doc.keyId, value: pending.doc.key });
   if (verdict !== 'accepted') {
     throw new KeyTestFailedError(
@@ -518,7 +540,7 @@ async function finishSecret(
   secretId: string,
   token: string,
   metadata: DescribeSecretCommandOutput,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<void> {
   const previousVersionId = versionWithStage(metadata, AWSCURRENT);
@@ -545,7 +567,7 @@ async function finishAlreadyPromoted(
   secretId: string,
   token: string,
   metadata: DescribeSecretCommandOutput,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<void> {
   if (metadata.VersionIdsToStages?.[token]?.includes(AWSPENDING)) await clearPending(secretId, token, deps);
@@ -554,7 +576,7 @@ async function finishAlreadyPromoted(
     log.info('no previous version; nothing to revoke');
     return;
   }
-  if (isSingleKey(metadata, deps.provider)) {
+  if (isSingleKey(deps.route, deps.provider)) {
     const previous = await readManagedKey(deps.secretsManager, log, {
       SecretId: secretId,
       VersionId: previousVersionId,
@@ -602,16 +624,16 @@ async function promotionOf(
   token: string,
   previousVersionId: string,
   metadata: DescribeSecretCommandOutput,
-  deps: RotationDeps,
+  deps: StepDeps,
   log: Logger,
 ): Promise<Promotion | undefined> {
-  if (isSingleKey(metadata, deps.provider)) return undefined;
+  if (isSingleKey(deps.route, deps.provider)) return undefined;
   const previous = await readManagedKey(deps.secretsManager, log, {
     SecretId: secretId,
     VersionId: previousVersionId,
   });
   if (!previous) return undefined;
-  const graceSeconds = gracePeriodSeconds(metadata, token);
+  const graceSeconds = routeGraceSeconds(deps.route, metadata, secretId, token);
   const now = clock(deps)();
   return {
     secretArn: metadata.ARN ?? secretId,
@@ -627,21 +649,6 @@ async function promotionOf(
 }
 
 const clock = (deps: RotationDeps): (() => Date) => deps.now ?? (() => new Date());
-
-/**
- * The grace period before version `versionId`'s predecessor is revoked: the emergency rotation's, when the
- * emergency tag names that version (`rekey:emergency-grace`), else the key's (`rekey:grace-period`), else the
- * default hour. An emergency tag left by a rotation that never ran applies to no other version.
- */
-export function gracePeriodSeconds(metadata: DescribeSecretCommandOutput, versionId?: string): number {
-  const tags = tagMap(metadata.Tags);
-  const emergency = versionId === undefined ? undefined : emergencyFor(tags, versionId)?.grace;
-  for (const tag of [emergency, tags[TAGS.gracePeriod]]) {
-    const seconds = tag === undefined ? undefined : parseDurationSeconds(tag);
-    if (seconds !== undefined) return seconds;
-  }
-  return DEFAULT_GRACE_SECONDS;
-}
 
 /** Records the due revocation on the secret. Re-running it for the same promotion changes nothing. */
 export async function recordRevocationDue(promotion: Promotion, deps: RotationDeps): Promise<void> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
+import type { DescribeSecretCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
 import { InvalidInputError, RoutingMismatchError } from './errors.js';
@@ -44,6 +45,19 @@ export const KeyRouteSchema = z
   })
   .strict();
 export type KeyRoute = z.infer<typeof KeyRouteSchema>;
+
+/**
+ * What a function acts on one key with: a session of that key's own role (deployed functions), so IAM —
+ * not only this code — keeps the call on that key's secret, rotator credential and provider objects.
+ */
+export interface KeyScope {
+  secretsManager: SecretsManagerClient;
+  /** For AWS providers whose rotator credential is `{}`. */
+  awsCredentials?: AwsCredentialIdentityProvider;
+}
+
+/** The scope of one key: `scopeFor(route)` where the caller assumes per-key roles, else its own clients. */
+export type ScopeFor = (route: KeyRoute) => KeyScope;
 
 /** File name of the routes a deployed function carries in its code bundle (code only the deployer changes). */
 export const ROUTES_FILE = 'rekey-routes.json';

@@ -5,9 +5,11 @@ import {
   type GetSecretValueCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { InvalidInputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
+import { checkDocument, type KeyRoute } from './routes.js';
 import { describeIssue, type ManagedKey, parseManagedKey } from './secret-format.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
@@ -73,20 +75,56 @@ export interface ProviderConnection {
   http?: ProviderHttpSettings;
   /** The caller's clock (tests, the rehearsal's compressed one); default the system's. */
   now?: () => Date;
+  /** What an AWS provider's `{}` rotator credential acts with: the key's own role (see KeyScope). */
+  awsCredentials?: AwsCredentialIdentityProvider;
+}
+
+/** What functions serving every provider know to reach one: adapters, endpoints, HTTP settings, clock. */
+export interface ProviderRegistry {
+  /** Adapters by provider name; default: every adapter rekey ships. */
+  providerFor?: (name: string) => ProviderDefinition;
+  /** Provider API base URLs by provider name (sandboxes); default: the public APIs. */
+  endpoints?: Record<string, string>;
+  http?: ProviderHttpSettings;
+  now?: () => Date;
+  awsCredentials?: AwsCredentialIdentityProvider;
+}
+
+/** The connection to `route`'s provider for a function that serves every provider. */
+export async function connectionFor(route: KeyRoute, deps: ProviderRegistry): Promise<ProviderConnection> {
+  // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only functions that
+  // serve every provider load it; rotation functions pass their own.
+  const definition = deps.providerFor
+    ? deps.providerFor(route.provider)
+    : (await import('./providers/index.js')).providerNamed(route.provider, {
+        secretId: route.secretName,
+        field: 'provider',
+      });
+  const endpoint = deps.endpoints?.[definition.name];
+  return {
+    provider: definition,
+    ...(endpoint ? { endpoint } : {}),
+    ...(deps.http ? { http: deps.http } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.awsCredentials ? { awsCredentials: deps.awsCredentials } : {}),
+  };
 }
 
 /**
- * Binds the provider adapter to the rotator credential named by the key document. The credential lives in
- * its own secret so that the apps reading the managed key can never read the admin key.
+ * Binds the provider adapter to the rotator credential, as the deployed route says: the key document must
+ * repeat the route (provider, rotator secret, options) or nothing is called. The credential lives in its
+ * own secret so that the apps reading the managed key can never read the admin key.
  */
 export async function connectProvider(
   sm: SecretsManagerClient,
   logger: Logger,
   secretId: string,
   doc: ManagedKey,
+  route: KeyRoute,
   connection: ProviderConnection,
 ): Promise<ProviderClient> {
   const { provider } = connection;
+  checkDocument(route, doc, { secretId, ...(secretId.startsWith('arn:') ? { secretArn: secretId } : {}) });
   if (doc.provider !== provider.name) {
     throw new InvalidInputError(
       'INVALID_SECRET',
@@ -155,5 +193,6 @@ export async function connectProvider(
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.http ? { http: connection.http } : {}),
     ...(connection.now ? { now: connection.now } : {}),
+    ...(connection.awsCredentials ? { awsCredentials: connection.awsCredentials } : {}),
   });
 }

@@ -10,6 +10,7 @@ import { emfRecord } from './emf.js';
 import { RotationStateError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition } from './providers/types.js';
+import type { KeyRoute } from './routes.js';
 import type { ManagedKey } from './secret-format.js';
 import { AWSPREVIOUS } from './secrets.js';
 import { SINGLE_KEY_OPT_IN, TAGS, tagMap } from './tags.js';
@@ -21,8 +22,8 @@ import { DIMENSIONS, METRICS } from './telemetry.js';
  * new key is AWSCURRENT and apps refresh (the rekey client does on the first 401). rekey refuses unless the
  * secret opts in, announces each interruption before it starts, and measures it.
  */
-export function isSingleKey(metadata: DescribeSecretCommandOutput, provider: ProviderDefinition): boolean {
-  return !provider.capabilities.dualKey || tagMap(metadata.Tags)[TAGS.singleKey] !== undefined;
+export function isSingleKey(route: KeyRoute, provider: ProviderDefinition): boolean {
+  return !provider.capabilities.dualKey || route.singleKey;
 }
 
 export interface SingleKeyDeps {
@@ -44,14 +45,16 @@ export async function beginInterruption(
   current: ManagedKey,
   provider: ProviderClient,
   definition: ProviderDefinition,
+  route: KeyRoute,
   deps: SingleKeyDeps,
 ): Promise<unknown> {
   const name = metadata.Name ?? secretId;
   const tags = tagMap(metadata.Tags);
-  if (tags[TAGS.singleKey] !== SINGLE_KEY_OPT_IN) {
+  // The deployed inventory opts in, never a tag alone (a tag that disagrees was refused before this step).
+  if (!route.singleKey) {
     throw new RotationStateError(
-      `${name}: ${definition.displayName} keys of this secret cannot overlap, so rotating it interrupts its users; rekey does this only when the inventory opts in (supports_dual_key: false with single_key_rotation: ${SINGLE_KEY_OPT_IN}, deployed as tag ${TAGS.singleKey}=${SINGLE_KEY_OPT_IN}).`,
-      { secretId: name, field: TAGS.singleKey },
+      `${name}: ${definition.displayName} keys of this secret cannot overlap, so rotating it interrupts its users; rekey does this only when the inventory opts in (supports_dual_key: false with single_key_rotation: ${SINGLE_KEY_OPT_IN}) and is deployed.`,
+      { secretId: name, field: 'single_key_rotation' },
     );
   }
   if (!provider.describePermissions) {

@@ -7,20 +7,21 @@ import {
   UntagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { formatDuration } from './duration.js';
+import { formatDuration, parseDurationSeconds } from './duration.js';
 import { InvalidInputError, RotationStateError } from './errors.js';
 import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
-import { providerNamed } from './providers/index.js';
-import type { ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
 import { keyNameFor } from './rotation.js';
+import { checkDocument, checkTags, type KeyRoute, type KeyRoutes } from './routes.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
   AWSPENDING,
+  connectionFor,
   connectProvider,
   describeSecret,
   isAwsError,
+  type ProviderRegistry,
   REKEYPROVIDED,
   readManagedKey,
   versionWithStage,
@@ -38,14 +39,13 @@ export interface StartRotationOptions {
   providedKey?: string;
 }
 
-export interface StartRotationDeps {
+export interface StartRotationDeps extends ProviderRegistry {
   secretsManager: SecretsManagerClient;
   logger: Logger;
   /** The per-secret lease, held while a stuck rotation is cancelled and the emergency recorded. */
   lease?: LeaseDeps;
-  providerFor?: (name: string) => ProviderDefinition;
-  endpoints?: Record<string, string>;
-  http?: ProviderHttpSettings;
+  /** The deployment's keys (the CLI: the inventory's); any other secret is refused. */
+  routes: KeyRoutes;
 }
 
 export interface StartedRotation {
@@ -70,6 +70,14 @@ export async function startRotation(
   deps: StartRotationDeps,
 ): Promise<StartedRotation> {
   const sm = deps.secretsManager;
+  const route = deps.routes.require(secretId, 'rekey rotate');
+  const deployedGrace = parseDurationSeconds(route.gracePeriod) ?? 0;
+  if (options.emergency && (options.graceSeconds ?? 0) > deployedGrace)
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `${route.secretName}: an emergency may only shorten the grace period, and --grace ${formatDuration(options.graceSeconds ?? 0)} is longer than the deployed grace_period ${route.gracePeriod} of "${route.name}"; nothing was changed. Give --grace ${route.gracePeriod} or less.`,
+      { secretId: route.secretName, field: '--grace' },
+    );
   // The version this call asks for: the emergency is recorded against it, so no other rotation inherits it.
   const token = randomUUID();
   const prepared =
@@ -78,9 +86,9 @@ export async function startRotation(
           deps.lease,
           (await describeSecret(sm, secretId)).ARN ?? secretId,
           options.emergency ? 'emergency-rotation' : 'rotation',
-          (lease) => prepareRotation(secretId, token, options, deps, () => lease.fence()),
+          (lease) => prepareRotation(secretId, token, options, route, deps, () => lease.fence()),
         )
-      : await prepareRotation(secretId, token, options, deps, async () => {});
+      : await prepareRotation(secretId, token, options, route, deps, async () => {});
   const { name, arn, currentVersion, cancelled, log } = prepared;
   try {
     const out = await sm.send(
@@ -131,11 +139,13 @@ async function prepareRotation(
   secretId: string,
   token: string,
   options: StartRotationOptions,
+  route: KeyRoute,
   deps: StartRotationDeps,
   fence: () => Promise<void>,
 ) {
   const sm = deps.secretsManager;
   const metadata = await describeSecret(sm, secretId);
+  checkTags(route, metadata, secretId);
   const name = metadata.Name ?? secretId;
   const arn = metadata.ARN ?? secretId;
   const log = deps.logger.child({
@@ -159,7 +169,7 @@ async function prepareRotation(
         { secretId: name },
       );
     }
-    cancelled = await cancelStuckRotation(arn, name, stuck, deps, fence, log);
+    cancelled = await cancelStuckRotation(arn, name, stuck, route, deps, fence, log);
   }
   if (options.emergency) {
     const tags = tagMap(metadata.Tags);
@@ -182,7 +192,8 @@ async function prepareRotation(
       }),
     );
   }
-  if (options.providedKey !== undefined) await stageProvidedKey(arn, name, options.providedKey, deps, log);
+  if (options.providedKey !== undefined)
+    await stageProvidedKey(arn, name, options.providedKey, route, deps, log);
   return { name, arn, currentVersion, cancelled, log };
 }
 
@@ -190,6 +201,7 @@ async function cancelStuckRotation(
   arn: string,
   name: string,
   versionId: string,
+  route: KeyRoute,
   deps: StartRotationDeps,
   fence: () => Promise<void>,
   log: Logger,
@@ -201,15 +213,9 @@ async function cancelStuckRotation(
       `${name} has no AWSCURRENT value; import the current key first (rekey import).`,
       { secretId: name },
     );
-  const definition = (
-    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
-  )(current.doc.provider);
-  const endpoint = deps.endpoints?.[definition.name];
-  const provider = await connectProvider(sm, log, arn, current.doc, {
-    provider: definition,
-    ...(endpoint ? { endpoint } : {}),
-    ...(deps.http ? { http: deps.http } : {}),
-  });
+  const connection = await connectionFor(route, deps);
+  const definition = connection.provider;
+  const provider = await connectProvider(sm, log, arn, current.doc, route, connection);
   const pending = await readManagedKey(sm, log, {
     SecretId: arn,
     VersionId: versionId,
@@ -258,6 +264,7 @@ async function stageProvidedKey(
   arn: string,
   name: string,
   value: string,
+  route: KeyRoute,
   deps: StartRotationDeps,
   log: Logger,
 ): Promise<void> {
@@ -268,9 +275,8 @@ async function stageProvidedKey(
       `${name} has no AWSCURRENT value; import the current key first (rekey import).`,
       { secretId: name },
     );
-  const definition = (
-    deps.providerFor ?? ((p: string) => providerNamed(p, { secretId: name, field: 'provider' }))
-  )(current.doc.provider);
+  checkDocument(route, current.doc, { secretId: arn, secretArn: arn });
+  const definition = (await connectionFor(route, deps)).provider;
   if (!definition.assisted) {
     throw new RotationStateError(
       `${name}: --provide-key is for providers without a key API; rekey creates ${definition.displayName} keys itself — run rekey rotate ${name}.`,

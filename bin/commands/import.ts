@@ -19,7 +19,7 @@ import {
   versionWithStage,
 } from '../../lambdas/secrets.js';
 import { TAGS } from '../../lambdas/tags.js';
-import { type ManagedKeyPlan, readInventory, resolveInventory } from '../../lib/inventory.js';
+import { keyRouteOf, type ManagedKeyPlan, readInventory, resolveInventory } from '../../lib/inventory.js';
 import { warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
@@ -131,7 +131,7 @@ async function storeImportedKey(
     options: plan.options,
   };
   const provider = PROVIDERS[plan.provider]!;
-  const client = await connectProvider(sm, logger, plan.secretName, doc, {
+  const client = await connectProvider(sm, logger, plan.secretName, doc, keyRouteOf(plan), {
     provider,
     ...(request.endpoint ? { endpoint: request.endpoint } : {}),
   });

@@ -14,6 +14,7 @@ import {
   type StagingReport,
   type StagingScenarioName,
 } from '../../local/rehearsal/staging.js';
+import { inventoryRoutes } from './runtime.js';
 import type { CommandIO } from './types.js';
 
 export const STAGING_USAGE = `Staging (the guide's "test rotation in staging first"): the same scenarios against a real account where the
@@ -26,6 +27,7 @@ your deployed revoker; it prints the account and every key first and proceeds on
   --endpoint <url>          staging: AWS endpoint (default AWS_ENDPOINT_URL, else AWS's own)
   --confirm <account-id>    staging: proceed without the prompt if it is the caller's account
   --grace-timeout <seconds> staging: wait for the revoker per key        (default the key's grace + 600)
+  --inventory <file>        staging: the inventory the stack was deployed from (default rekey.yaml)
   staging also takes --instances (default 2 per key), --rps (default 1 per key), --scenario
   (${STAGING_SCENARIOS.map((s) => s.name).join(', ')}), --report and --json.`;
 
@@ -47,9 +49,10 @@ export async function rehearseStaging(
   const sts = new STSClient(config);
   const endpoint = options.endpoint ?? env.AWS_ENDPOINT_URL;
   try {
+    const routes = inventoryRoutes(options.inventory);
     const plan = await planStaging(
       { secrets: options.secrets, ...(endpoint ? { endpoint } : {}) },
-      { secretsManager, sts, providerNamed: (name) => providerNamed(name) },
+      { secretsManager, sts, providerNamed: (name) => providerNamed(name), routes },
     );
     io.err(formatStagingBanner(plan, options.scenarios));
     if (plan.problems.length > 0) {
@@ -82,6 +85,7 @@ export async function rehearseStaging(
           secretsManager,
           sts,
           providerNamed: (name) => providerNamed(name),
+          routes,
           logSink: (line) => {
             if (/"level":"(warn|error)"/.test(line)) io.err(line);
           },
@@ -132,6 +136,7 @@ export function parseStaging(args: string[]) {
       rps: { type: 'string' },
       scenario: { type: 'string' },
       report: { type: 'string', default: 'rekey-report' },
+      inventory: { type: 'string', default: 'rekey.yaml' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -168,6 +173,7 @@ export function parseStaging(args: string[]) {
     rps: int('rps', 1),
     scenarios,
     report: values.report,
+    inventory: values.inventory,
     json: values.json,
   };
 }

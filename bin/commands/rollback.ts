@@ -1,15 +1,23 @@
 import { parseArgs } from 'node:util';
 import { rollbackKey } from '../../lambdas/rollback.js';
-import { cliRuntime, destroy, reportError, revocationDeps, warnWithoutLease } from './runtime.js';
+import {
+  type CliRuntime,
+  cliRuntime,
+  destroy,
+  reportError,
+  revocationDeps,
+  warnWithoutLease,
+} from './runtime.js';
 import type { Command } from './types.js';
 
-const USAGE = `Usage: rekey rollback <secret> [--revoke-now] [--json]
+const USAGE = `Usage: rekey rollback <secret> [--revoke-now] [--inventory rekey.yaml] [--json]
 
 Makes the previous key AWSCURRENT again — only while it still authenticates at the provider — cancels its
 pending revocation, and schedules revocation of the rejected key after the grace period.
 
   <secret>       secret name or ARN
   --revoke-now   revoke the rejected key at once instead of after the grace period
+  --inventory    the inventory the stack was deployed from — default rekey.yaml
   --json         print the result as JSON
 
 Refuses, changing nothing, when the previous key was already revoked: rotate instead with
@@ -21,7 +29,7 @@ export const rollback: Command = {
   summary: 'restore the previous key while it still works',
   usage: USAGE,
   async run(args, io) {
-    let values: { 'revoke-now': boolean; json: boolean };
+    let values: { 'revoke-now': boolean; json: boolean; inventory: string };
     let positionals: string[];
     try {
       ({ values, positionals } = parseArgs({
@@ -29,6 +37,7 @@ export const rollback: Command = {
         allowPositionals: true,
         options: {
           'revoke-now': { type: 'boolean', default: false },
+          inventory: { type: 'string', default: 'rekey.yaml' },
           json: { type: 'boolean', default: false },
         },
       }));
@@ -37,7 +46,12 @@ export const rollback: Command = {
       io.err(`rekey rollback: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    const runtime = cliRuntime(io);
+    let runtime: CliRuntime;
+    try {
+      runtime = cliRuntime(io, values.inventory);
+    } catch (error) {
+      return reportError(io, 'rollback', error);
+    }
     try {
       const deps = revocationDeps(runtime);
       warnWithoutLease(io, runtime, 'rollback');

@@ -3,10 +3,11 @@ import { parseDurationSeconds } from '../../lambdas/duration.js';
 import { AWSCURRENT } from '../../lambdas/secrets.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
-import { cliRuntime, destroy, reportError, waitFor, warnWithoutLease } from './runtime.js';
+import { type CliRuntime, cliRuntime, destroy, reportError, waitFor, warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
-const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--provide-key < key] [--no-wait] [--timeout 300s] [--json]
+const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--provide-key < key] [--no-wait] [--timeout 300s]
+                    [--inventory rekey.yaml] [--json]
 
 Starts a rotation now through Secrets Manager's RotateSecret, then waits until the new key is AWSCURRENT.
 
@@ -18,6 +19,8 @@ Starts a rotation now through Secrets Manager's RotateSecret, then waits until t
                    stage, test and promote it; the old key's revocation becomes a reminder and a check
   --no-wait        return once Secrets Manager accepted the request
   --timeout <d>    how long to wait for the rotation (and, with --emergency, the revocation) — default 300s
+  --inventory <f>  the inventory the stack was deployed from — default rekey.yaml; rekey acts on its keys
+                   only, as it configures them (an emergency's --grace may only shorten grace_period)
   --json           print the result as JSON
 
 A plain \`rekey rotate\` is a scheduled-style rotation: the old key is revoked after the key's grace period,
@@ -35,8 +38,13 @@ export const rotate: Command = {
       io.err(`rekey rotate: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
-    const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey } = parsed;
-    const runtime = cliRuntime(io);
+    const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey, inventory } = parsed;
+    let runtime: CliRuntime;
+    try {
+      runtime = cliRuntime(io, inventory);
+    } catch (error) {
+      return reportError(io, 'rotate', error);
+    }
     if (emergency || provideKey) warnWithoutLease(io, runtime, 'rotate');
     const started = Date.now();
     const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
@@ -111,6 +119,7 @@ function parse(args: string[]) {
       'no-wait': { type: 'boolean', default: false },
       'provide-key': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '300s' },
+      inventory: { type: 'string', default: 'rekey.yaml' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -132,6 +141,7 @@ function parse(args: string[]) {
     wait: !values['no-wait'],
     provideKey: values['provide-key'],
     timeoutMs: timeoutSeconds * 1000,
+    inventory: values.inventory,
     json: values.json,
   };
 }

@@ -8,12 +8,14 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { RekeyError } from '../../lambdas/errors.js';
 import { type LeaseDeps, leaseFromEnv } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
-import { providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
+import { PROVIDERS, providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
 import {
   type RevocationConfig,
   type RevocationDeps,
   revocationConfigFromEnv,
 } from '../../lambdas/revocation.js';
+import { KeyRoutes } from '../../lambdas/routes.js';
+import { keyRouteOf, loadInventory } from '../../lib/inventory.js';
 import type { CommandIO } from './types.js';
 
 /**
@@ -31,9 +33,23 @@ export interface CliRuntime {
   config: RevocationConfig | undefined;
   /** The per-secret lease (REKEY_LEASE_TABLE); undefined when it is not set. */
   lease?: LeaseDeps;
+  /** The inventory's keys as deployed: the CLI acts on these only, as the inventory configures them. */
+  routes: KeyRoutes;
 }
 
-export function cliRuntime(io: CommandIO, env: NodeJS.ProcessEnv = process.env): CliRuntime {
+/**
+ * The CLI's routes: the inventory the stack was deployed from (`--inventory`, default rekey.yaml), so a
+ * person's command is held to the same configuration as the functions.
+ */
+export function inventoryRoutes(path: string): KeyRoutes {
+  return new KeyRoutes(loadInventory(path, Object.keys(PROVIDERS)).map((plan) => keyRouteOf(plan)));
+}
+
+export function cliRuntime(
+  io: CommandIO,
+  inventoryPath = 'rekey.yaml',
+  env: NodeJS.ProcessEnv = process.env,
+): CliRuntime {
   const logger = new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn');
   // A person waits a little for a busy secret (a rotation step, the revoker) rather than retrying by hand.
   const lease = leaseFromEnv(logger, { waitMs: 30_000 }, env);
@@ -45,6 +61,7 @@ export function cliRuntime(io: CommandIO, env: NodeJS.ProcessEnv = process.env):
     endpoints: providerEndpointsFromEnv(env),
     config: revocationConfigFromEnv(env),
     ...(lease ? { lease } : {}),
+    routes: inventoryRoutes(inventoryPath),
   };
 }
 

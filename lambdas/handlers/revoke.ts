@@ -2,12 +2,15 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import { InvalidInputError } from '../errors.js';
+import { assumedKeyScopes } from '../key-scope.js';
 import { leaseFromEnv } from '../lease.js';
 import { rootLogger } from '../logger.js';
 import { providerEndpointsFromEnv } from '../providers/index.js';
 import { revocationConfigFromEnv, revokePreviousKey } from '../revocation.js';
+import { bundledRoutes } from '../routes.js';
 import { cloudWatchUsageSource } from '../usage-metrics.js';
 
 const config = revocationConfigFromEnv();
@@ -21,6 +24,14 @@ const clients = {
   // Usage evidence: the rekey client's KeyCalls by key id (a provider's last-used report comes first).
   usageSources: [cloudWatchUsageSource(new CloudWatchClient({}))],
   endpoints: providerEndpointsFromEnv(),
+  // The keys of the stack, each acted on with a session of that key's revocation role.
+  routes: bundledRoutes(),
+  scopeFor: assumedKeyScopes({
+    sts: new STSClient({}),
+    roleArnPrefix: process.env.REKEY_ROLE_ARN_PREFIX,
+    purpose: 'revocation',
+    actor: 'revoker',
+  }),
   ...(lease ? { lease } : {}),
 };
 

@@ -2,13 +2,16 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import { InvalidInputError } from '../errors.js';
+import { assumedKeyScopes } from '../key-scope.js';
 import { leaseFromEnv } from '../lease.js';
 import { rootLogger } from '../logger.js';
 import { providerEndpointsFromEnv } from '../providers/index.js';
 import { revocationConfigFromEnv } from '../revocation.js';
 import { type RollbackReport, rollbackFromEvent } from '../rollback.js';
+import { bundledRoutes } from '../routes.js';
 
 const config = revocationConfigFromEnv();
 const logger = rootLogger.child({ function: 'rekey-rollback' });
@@ -19,6 +22,14 @@ const clients = {
   scheduler: new SchedulerClient({}),
   sns: new SNSClient({}),
   endpoints: providerEndpointsFromEnv(),
+  // The keys of the stack, each acted on with a session of that key's revocation role.
+  routes: bundledRoutes(),
+  scopeFor: assumedKeyScopes({
+    sts: new STSClient({}),
+    roleArnPrefix: process.env.REKEY_ROLE_ARN_PREFIX,
+    purpose: 'revocation',
+    actor: 'rollback',
+  }),
   ...(lease ? { lease } : {}),
   // An alarm's notification is checked against CloudWatch before anything is rolled back.
   cloudWatch: new CloudWatchClient({}),

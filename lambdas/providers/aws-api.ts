@@ -74,17 +74,19 @@ export function awsErrorIs(error: unknown, code: string): boolean {
 
 /** SDK client configuration for an AWS provider: the sandbox endpoint, a timeout, no SDK retries. */
 export function awsClientConfig(
-  context: Pick<ConnectContext<unknown, unknown>, 'endpoint' | 'http'>,
+  context: Pick<ConnectContext<unknown, unknown>, 'endpoint' | 'http' | 'awsCredentials'>,
   region: string,
   credentials?: { accessKeyId: string; secretAccessKey: string },
 ) {
   const timeoutMs = context.http?.timeoutMs ?? 10_000;
+  // An explicit key pair wins; `{}` acts with the key's own role where the caller assumed one.
+  const acting = credentials ?? context.awsCredentials;
   return {
     region,
     maxAttempts: 1,
     requestHandler: { requestTimeout: timeoutMs, connectionTimeout: timeoutMs },
     ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
-    ...(credentials === undefined ? {} : { credentials }),
+    ...(acting === undefined ? {} : { credentials: acting }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { RetryHooks, RetryPolicy } from '../retry.js';
@@ -71,6 +72,11 @@ export interface ConnectContext<Credential, Options> {
   http?: ProviderHttpSettings;
   /** The caller's clock, for what an adapter compares with the provider's timestamps; default the system's. */
   now?: () => Date;
+  /**
+   * What an AWS provider's `{}` rotator credential acts with: the key's own role, assumed by the function
+   * (default: the SDK's chain, i.e. the caller's own credentials).
+   */
+  awsCredentials?: AwsCredentialIdentityProvider;
 }
 
 /** How a provider adapter makes its HTTP calls: per-attempt timeout, retry policy, and (tests) the fetch. */

@@ -363,7 +363,8 @@ export const SCENARIOS: Scenario[] = [
         };
       }
       const old = ctx.world.keyAt(key)!;
-      // What the stack does for an inventory entry with single_key_rotation: accept-interruption.
+      // What a deploy of an inventory entry with single_key_rotation: accept-interruption does.
+      ctx.world.redeploy(key.name, { singleKey: true });
       await ctx.world.sm.send(
         new TagResourceCommand({
           SecretId: key.arn,
@@ -378,6 +379,7 @@ export const SCENARIOS: Scenario[] = [
       const described = await ctx.world.sm.send(new DescribeSecretCommand({ SecretId: key.arn }));
       const interruptionMs = Number(tagMap(described.Tags)[TAGS.lastInterruptionMs]) / ctx.world.clock.scale;
       await ctx.world.sm.send(new UntagResourceCommand({ SecretId: key.arn, TagKeys: [TAGS.singleKey] }));
+      ctx.world.redeploy(key.name, { singleKey: false });
       const announced = ctx.world.aws.sns
         .messagesTo(ctx.world.alertTopicArn)
         .slice(alertsBefore)

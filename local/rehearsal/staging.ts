@@ -12,7 +12,7 @@ import type {
   ProviderDefinition,
   ProviderHttpSettings,
 } from '../../lambdas/providers/types.js';
-import { gracePeriodSeconds } from '../../lambdas/rotation.js';
+import { type KeyRoute, type KeyRoutes, routeGraceSeconds } from '../../lambdas/routes.js';
 import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { AWSCURRENT, connectProvider, readManagedKey, versionWithStage } from '../../lambdas/secrets.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
@@ -85,6 +85,8 @@ export interface StagingDeps {
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
   providerNamed: (name: string) => ProviderDefinition;
+  /** The inventory the stack was deployed from: only its keys are rehearsed, as it configures them. */
+  routes: KeyRoutes;
 }
 
 export interface StagingSecretPlan {
@@ -98,6 +100,8 @@ export interface StagingSecretPlan {
   versionId: string;
   graceSeconds: number;
   rotationFunction: string | undefined;
+  /** What the deployed inventory pins for the secret. */
+  route: KeyRoute;
 }
 
 export interface StagingPlan {
@@ -135,7 +139,7 @@ export class StagingRefused extends Error {
  */
 export async function planStaging(
   options: { secrets: string[]; endpoint?: string },
-  deps: Pick<StagingDeps, 'secretsManager' | 'sts' | 'providerNamed'>,
+  deps: Pick<StagingDeps, 'secretsManager' | 'sts' | 'providerNamed' | 'routes'>,
 ): Promise<StagingPlan> {
   const identity = await deps.sts.send(new GetCallerIdentityCommand({}));
   const region = await deps.secretsManager.config.region();
@@ -151,6 +155,11 @@ export async function planStaging(
       continue;
     }
     const name = metadata.Name ?? input;
+    const route = deps.routes.find(metadata.ARN ?? input);
+    if (!route) {
+      problems.push(`${name}: not a key of the inventory; rehearse only keys the stack was deployed with.`);
+      continue;
+    }
     let current: { doc: ManagedKey; versionId: string } | undefined;
     try {
       current = await readManagedKey(deps.secretsManager, quiet, {
@@ -180,8 +189,9 @@ export async function planStaging(
       keyId: current.doc.keyId,
       keyName: current.doc.keyName,
       versionId: current.versionId,
-      graceSeconds: gracePeriodSeconds(metadata),
+      graceSeconds: routeGraceSeconds(route, metadata, name),
       rotationFunction: metadata.RotationLambdaARN,
+      route,
     });
   }
   return {
@@ -318,9 +328,9 @@ export async function runStagingRehearsal(
   for (const secret of plan.secrets) {
     const current = await readCurrent(secret.arn);
     if (!current) throw new StagingRefused(`${secret.name} lost its AWSCURRENT value; nothing was changed.`);
-    const definition = deps.providerNamed(current.doc.provider);
+    const definition = deps.providerNamed(secret.route.provider);
     const endpoint = endpoints[definition.name];
-    const provider = await connectProvider(sm, logger, secret.arn, current.doc, {
+    const provider = await connectProvider(sm, logger, secret.arn, current.doc, secret.route, {
       provider: definition,
       ...(endpoint ? { endpoint } : {}),
       ...(http ? { http } : {}),
@@ -454,6 +464,7 @@ export async function runStagingRehearsal(
             logger,
             sm,
             providerNamed: deps.providerNamed,
+            routes: deps.routes,
             endpoints,
             http,
             now,
@@ -607,6 +618,7 @@ interface SecretRunContext {
   logger: Logger;
   sm: SecretsManagerClient;
   providerNamed: (name: string) => ProviderDefinition;
+  routes: KeyRoutes;
   endpoints: Record<string, string>;
   http: StagingOptions['http'];
   now: () => Date;
@@ -641,6 +653,7 @@ async function runOnSecret(
     secretsManager: ctx.sm,
     logger: ctx.logger,
     providerFor: ctx.providerNamed,
+    routes: ctx.routes,
     endpoints: ctx.endpoints,
     ...(ctx.http ? { http: ctx.http } : {}),
   });

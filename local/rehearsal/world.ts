@@ -12,6 +12,7 @@ import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { type RevocationDeps, revocationHandOver, revokePreviousKey } from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
+import { type KeyRoute, KeyRoutes } from '../../lambdas/routes.js';
 import { parseManagedKey } from '../../lambdas/secret-format.js';
 import { TAGS } from '../../lambdas/tags.js';
 import type { UsageSource } from '../../lambdas/usage.js';
@@ -61,6 +62,9 @@ export class RehearsalWorld {
   lease!: LeaseDeps;
   alertTopicArn!: string;
   private revokerArn!: string;
+  /** What the deployment pins per key, as the stack would from an inventory (see `redeploy`). */
+  private deployed: KeyRoute[] = [];
+  routes = new KeyRoutes([]);
   private readonly rotationArns = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   /** Set by a scenario to make SM deliver duplicate steps etc.; reset by `reset()`. */
@@ -158,7 +162,18 @@ export class RehearsalWorld {
         }),
       );
       this.keys.push({ name, provider, arn: created.ARN! });
+      this.deployed.push({
+        name: `key-${i + 1}`,
+        secretName: name,
+        provider,
+        rotatorSecret: `rekey/rotator/${provider}`,
+        options: doc.options,
+        singleKey: false,
+        gracePeriod: formatDuration(this.options.graceSeconds),
+        rollbackOnFailure: true,
+      });
     }
+    this.routes = new KeyRoutes(this.deployed);
     this.timer = setInterval(() => void this.aws.runDue(), 20);
   }
 
@@ -170,6 +185,12 @@ export class RehearsalWorld {
     for (const sandbox of this.sandboxes.values()) await sandbox.sandbox.stop();
   }
 
+  /** Changes what the deployment pins for the key stored in `secretName`, as a deploy of a new inventory. */
+  redeploy(secretName: string, change: Partial<KeyRoute>): void {
+    this.deployed = this.deployed.map((r) => (r.secretName === secretName ? { ...r, ...change } : r));
+    this.routes = new KeyRoutes(this.deployed);
+  }
+
   rotationDeps(provider: string): RotationDeps {
     const definition = REHEARSAL_PROVIDERS[provider]!.definition;
     const { secretsManager: _sm, logger: _logger, ...revocation } = this.revocationDeps();
@@ -177,6 +198,7 @@ export class RehearsalWorld {
       secretsManager: this.sm,
       logger: this.logger.child({ function: `rotate-${provider}` }),
       provider: definition,
+      routes: this.routes,
       endpoint: this.sandboxes.get(provider)!.sandbox.url,
       http: this.http,
       now: () => this.clock.now(),
@@ -192,6 +214,7 @@ export class RehearsalWorld {
       scheduler: this.scheduler,
       sns: this.sns,
       logger: this.logger.child({ function: 'rekey-revoker' }),
+      routes: this.routes,
       now: () => this.clock.now(),
       config: {
         scheduleGroup: 'rekey',

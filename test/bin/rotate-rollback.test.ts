@@ -40,7 +40,7 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
   it('rotate --emergency waits until the old key is revoked and prints each moment', async () => {
     const old = await env.read('AWSCURRENT');
     const io = captureIO();
-    const code = await rotate.run([env.secretName, '--emergency'], io);
+    const code = await rotate.run([env.secretName, '--inventory', env.writeInventory(), '--emergency'], io);
     assert.equal(code, 0, io.stderr.join('\n'));
     assert.match(
       io.stdout.join('\n'),
@@ -52,10 +52,13 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
 
   it('rollback --revoke-now restores the previous key and revokes the rejected one', async () => {
     const old = await env.read('AWSCURRENT');
-    assert.equal(await rotate.run([env.secretName], captureIO()), 0);
+    assert.equal(await rotate.run([env.secretName, '--inventory', env.writeInventory()], captureIO()), 0);
     const rejected = await env.read('AWSCURRENT');
     const io = captureIO();
-    const code = await rollback.run([env.secretName, '--revoke-now'], io);
+    const code = await rollback.run(
+      [env.secretName, '--inventory', env.writeInventory(), '--revoke-now'],
+      io,
+    );
     assert.equal(code, 0, io.stderr.join('\n'));
     assert.match(
       io.stdout[0]!,
@@ -67,9 +70,12 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
   });
 
   it('rollback after an emergency rotation refuses with exit 1 and says what to do', async () => {
-    assert.equal(await rotate.run([env.secretName, '--emergency'], captureIO()), 0);
+    assert.equal(
+      await rotate.run([env.secretName, '--inventory', env.writeInventory(), '--emergency'], captureIO()),
+      0,
+    );
     const io = captureIO();
-    assert.equal(await rollback.run([env.secretName], io), 1);
+    assert.equal(await rollback.run([env.secretName, '--inventory', env.writeInventory()], io), 1);
     assert.match(
       io.stderr.join('\n'),
       /rekey rollback: cannot roll back prod\/sendgrid\/api-key: the previous key \S+ \(version [\w-]+\) was already revoked at \S+; rotate instead: rekey rotate prod\/sendgrid\/api-key --emergency/,
@@ -78,17 +84,26 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
 
   it('rejects bad usage with exit 2 and the usage text', async () => {
     const io = captureIO();
-    assert.equal(await rotate.run([env.secretName, '--grace', '5m'], io), 2);
+    assert.equal(
+      await rotate.run([env.secretName, '--inventory', env.writeInventory(), '--grace', '5m'], io),
+      2,
+    );
     assert.match(io.stderr[0]!, /--grace applies to --emergency rotations/);
     const io2 = captureIO();
-    assert.equal(await rotate.run([env.secretName, '--emergency', '--grace', 'soon'], io2), 2);
+    assert.equal(
+      await rotate.run(
+        [env.secretName, '--inventory', env.writeInventory(), '--emergency', '--grace', 'soon'],
+        io2,
+      ),
+      2,
+    );
     assert.match(io2.stderr[0]!, /--grace "soon" is not a duration like 0s, 5m or 1h/);
   });
 
   it('rollback without the stack wiring explains which variables to set', async () => {
     delete process.env.REKEY_SCHEDULE_GROUP;
     const io = captureIO();
-    assert.equal(await rollback.run([env.secretName], io), 1);
+    assert.equal(await rollback.run([env.secretName, '--inventory', env.writeInventory()], io), 1);
     assert.match(io.stderr[0]!, /set REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN, REKEY_REVOKER_ARN/);
   });
 });

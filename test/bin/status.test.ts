@@ -6,6 +6,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { importCommand } from '../../bin/commands/import.js';
+import { inventoryRoutes } from '../../bin/commands/runtime.js';
 import { type KeyStatus, status } from '../../bin/commands/status.js';
 import { Logger } from '../../lambdas/logger.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
@@ -60,6 +61,7 @@ describe('rekey status', () => {
         secretsManager: new SecretsManagerClient({}),
         logger: new Logger(() => {}),
         provider: sendgrid,
+        routes: inventoryRoutes(env.inventoryPath),
         endpoint: env.sandbox.url,
       }),
     );

@@ -3,7 +3,7 @@ import type { RetryHooks, RetryPolicy } from '../../lambdas/retry.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
 import type { ManagedKey } from '../../lambdas/secret-format.js';
 import { startLoopbackAws } from '../support/env.js';
-import { RotationEnvBase } from '../support/rotation-env-base.js';
+import { RotationEnvBase, testRoute } from '../support/rotation-env-base.js';
 import type { ContractFixture, SeededProvider } from './fixture.js';
 
 /** Fast retries whose waits are recorded instead of slept, so tests can see Retry-After honoured. */
@@ -59,11 +59,13 @@ export class ContractRotationEnv extends RotationEnvBase {
         new CreateSecretCommand({ Name: this.secretName, SecretString: JSON.stringify(doc) }),
       )
     ).ARN!;
+    this.redeploy(testRoute(this.secretName, this.fixture.provider.name, { options: this.seeded.options }));
     this.lambdaArn = this.aws.lambdas.register(`rekey-rotate-${this.fixture.provider.name}`, (event) =>
       runRotationStep(event, {
         secretsManager: this.sm,
         logger: this.logger,
         provider: this.fixture.provider,
+        routes: this.routes,
         endpoint: this.seeded.sandbox.url,
         http: { timeoutMs: 2000, retry: this.retries.policy, retryHooks: this.retries.hooks },
       }),

@@ -22,6 +22,7 @@ import type { ManagedKeyPlan } from '../../lib/inventory.js';
 import { rateFromFrequency } from '../../lib/schedule.js';
 import { seededRandom } from '../../local/rehearsal/rehearsal.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 /**
  * The fault harness (issue 12): for every actor that changes a managed key and every external call it
@@ -372,13 +373,15 @@ export class FaultRun {
 
   private async setup(actors: ActorName[]): Promise<void> {
     const env = this.env;
-    if (actors.includes('single-key'))
+    if (actors.includes('single-key')) {
+      env.redeploy(testRoute(env.secretName, 'sendgrid', { singleKey: true }));
       await env.sm.send(
         new TagResourceCommand({
           SecretId: env.secretArn,
           Tags: [{ Key: TAGS.singleKey, Value: SINGLE_KEY_OPT_IN }],
         }),
       );
+    }
     // Revoker and rollback act on a rotation that already happened (unfaulted: the rotation actor's own
     // faults are their own runs).
     if (actors.includes('revoker') || actors.includes('rollback')) {

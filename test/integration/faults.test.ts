@@ -14,6 +14,7 @@ import { runRotationStep } from '../../lambdas/rotation.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 /**
  * issue 12's scenarios: faults AWS and providers really produce — lost responses, duplicate and concurrent
@@ -291,6 +292,7 @@ describe('faults AWS and providers produce (issue 12)', () => {
   });
 
   it('scenario 11: a single-key rotation whose create fails after the revocation alerts at once, and recovers on the re-attempt', async () => {
+    env.redeploy(testRoute(env.secretName, 'sendgrid', { singleKey: true }));
     await env.sm.send(
       new TagResourceCommand({
         SecretId: env.secretArn,

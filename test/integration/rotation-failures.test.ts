@@ -11,6 +11,7 @@ import {
 import { RekeyError } from '../../lambdas/errors.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 /** Asserts the invariants that must hold after any failed rotation: nothing changed, nothing leaked. */
 async function assertUnchanged(
@@ -233,8 +234,10 @@ describe('rotation core: retries, crashes and bad input', () => {
       }),
     );
     await env.rotate();
-    assert.match(errorTextOf(env), /field "provider" is "acme" but this rotation function serves "sendgrid"/);
+    assert.match(errorTextOf(env), /field "provider" is "acme" but the deployed inventory says "sendgrid"/);
 
+    // The inventory names a rotator secret nobody created.
+    env.redeploy(testRoute('prod/other', 'sendgrid', { rotatorSecret: 'missing' }));
     const sm = new SecretsManagerClient({});
     const other = await sm.send(
       new CreateSecretCommand({

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DescribeSecretCommand, TagResourceCommand } from '@aws-sdk/client-secrets-manager';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 describe('keys that cannot overlap: the single-key strategy', () => {
   let env: SendGridRotationEnv;
@@ -15,25 +16,34 @@ describe('keys that cannot overlap: the single-key strategy', () => {
     env.sm.send(
       new TagResourceCommand({ SecretId: env.secretArn, Tags: [{ Key: TAGS.singleKey, Value: value }] }),
     );
+  /** What a deploy of single_key_rotation: accept-interruption does: the route says so, and so does the tag. */
+  const optIn = async () => {
+    env.redeploy(testRoute(env.secretName, 'sendgrid', { singleKey: true }));
+    await tag('accept-interruption');
+  };
   const tags = async () =>
     tagMap((await env.sm.send(new DescribeSecretCommand({ SecretId: env.secretArn }))).Tags);
 
-  it('refuses without the explicit opt-in, naming it, and leaves the current key alone', async () => {
-    await tag('yes');
+  it('refuses a single-key tag the deployed inventory does not say, naming it, alerting, and leaves the current key alone', async () => {
+    // Whoever may tag the secret cannot opt it into an interruption: only the deployed inventory can.
+    await tag('accept-interruption');
     const old = await env.read('AWSCURRENT');
     await env.rotate();
     assert.equal(env.lastOutcome()?.failedStep, 'createSecret');
     assert.match(
       env.lastOutcome()!.error!,
-      /cannot overlap, so rotating it interrupts its users; rekey does this only when the inventory opts in \(supports_dual_key: false with single_key_rotation: accept-interruption/,
+      /tag rekey:single-key is "accept-interruption" but the deployed inventory says no single-key rotation for "api-key"; rekey acts only as deployed, so nothing was changed/,
     );
     assert.ok(env.sandbox.accepts(old.key), 'nothing was revoked');
     assert.equal(env.appKeys().length, 1);
-    assert.deepEqual(env.alerts(), []);
+    assert.deepEqual(
+      env.alerts().map((a) => a.message.event),
+      ['routing-mismatch'],
+    );
   });
 
   it('announces, revokes, then creates: one key at the end, the interruption measured, nothing left to revoke', async () => {
-    await tag('accept-interruption');
+    await optIn();
     env.aws.secretsManager.deliverTwice('createSecret');
     const old = await env.read('AWSCURRENT');
     const versionId = await env.rotate();
@@ -66,7 +76,7 @@ describe('keys that cannot overlap: the single-key strategy', () => {
   });
 
   it('recovers when creation fails after the revocation: the retry copies the recorded permissions', async () => {
-    await tag('accept-interruption');
+    await optIn();
     env.sandbox.injectFault({
       status: 503,
       times: 100,

@@ -107,14 +107,23 @@ describe('Stripe: assisted rotation (no API to create or delete keys)', () => {
       return value;
     };
     const bad = io('not-a-key\n');
-    assert.equal(await rotate.run([env.secretName, '--provide-key', '--no-wait'], bad), 1);
+    assert.equal(
+      await rotate.run(
+        [env.secretName, '--inventory', env.writeInventory(), '--provide-key', '--no-wait'],
+        bad,
+      ),
+      1,
+    );
     assert.match(
       bad.err_.join('\n'),
       /the provided key does not look like a Stripe secret key \(sk_… or rk_…\); nothing was stored/,
     );
     const good = io(`${made}\n`);
     assert.equal(
-      await rotate.run([env.secretName, '--provide-key', '--timeout', '10s'], good),
+      await rotate.run(
+        [env.secretName, '--inventory', env.writeInventory(), '--provide-key', '--timeout', '10s'],
+        good,
+      ),
       0,
       good.err_.join('\n'),
     );

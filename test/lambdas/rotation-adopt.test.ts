@@ -10,8 +10,10 @@ import { z } from 'zod';
 import { Logger } from '../../lambdas/logger.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import { keyNameFor, runRotationStep } from '../../lambdas/rotation.js';
+import { KeyRoutes } from '../../lambdas/routes.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { CapturedLogs, startLoopbackAws } from '../support/env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 /** A provider stub whose keys' values can be read back after creation (as Datadog's can). */
 function readableProvider() {
@@ -84,7 +86,12 @@ describe('createSecret after a crash, with a provider that returns key values', 
       .connect({} as never)
       .createKey({ name: keyNameFor('prod/memory', token, 100), likeKeyId: 'id-0' });
     const arn = aws.lambdas.register('rotate-memory', (event) =>
-      runRotationStep(event, { secretsManager: sm, logger: new Logger(logs.sink), provider: definition }),
+      runRotationStep(event, {
+        secretsManager: sm,
+        logger: new Logger(logs.sink),
+        provider: definition,
+        routes: new KeyRoutes([testRoute('prod/memory', 'memory', { rotatorSecret: 'rotator/memory' })]),
+      }),
     );
     // Act
     await sm.send(

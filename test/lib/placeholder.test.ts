@@ -6,6 +6,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { importCommand } from '../../bin/commands/import.js';
+import { inventoryRoutes } from '../../bin/commands/runtime.js';
 import { Logger } from '../../lambdas/logger.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { runRotationStep } from '../../lambdas/rotation.js';
@@ -28,6 +29,7 @@ describe('the first rotation, before and after rekey import', () => {
         secretsManager: new SecretsManagerClient({}),
         logger: new Logger(() => {}),
         provider: sendgrid,
+        routes: inventoryRoutes(env.inventoryPath),
         endpoint: env.sandbox.url,
       }),
     );

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PROVIDERS, providerNamed } from '../../lambdas/providers/index.js';
-import { AWSCURRENT, connectProvider, readManagedKey } from '../../lambdas/secrets.js';
+import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { AWSCURRENT, connectionFor, connectProvider, readManagedKey } from '../../lambdas/secrets.js';
 import { rekeyClientFleet } from '../../local/rehearsal/client-source.js';
 import { REHEARSAL_PROVIDERS } from '../../local/rehearsal/providers.js';
 import {
@@ -146,11 +146,14 @@ const revokerWithoutCurrentCheck: NonNullable<RehearsalOptions['revoker']> = asy
     SecretId: secretArn,
     VersionStage: AWSCURRENT,
   }))!;
-  const definition = providerNamed(current.doc.provider);
-  const endpoint = deps.endpoints?.[definition.name];
-  const provider = await connectProvider(deps.secretsManager, deps.logger, secretArn, current.doc, {
-    provider: definition,
-    ...(endpoint ? { endpoint } : {}),
-  });
+  const route = deps.routes.require(secretArn, 'broken revoker');
+  const provider = await connectProvider(
+    deps.secretsManager,
+    deps.logger,
+    secretArn,
+    current.doc,
+    route,
+    await connectionFor(route, deps),
+  );
   return provider.revokeKey(current.doc.keyId);
 };

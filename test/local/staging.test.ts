@@ -16,6 +16,7 @@ import {
   type StagingReport,
 } from '../../local/rehearsal/staging.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 const ACCOUNT = '123456789012';
 
@@ -37,6 +38,8 @@ function captureIO(isTTY = false) {
  */
 async function deployedWorld() {
   const env = await new SendGridRotationEnv().start('staging/sendgrid/api-key');
+  // Deployed with grace_period 2m: the route and the tag the stack sets say so.
+  env.redeploy(testRoute(env.secretName, 'sendgrid', { gracePeriod: '2m' }));
   await env.sm.send(
     new TagResourceCommand({ SecretId: env.secretArn, Tags: [{ Key: TAGS.gracePeriod, Value: '2m' }] }),
   );
@@ -95,7 +98,10 @@ describe('rekey rehearse --target staging', () => {
     const before = await currentVersion(env);
     const counts = new Map(env.aws.requestCounts);
     const { io, err } = captureIO(false);
-    const code = await rehearse.run(['--target', 'staging', '--secrets', env.secretName], io);
+    const code = await rehearse.run(
+      ['--target', 'staging', '--secrets', env.secretName, '--inventory', env.writeInventory()],
+      io,
+    );
     assert.equal(code, 2);
     const text = err.join('\n');
     assert.match(text, /REAL keys at REAL providers/);
@@ -127,7 +133,16 @@ describe('rekey rehearse --target staging', () => {
     const before = await currentVersion(env);
     const { io, err } = captureIO(false);
     const code = await rehearse.run(
-      ['--target', 'staging', '--secrets', env.secretName, '--confirm', '999999999999'],
+      [
+        '--target',
+        'staging',
+        '--secrets',
+        env.secretName,
+        '--inventory',
+        env.writeInventory(),
+        '--confirm',
+        '999999999999',
+      ],
       io,
     );
     assert.equal(code, 2);
@@ -155,6 +170,7 @@ describe('rekey rehearse --target staging', () => {
       sts: sts(),
       logs,
       providerNamed: (name) => providerNamed(name),
+      routes: env.routes,
     });
     assert.equal(report.verdict.ok, true, report.verdict.breaches.join('\n'));
     assert.deepEqual(
@@ -201,6 +217,8 @@ describe('rekey rehearse --target staging', () => {
           '--target=staging',
           '--secrets',
           env.secretName,
+          '--inventory',
+          env.writeInventory(),
           '--confirm',
           ACCOUNT,
           '--scenario',
@@ -233,7 +251,12 @@ describe('rekey rehearse --target staging', () => {
     });
     const report = await runStagingRehearsal(
       fastOptions(env, { scenarios: ['rotation'], graceTimeoutSeconds: 6 }),
-      { secretsManager: env.sm, sts: sts(), providerNamed: (name) => providerNamed(name) },
+      {
+        secretsManager: env.sm,
+        sts: sts(),
+        providerNamed: (name) => providerNamed(name),
+        routes: env.routes,
+      },
     );
     assert.equal(report.verdict.ok, false);
     const breaches = report.verdict.breaches.join('\n');

@@ -7,6 +7,7 @@ import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
 import { connectProvider } from '../../lambdas/secrets.js';
+import { testRoute } from '../support/rotation-env-base.js';
 import {
   assertNoSecret,
   assertTypedRejection,
@@ -215,6 +216,9 @@ const DOC: ManagedKey = {
   options: {},
 };
 
+/** What the deployment pins for DOC's secret: DOC repeats it, so only the credential decides. */
+const ROUTE = testRoute(WHERE.secretId, 'sendgrid', { rotatorSecret: 'rekey/rotator/sendgrid' });
+
 /** A Secrets Manager that answers every GetSecretValue with `text` and records the calls. */
 function storedCredential(text: string | undefined): { sm: SecretsManagerClient; calls: string[] } {
   const calls: string[] = [];
@@ -239,7 +243,7 @@ describe('properties: secret documents', () => {
         const { sm, calls } = storedCredential(text);
         const { logger, logs } = capturingLogger();
         const { outcome, output } = await asyncOutcomeOf(() =>
-          connectProvider(sm, logger, WHERE.secretId, DOC, { provider: sendgrid }),
+          connectProvider(sm, logger, WHERE.secretId, DOC, ROUTE, { provider: sendgrid }),
         );
         assert.deepEqual(calls, ['GetSecretValueCommand'], 'only the credential is read');
         assertNoSecret(logs.lines.join('\n') + output, [secret], 'the logs');
@@ -275,7 +279,7 @@ describe('properties: secret documents', () => {
           const { sm } = storedCredential(shape.replace('<s>', secret));
           const { logger } = capturingLogger();
           const { outcome } = await asyncOutcomeOf(() =>
-            connectProvider(sm, logger, WHERE.secretId, DOC, { provider: sendgrid }),
+            connectProvider(sm, logger, WHERE.secretId, DOC, ROUTE, { provider: sendgrid }),
           );
           assert.ok(!outcome.accepted);
           assertTypedRejection(outcome.error, { secrets: [secret] });

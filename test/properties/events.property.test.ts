@@ -17,7 +17,9 @@ import {
   rollbackRequestFromEvent,
 } from '../../lambdas/rollback.js';
 import { type RotationDeps, type RotationEvent, runRotationStep } from '../../lambdas/rotation.js';
+import { type KeyRoute, KeyRoutes } from '../../lambdas/routes.js';
 import { describeSecret } from '../../lambdas/secrets.js';
+import { testRoute } from '../support/rotation-env-base.js';
 import {
   assertNoSecret,
   assertTypedRejection,
@@ -63,6 +65,16 @@ const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/sendgrid/
 const identifier = (valid: fc.Arbitrary<unknown>) =>
   fieldCase(valid, judge.nonEmptyString, { hostile: hostileValue });
 
+/**
+ * A deployment that routes every secret (to SendGrid, as deployed): these properties are about the shape of
+ * the input; which secrets a deployment routes is the routing tests' subject.
+ */
+class EveryRoute extends KeyRoutes {
+  override find(id: string): KeyRoute {
+    return testRoute(id, 'sendgrid');
+  }
+}
+
 /** Everything the functions may call, each a tripwire; the logger keeps every line (logs and EMF metrics). */
 function harness() {
   const wire = new Tripwire();
@@ -79,10 +91,16 @@ function harness() {
       alertTopicArn: 'arn:aws:sns:us-east-1:123456789012:rekey-alerts',
     },
     logger,
+    routes: new EveryRoute([]),
     providerFor: () => wire.trip('providerFor'),
     usageSources: [],
   };
-  const rotation: RotationDeps = { secretsManager: revocation.secretsManager, logger, provider };
+  const rotation: RotationDeps = {
+    secretsManager: revocation.secretsManager,
+    logger,
+    provider,
+    routes: revocation.routes,
+  };
   return { wire, logs, revocation, rotation };
 }
 

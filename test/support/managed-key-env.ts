@@ -18,7 +18,7 @@ import { ManualClock } from '../../local/clock.js';
 import type { ProviderSandbox } from '../../local/sandboxes/sandbox.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { startLoopbackAws } from './env.js';
-import { RotationEnvBase } from './rotation-env-base.js';
+import { RotationEnvBase, testRoute } from './rotation-env-base.js';
 
 export const APP_SCOPES = ['mail.send'];
 export const LEASE_TABLE = 'rekey-leases';
@@ -118,6 +118,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
     this.secretArn = (
       await this.sm.send(new CreateSecretCommand({ Name: secretName, SecretString: JSON.stringify(doc) }))
     ).ARN!;
+    this.redeploy(testRoute(secretName, this.provider.name));
     this.lambdaArn = this.aws.lambdas.register(`rekey-rotate-${this.provider.name}`, (event) =>
       runRotationStep(event, this.deps()),
     );
@@ -138,6 +139,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
       secretsManager: this.sm,
       logger: this.logger,
       provider: this.provider,
+      routes: this.routes,
       endpoint: this.sandbox.url,
       http: this.http,
       now: () => this.clock.now(),
@@ -158,6 +160,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
       scheduler: this.scheduler,
       sns: this.sns,
       logger: this.logger,
+      routes: this.routes,
       now: () => this.clock.now(),
       config: {
         scheduleGroup: 'rekey',
