@@ -543,6 +543,8 @@ async function finishSecret(
   deps: StepDeps,
   log: Logger,
 ): Promise<void> {
+  // Never promote a version without a key: that would leave no working key labelled AWSCURRENT.
+  await readPending(secretId, token, deps, log);
   const previousVersionId = versionWithStage(metadata, AWSCURRENT);
   const promotion = previousVersionId
     ? await promotionOf(secretId, token, previousVersionId, metadata, deps, log)

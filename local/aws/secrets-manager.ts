@@ -381,7 +381,40 @@ export class SecretsManagerService implements AwsService {
     return paginate(list, input, 'SecretList');
   }
 
-  private rotateSecret(input: Record<string, unknown>): unknown {
+  /**
+   * RotateImmediately false: "Secrets Manager tests the rotation configuration by running the testSecret step
+   * of the Lambda rotation function. The test creates an AWSPENDING version of the secret and then removes
+   * it" (API reference, RotateSecret) — a version holding the current value. What AWS answers when the test
+   * fails is not documented; here RotateSecret fails with the step's error (modelled).
+   */
+  private async testRotationConfiguration(secret: Secret, lambdaArn: string): Promise<void> {
+    const current = [...secret.versions.values()].find((v) => v.stages.has(CURRENT));
+    if (current?.value === undefined) return;
+    const token = randomUUID();
+    secret.versions.set(token, {
+      id: token,
+      value: current.value,
+      stages: new Set([PENDING]),
+      created: this.clock.now(),
+    });
+    try {
+      await this.lambdas.invoke(lambdaArn, {
+        Step: 'testSecret',
+        SecretId: secret.arn,
+        ClientRequestToken: token,
+        RotationToken: randomUUID(),
+      });
+    } catch (error) {
+      throw new AwsServiceError(
+        'InvalidRequestException',
+        `The rotation configuration test (testSecret) failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      secret.versions.delete(token);
+    }
+  }
+
+  private async rotateSecret(input: Record<string, unknown>): Promise<unknown> {
     const secret = this.find(str(input, 'SecretId'));
     const lambdaArn = optionalStr(input, 'RotationLambdaARN') ?? secret.rotationLambdaArn;
     if (!lambdaArn)
@@ -416,7 +449,10 @@ export class SecretsManagerService implements AwsService {
     secret.rotationEnabled = true;
     if (input.RotationRules && typeof input.RotationRules === 'object')
       secret.rotationRules = input.RotationRules as Record<string, unknown>;
-    if (input.RotateImmediately === false) return { ARN: secret.arn, Name: secret.name };
+    if (input.RotateImmediately === false) {
+      await this.testRotationConfiguration(secret, lambdaArn);
+      return { ARN: secret.arn, Name: secret.name };
+    }
 
     if (existing)
       throw new AwsServiceError(

@@ -58,7 +58,7 @@ export class LoopbackAws {
     this.cloudWatch = new CloudWatchService(this.clock, this.region, this.accountId);
     this.addService(this.sns);
     this.addService(this.cloudWatch);
-    this.sts = new StsService(this.accountId);
+    this.sts = new StsService(this.accountId, this.clock);
     this.addService(this.sts);
     this.dynamodb = new DynamoDbService(this.clock, this.region, this.accountId);
     this.addService(this.dynamodb);
@@ -179,7 +179,15 @@ export class LoopbackAws {
     } else {
       const operation = `${request.service}.${operationName(request)}`;
       const fault = this.takeFault(operation);
-      if (fault?.kind === 'before' || fault?.kind === 'throttle') {
+      // A role session may do only what its role allows (STS defineRole): IAM, in miniature.
+      const refused = this.sts.refusal(accessKeyOf(req.headers.authorization), {
+        service: request.service,
+        operation: operationName(request),
+        input: jsonInput(request.body),
+      });
+      if (refused) {
+        response = jsonError(new AwsServiceError(refused.code, refused.message, 400));
+      } else if (fault?.kind === 'before' || fault?.kind === 'throttle') {
         response = jsonError(
           fault.kind === 'throttle'
             ? new AwsServiceError('ThrottlingException', 'Rate exceeded', 400)
@@ -241,6 +249,21 @@ function operationName(request: AwsRequest): string {
   }
   const action = new URLSearchParams(request.body).get('Action');
   return action ?? `${request.method} ${request.path}`;
+}
+
+/** The access key id that signed the request ("AWS4-HMAC-SHA256 Credential=AKID/…" → "AKID"). */
+function accessKeyOf(authorization: string | undefined): string {
+  return /Credential=([^/]+)\//.exec(authorization ?? '')?.[1] ?? '';
+}
+
+/** A JSON protocol's request body as an object; anything else as {}. */
+function jsonInput(body: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/secretsmanager/aws4_request, …" → "secretsmanager". */

@@ -15,6 +15,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { startLoopbackAws } from '../support/env.js';
 
@@ -180,5 +181,87 @@ describe('loopback Secrets Manager, reached by the real SDK v3 client', () => {
     );
     assert.equal(byName.SecretList?.length, 2);
     assert.ok(byName.NextToken);
+  });
+
+  it('RotateImmediately false runs testSecret on a temporary AWSPENDING version holding the current value, then removes it; a failed test fails RotateSecret', async () => {
+    const created = await sm.send(new CreateSecretCommand({ Name: 'config/test', SecretString: 'current' }));
+    const seen: Array<{ step: unknown; value: string | undefined; stages: string[] }> = [];
+    let fail = false;
+    const arn = aws.lambdas.register('config-test', async (event) => {
+      const { Step, ClientRequestToken } = event as { Step: string; ClientRequestToken: string };
+      const value = await sm.send(
+        new GetSecretValueCommand({
+          SecretId: created.ARN,
+          VersionId: ClientRequestToken,
+          VersionStage: 'AWSPENDING',
+        }),
+      );
+      seen.push({
+        step: Step,
+        value: value.SecretString,
+        stages: aws.secretsManager.stagesOf(created.ARN!)[ClientRequestToken] ?? [],
+      });
+      if (fail) throw new Error('the pending key does not authenticate');
+    });
+    await sm.send(
+      new RotateSecretCommand({ SecretId: created.ARN, RotationLambdaARN: arn, RotateImmediately: false }),
+    );
+    assert.deepEqual(seen, [{ step: 'testSecret', value: 'current', stages: ['AWSPENDING'] }]);
+    const versions = await sm.send(new ListSecretVersionIdsCommand({ SecretId: created.ARN }));
+    assert.equal(versions.Versions?.length, 1, 'the temporary version is gone');
+    fail = true;
+    await assert.rejects(
+      sm.send(
+        new RotateSecretCommand({ SecretId: created.ARN, RotationLambdaARN: arn, RotateImmediately: false }),
+      ),
+      (error: Error) =>
+        error instanceof InvalidRequestException &&
+        /configuration test \(testSecret\) failed/.test(error.message),
+    );
+    assert.equal(
+      (await sm.send(new ListSecretVersionIdsCommand({ SecretId: created.ARN }))).Versions?.length,
+      1,
+    );
+  });
+});
+
+describe('loopback STS: AssumeRole of defined roles, and what their sessions may do', () => {
+  let aws: LoopbackAws;
+  before(async () => {
+    aws = await startLoopbackAws();
+  });
+  after(() => aws.stop());
+
+  it('signs a session’s requests as its role: allowed calls pass, others are AccessDenied; unknown roles cannot be assumed', async () => {
+    const sm = new SecretsManagerClient({});
+    const mine = await sm.send(new CreateSecretCommand({ Name: 'sts/mine', SecretString: 'm' }));
+    await sm.send(new CreateSecretCommand({ Name: 'sts/theirs', SecretString: 't' }));
+    const role = 'arn:aws:iam::123456789012:role/only-mine';
+    aws.sts.defineRole(role, ({ input }) => input.SecretId === mine.ARN);
+    const sts = new STSClient({});
+    const { Credentials: c } = await sts.send(
+      new AssumeRoleCommand({ RoleArn: role, RoleSessionName: 'test', DurationSeconds: 900 }),
+    );
+    const session = new SecretsManagerClient({
+      credentials: {
+        accessKeyId: c!.AccessKeyId!,
+        secretAccessKey: c!.SecretAccessKey!,
+        sessionToken: c!.SessionToken!,
+      },
+    });
+    assert.equal((await session.send(new GetSecretValueCommand({ SecretId: mine.ARN }))).SecretString, 'm');
+    await assert.rejects(
+      session.send(new GetSecretValueCommand({ SecretId: 'sts/theirs' })),
+      (error: Error) =>
+        error.name === 'AccessDeniedException' &&
+        /assumed-role\/only-mine\/test is not authorized/.test(error.message),
+    );
+    await assert.rejects(
+      sts.send(
+        new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/nobody', RoleSessionName: 'test' }),
+      ),
+      (error: Error) => error.name === 'AccessDenied',
+    );
+    for (const client of [sm, session, sts]) client.destroy();
   });
 });
