@@ -408,7 +408,8 @@ class RevocationRun {
 
   /**
    * Secrets whose keys live in the same provider account (same adapter and rotator credential) must not
-   * hold the key as AWSCURRENT or AWSPENDING: a document naming another secret's key id must not revoke it.
+   * hold the key as AWSCURRENT, AWSPENDING or AWSPREVIOUS: a document naming another secret's key id must
+   * not revoke it.
    */
   private async checkNotLiveElsewhere(route: KeyRoute): Promise<RevocationReport | undefined> {
     const { previousKeyId } = this.request;
@@ -422,7 +423,8 @@ class RevocationRun {
         if (isAwsError(error, 'ResourceNotFoundException')) continue; // not created yet
         throw error;
       }
-      for (const stage of [AWSCURRENT, AWSPENDING]) {
+      // AWSPREVIOUS too: a labelled previous key is in its grace period (the revoker unlabels revoked keys).
+      for (const stage of [AWSCURRENT, AWSPENDING, AWSPREVIOUS]) {
         const versionId = versionWithStage(metadata, stage);
         const held = versionId
           ? await readManagedKey(sm, this.log, { SecretId: id, VersionId: versionId })

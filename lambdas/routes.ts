@@ -34,6 +34,11 @@ export const KeyRouteSchema = z
     /** The key's auth-failure alarm may roll it back. */
     rollbackOnFailure: z.boolean(),
     /**
+     * The provider API origin the inventory names (provider_api), for adapters whose rotator credential
+     * carries a base URL (http): the credential must name the same origin.
+     */
+    origin: z.string().min(1).optional(),
+    /**
      * Role names rekey's functions assume to act on this key alone: `rotation` (the four steps) and
      * `revocation` (revoker and rollback). Unset where the caller acts with its own credentials (the CLI,
      * the loopback).
@@ -219,6 +224,26 @@ function describeOption(value: unknown): string {
   if (value === undefined) return 'absent';
   const text = canonical(value);
   return text.length <= 120 ? text : `${text.slice(0, 117)}…`;
+}
+
+/**
+ * Refuses a rotator credential whose `baseUrl` (the generic HTTP adapter's) leaves the origin the inventory
+ * pins: whoever may write the credential must not send new keys, and the admin token, elsewhere.
+ */
+export function checkCredentialOrigin(route: KeyRoute, credential: unknown, secretId: string): void {
+  const baseUrl = (credential as { baseUrl?: unknown } | null)?.baseUrl;
+  if (route.origin === undefined || typeof baseUrl !== 'string') return;
+  let origin: string;
+  try {
+    origin = new URL(baseUrl).origin;
+  } catch {
+    origin = baseUrl;
+  }
+  if (origin !== route.origin)
+    throw new RoutingMismatchError(
+      `secret ${secretId}: the rotator credential's field "baseUrl" is on ${origin} but the deployed inventory says provider_api on ${route.origin} for "${route.name}"; rekey sends the admin token and new keys only where the inventory says, so nothing was changed.`,
+      { secretId, field: 'rotatorSecretArn:baseUrl' },
+    );
 }
 
 /**

@@ -9,7 +9,7 @@ import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { InvalidInputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
-import { checkDocument, type KeyRoute } from './routes.js';
+import { checkCredentialOrigin, checkDocument, type KeyRoute } from './routes.js';
 import { describeIssue, type ManagedKey, parseManagedKey } from './secret-format.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
@@ -173,6 +173,8 @@ export async function connectProvider(
   }
   for (const value of Object.values(credential.data as Record<string, unknown>))
     if (typeof value === 'string') logger.protect(value);
+  // A deployment endpoint replaces the credential's base URL; otherwise it must stay on the pinned origin.
+  if (!connection.endpoint) checkCredentialOrigin(route, credential.data, secretId);
   const options = provider.optionsSchema.safeParse(doc.options);
   if (!options.success) {
     const issue = options.error.issues[0]!;
