@@ -19,7 +19,14 @@ import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { CreatedKey, ProviderClient } from './providers/types.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, sleep } from './retry.js';
-import { checkTags, type KeyRoute, type KeyRoutes, routeGraceSeconds, type ScopeFor } from './routes.js';
+import {
+  checkDocument,
+  checkTags,
+  type KeyRoute,
+  type KeyRoutes,
+  routeGraceSeconds,
+  type ScopeFor,
+} from './routes.js';
 import { type ManagedKey, serializeManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
@@ -173,6 +180,8 @@ async function runStep(event: RotationEvent, deps: StepDeps): Promise<void> {
   const log = deps.logger.child({ secretId, versionId: token, step });
   const metadata = await describeSecret(deps.secretsManager, secretId);
   checkTags(deps.route, metadata, secretId);
+  // An emergency's grace for this version is bounded at every step, before any key is made.
+  routeGraceSeconds(deps.route, metadata, secretId, token);
 
   if (!metadata.RotationEnabled) {
     throw new RotationStateError(
@@ -248,6 +257,8 @@ async function createSecret(
 ): Promise<void> {
   const sm = deps.secretsManager;
   const current = await readCurrent(secretId, deps, log);
+  // Every path below — also an assisted provider's, which calls no provider — acts on the deployed route.
+  checkDocument(deps.route, current.doc, { secretId, ...(metadata.ARN ? { secretArn: metadata.ARN } : {}) });
   const pending = await readManagedKey(sm, log, {
     SecretId: secretId,
     VersionId: token,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +19,9 @@ import { assumedKeyScopes } from '../../lambdas/key-scope.js';
 import { type KeyRoute, ROUTES_FILE } from '../../lambdas/routes.js';
 import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
+import { ManualClock } from '../../local/clock.js';
+import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
+import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
 import { SENDGRID_ADMIN_SCOPES, SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { startLoopbackAws } from '../support/env.js';
 
@@ -44,6 +49,15 @@ const route = (name: string, change: Partial<KeyRoute> = {}): KeyRoute => ({
   ...change,
 });
 const ROUTES = [route('a'), route('b', { rollbackOnFailure: false })];
+/** An internal gateway key through the generic HTTP adapter; its origin is pinned once the sandbox runs. */
+const gatewayRoute = (origin: string): KeyRoute =>
+  route('gateway', {
+    secretName: 'prod/internal/gateway-key',
+    provider: 'http',
+    rotatorSecret: 'rekey/rotator/internal-gateway',
+    options: INTERNAL_GATEWAY_DESCRIPTION,
+    origin,
+  });
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -54,12 +68,20 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
   const arns = new Map<string, string>();
   const current = new Map<string, { id: string; value: string }>();
   let rotateArn: string;
+  let rotateHttpArn: string;
+  let gateway: HttpKeysSandbox;
+  let gatewayArn: string;
+  let gatewayRotatorArn: string;
+  /** Stands in for another host: counts every request that reaches it. */
+  let elsewhere: Server;
+  let elsewhereHits = 0;
   let revoke: Handler;
   let rollback: Handler;
   const saved = { ...process.env };
+  const clock = new ManualClock(new Date());
 
   before(async () => {
-    aws = await startLoopbackAws();
+    aws = await startLoopbackAws({ clock });
     sandbox = new SendGridSandbox();
     await sandbox.start();
     sm = new SecretsManagerClient({});
@@ -98,6 +120,41 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
       aws.sts.defineRole(`${ROLE_PREFIX}${r.roles!.rotation}`, policy);
       aws.sts.defineRole(`${ROLE_PREFIX}${r.roles!.revocation}`, policy);
     }
+    gateway = new HttpKeysSandbox({ requireDisableBeforeDelete: true });
+    await gateway.start();
+    elsewhere = createServer((_req, res) => {
+      elsewhereHits += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const gatewayKey = gateway.seedKey('billing', ['orders:read']);
+    const gatewayOrigin = new URL(gateway.url).origin;
+    gatewayRotatorArn = (
+      await sm.send(
+        new CreateSecretCommand({
+          Name: 'rekey/rotator/internal-gateway',
+          SecretString: JSON.stringify({ baseUrl: gateway.url, token: gateway.adminToken }),
+        }),
+      )
+    ).ARN!;
+    const gatewayDoc: ManagedKey = {
+      provider: 'http',
+      key: gatewayKey.value,
+      keyId: gatewayKey.id,
+      createdAt: '2026-11-01T00:00:00.000Z',
+      rotatorSecretArn: gatewayRotatorArn,
+      options: INTERNAL_GATEWAY_DESCRIPTION,
+    };
+    const gw = gatewayRoute(gatewayOrigin);
+    gatewayArn = (
+      await sm.send(
+        new CreateSecretCommand({ Name: gw.secretName, SecretString: JSON.stringify(gatewayDoc) }),
+      )
+    ).ARN!;
+    const gatewayPolicy = ({ service, input }: { service: string; input: Record<string, unknown> }) =>
+      service === 'secretsmanager' &&
+      [gatewayArn, gw.secretName, gatewayRotatorArn].includes(String(input.SecretId));
+    aws.sts.defineRole(`${ROLE_PREFIX}${gw.roles!.rotation}`, gatewayPolicy);
     const dynamodb = new DynamoDBClient({});
     await dynamodb.send(
       new CreateTableCommand({
@@ -112,14 +169,15 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
     await scheduler.send(new CreateScheduleGroupCommand({ Name: 'rekey' }));
     scheduler.destroy();
 
-    // The bundle directory, as the stack writes it, and the stack's wiring.
-    const bundle = mkdtempSync(join(tmpdir(), 'rekey-bundle-'));
-    writeFileSync(join(bundle, ROUTES_FILE), JSON.stringify(ROUTES));
+    // The bundle directories, as the stack writes them (each function its own routes), and the stack's wiring.
+    const bundle = (routes: KeyRoute[]) => {
+      const dir = mkdtempSync(join(tmpdir(), 'rekey-bundle-'));
+      writeFileSync(join(dir, ROUTES_FILE), JSON.stringify(routes));
+      return dir;
+    };
     const revokerArn = aws.lambdas.register('rekey-revoker', (event) => revoke(event, {}));
     Object.assign(process.env, {
-      LAMBDA_TASK_ROOT: bundle,
       REKEY_ROLE_ARN_PREFIX: ROLE_PREFIX,
-      REKEY_PROVIDER_ENDPOINT: sandbox.url,
       REKEY_PROVIDER_ENDPOINT_SENDGRID: sandbox.url,
       REKEY_SCHEDULE_GROUP: 'rekey',
       REKEY_SCHEDULER_ROLE_ARN: `${ROLE_PREFIX}rekey-scheduler`,
@@ -129,16 +187,27 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
       REKEY_LEASE_TABLE: 'rekey-leases',
       AWS_LAMBDA_LOG_LEVEL: 'ERROR',
     });
-    const rotate = ((await import('../../lambdas/handlers/rotate-sendgrid.js')) as { handler: Handler })
-      .handler;
-    revoke = ((await import('../../lambdas/handlers/revoke.js')) as { handler: Handler }).handler;
-    rollback = ((await import('../../lambdas/handlers/rollback.js')) as { handler: Handler }).handler;
+    // Each handler reads its wiring when it loads. The gateway's function has no endpoint override: the
+    // credential's baseUrl is used, on the origin the inventory pins.
+    const load = async (file: string) =>
+      ((await import(`../../lambdas/handlers/${file}.js`)) as { handler: Handler }).handler;
+    process.env.LAMBDA_TASK_ROOT = bundle([gw]);
+    const rotateHttp = await load('rotate-http');
+    process.env.LAMBDA_TASK_ROOT = bundle(ROUTES);
+    process.env.REKEY_PROVIDER_ENDPOINT = sandbox.url;
+    const rotate = await load('rotate-sendgrid');
+    process.env.LAMBDA_TASK_ROOT = bundle([...ROUTES, gw]);
+    revoke = await load('revoke');
+    rollback = await load('rollback');
     rotateArn = aws.lambdas.register('rekey-rotate-sendgrid', (event) => rotate(event, {}));
+    rotateHttpArn = aws.lambdas.register('rekey-rotate-http', (event) => rotateHttp(event, {}));
   });
   after(async () => {
     sm.destroy();
     await aws.stop();
     await sandbox.stop();
+    await gateway.stop();
+    await new Promise((resolve) => elsewhere.close(resolve));
     process.env = { ...saved };
   });
 
@@ -267,5 +336,71 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
       ['rollback-refused'],
     );
     assert.match(String(events[0]!.detail), /rollback_on_failure: false for "b"/);
+  });
+
+  it('finding 3: a rotator credential whose baseUrl leaves the pinned origin is refused before the admin token goes anywhere', async () => {
+    const before = await sm.send(new GetSecretValueCommand({ SecretId: gatewayArn }));
+    const port = (elsewhere.address() as AddressInfo).port;
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: gatewayRotatorArn,
+        SecretString: JSON.stringify({ baseUrl: `http://localhost:${port}`, token: gateway.adminToken }),
+      }),
+    );
+    const alertsBefore = alerts().length;
+    await sm.send(new RotateSecretCommand({ SecretId: gatewayArn, RotationLambdaARN: rotateHttpArn }));
+    await aws.secretsManager.settled();
+    const outcome = aws.secretsManager.outcomes.at(-1)!;
+    assert.equal(outcome.failedStep, 'createSecret');
+    assert.match(
+      outcome.error!,
+      /the rotator credential's field "baseUrl" is on \S+ but the deployed inventory says provider_api on http:\/\/127\.0\.0\.1:\d+ for "gateway"/,
+    );
+    assert.equal(elsewhereHits, 0, 'nothing reached the other host');
+    assert.deepEqual(
+      alerts()
+        .slice(alertsBefore)
+        .map((a) => a.event),
+      ['routing-mismatch'],
+    );
+    const after = await sm.send(new GetSecretValueCommand({ SecretId: gatewayArn }));
+    assert.equal(after.VersionId, before.VersionId, 'AWSCURRENT is unchanged');
+  });
+
+  it('finding 3: a document whose validate path would reach another host is refused, and so is the path itself', async () => {
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: gatewayRotatorArn,
+        SecretString: JSON.stringify({ baseUrl: gateway.url, token: gateway.adminToken }),
+      }),
+    );
+    const stored = await sm.send(new GetSecretValueCommand({ SecretId: gatewayArn }));
+    const doc = parseManagedKey(stored.SecretString, { secretId: 'gateway' });
+    const port = (elsewhere.address() as AddressInfo).port;
+    const forged = {
+      ...doc,
+      options: {
+        ...INTERNAL_GATEWAY_DESCRIPTION,
+        validate: { ...INTERNAL_GATEWAY_DESCRIPTION.validate, path: `//localhost:${port}/steal` },
+      },
+    };
+    await sm.send(new PutSecretValueCommand({ SecretId: gatewayArn, SecretString: JSON.stringify(forged) }));
+    // The refused rotation of the previous test left its AWSPENDING version: Secrets Manager re-attempts it.
+    const due = aws.secretsManager
+      .pendingReattempts()
+      .find((r) => r.secretName === 'prod/internal/gateway-key');
+    assert.ok(due, 'the refused rotation waits for its re-attempt');
+    clock.set(due.at);
+    await aws.runDue();
+    const outcome = aws.secretsManager.outcomes
+      .filter((o) => o.secretName === 'prod/internal/gateway-key')
+      .at(-1)!;
+    assert.equal(outcome.failedStep, 'createSecret');
+    assert.match(
+      outcome.error!,
+      /field "options\.validate" is .*\/\/localhost:\d+\/steal.* but the deployed inventory says/,
+    );
+    assert.equal(elsewhereHits, 0, 'nothing reached the other host');
+    assert.ok(gateway.accepts(doc.key), 'the current key still works');
   });
 });

@@ -60,52 +60,42 @@ describe('routing: a document that names what the deployment does not is refused
       const cases = routingCases(provider);
       counts.set(label(provider), cases.length);
       for (const c of cases) {
-        // Stripe's scheduled createSecret makes no provider call and never reads the document's routing:
-        // see the FINDING in the report; it declines (assisted-rotation-due) instead of refusing.
-        const todo = provider.automatic
-          ? undefined
-          : 'FINDING: Stripe (assisted) createSecret never checks the document against the route: a scheduled rotation of a hostile document declines with assisted-rotation-due instead of refusing it with RoutingMismatchError and a routing-mismatch alert';
-        it(
-          `${label(provider)}: a document naming ${c.what} is refused, alerted, and changes nothing`,
-          todo ? { todo } : {},
-          async () => {
-            const hostile = c.hostile(env.honest, env);
-            await env.writeDocument(hostile);
-            const before = await snapshot(env);
+        it(`${label(provider)}: a document naming ${c.what} is refused, alerted, and changes nothing`, async () => {
+          const hostile = c.hostile(env.honest, env);
+          await env.writeDocument(hostile);
+          const before = await snapshot(env);
 
-            await env.rotate();
+          await env.rotate();
 
-            const outcome = env.lastOutcome();
-            assert.equal(outcome?.ok, false, 'the rotation failed');
-            assert.equal(outcome?.failedStep, 'createSecret');
-            const error = outcome?.error ?? '';
-            assert.match(error, /^RoutingMismatchError: /);
-            assert.match(error, new RegExp(`secret ${reEscape(env.secretArn)}`), 'names the secret');
-            assert.match(error, new RegExp(`field "${reEscape(c.field)}"`), 'names the field');
-            assert.match(error, /nothing was changed/);
+          const outcome = env.lastOutcome();
+          assert.equal(outcome?.ok, false, 'the rotation failed');
+          assert.equal(outcome?.failedStep, 'createSecret');
+          const error = outcome?.error ?? '';
+          assert.match(error, /^RoutingMismatchError: /);
+          assert.match(error, new RegExp(`secret ${reEscape(env.secretArn)}`), 'names the secret');
+          assert.match(error, new RegExp(`field "${reEscape(c.field)}"`), 'names the field');
+          assert.match(error, /nothing was changed/);
 
-            const alerts = env.alerts();
-            assert.deepEqual(
-              alerts.map((a) => a.message.event),
-              ['routing-mismatch'],
-              'exactly one alert: routing-mismatch',
-            );
-            assert.equal(alerts[0]!.message.secret, env.secretArn);
-            assert.match(String(alerts[0]!.message.detail), new RegExp(`field "${reEscape(c.field)}"`));
+          const alerts = env.alerts();
+          assert.deepEqual(
+            alerts.map((a) => a.message.event),
+            ['routing-mismatch'],
+            'exactly one alert: routing-mismatch',
+          );
+          assert.equal(alerts[0]!.message.secret, env.secretArn);
+          assert.match(String(alerts[0]!.message.detail), new RegExp(`field "${reEscape(c.field)}"`));
 
-            const afterwards = await snapshot(env);
-            assert.equal(afterwards.requests, before.requests, 'no request reached the provider');
-            assert.equal(afterwards.issued, before.issued, 'no key was issued');
-            assert.equal(afterwards.keys, before.keys, "the provider's keys are unchanged");
-            assert.deepEqual(afterwards.current, before.current, 'AWSCURRENT is unchanged');
-            assert.ok(env.seeded.accepts(env.seeded.current), 'the current key still works');
+          const afterwards = await snapshot(env);
+          assert.equal(afterwards.requests, before.requests, 'no request reached the provider');
+          assert.equal(afterwards.issued, before.issued, 'no key was issued');
+          assert.equal(afterwards.keys, before.keys, "the provider's keys are unchanged");
+          assert.deepEqual(afterwards.current, before.current, 'AWSCURRENT is unchanged');
+          assert.ok(env.seeded.accepts(env.seeded.current), 'the current key still works');
 
-            assert.deepEqual(env.leakedLines(), [], 'no secret value in the logs');
-            const published = JSON.stringify(alerts);
-            for (const value of env.secretValues)
-              assert.ok(!published.includes(value), 'no secret in alerts');
-          },
-        );
+          assert.deepEqual(env.leakedLines(), [], 'no secret value in the logs');
+          const published = JSON.stringify(alerts);
+          for (const value of env.secretValues) assert.ok(!published.includes(value), 'no secret in alerts');
+        });
       }
     });
   }
@@ -382,9 +372,7 @@ describe('tags may only repeat the deployment', () => {
     assert.deepEqual(env.leakedLines(), []);
   });
 
-  it('an emergency tag asking for a longer grace than deployed is refused before any key is made', {
-    todo: 'FINDING: the emergency-grace bound is checked only in finishSecret (promotionOf → routeGraceSeconds), so createSecret has already made a key at the provider and left it in AWSPENDING; checkTags could bound rekey:emergency-grace for the version being rotated at every step',
-  }, async () => {
+  it('an emergency tag asking for a longer grace than deployed is refused before any key is made', async () => {
     await longerEmergency();
     const requests = env.sandbox.requests.length;
     await env.rotate(TOKEN);
