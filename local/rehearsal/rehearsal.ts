@@ -121,7 +121,14 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
   const random = seededRandom(options.seed);
   const world = new RehearsalWorld(options);
   const startedAt = new Date();
-  await world.start();
+  try {
+    await world.start();
+  } catch (error) {
+    // A world that failed to start still holds its endpoint and sandboxes open: release them, or the
+    // command never exits.
+    await world.stop().catch(() => undefined);
+    throw error;
+  }
   const usageSources = options.configureWorld?.(world);
   if (usageSources) Object.assign(world.options, { usageSources });
   const fleet = new Fleet(world.keys, world.sandboxes, {

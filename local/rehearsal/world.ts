@@ -154,6 +154,21 @@ export class RehearsalWorld {
           Tags: [{ Key: TAGS.gracePeriod, Value: formatDuration(this.options.graceSeconds) }],
         }),
       );
+      // Deployed as the stack would: the route first (attaching rotation runs the configuration test).
+      this.redeploy(
+        name,
+        {},
+        {
+          name: `key-${i + 1}`,
+          secretName: name,
+          provider,
+          rotatorSecret: `rekey/rotator/${provider}`,
+          options: doc.options,
+          singleKey: false,
+          gracePeriod: formatDuration(this.options.graceSeconds),
+          rollbackOnFailure: true,
+        },
+      );
       await this.sm.send(
         new RotateSecretCommand({
           SecretId: created.ARN,
@@ -162,18 +177,7 @@ export class RehearsalWorld {
         }),
       );
       this.keys.push({ name, provider, arn: created.ARN! });
-      this.deployed.push({
-        name: `key-${i + 1}`,
-        secretName: name,
-        provider,
-        rotatorSecret: `rekey/rotator/${provider}`,
-        options: doc.options,
-        singleKey: false,
-        gracePeriod: formatDuration(this.options.graceSeconds),
-        rollbackOnFailure: true,
-      });
     }
-    this.routes = new KeyRoutes(this.deployed);
     this.timer = setInterval(() => void this.aws.runDue(), 20);
   }
 
@@ -185,9 +189,14 @@ export class RehearsalWorld {
     for (const sandbox of this.sandboxes.values()) await sandbox.sandbox.stop();
   }
 
-  /** Changes what the deployment pins for the key stored in `secretName`, as a deploy of a new inventory. */
-  redeploy(secretName: string, change: Partial<KeyRoute>): void {
-    this.deployed = this.deployed.map((r) => (r.secretName === secretName ? { ...r, ...change } : r));
+  /**
+   * Changes what the deployment pins for the key stored in `secretName` (or adds `added`), as a deploy of a
+   * new inventory.
+   */
+  redeploy(secretName: string, change: Partial<KeyRoute>, added?: KeyRoute): void {
+    this.deployed = added
+      ? [...this.deployed, added]
+      : this.deployed.map((r) => (r.secretName === secretName ? { ...r, ...change } : r));
     this.routes = new KeyRoutes(this.deployed);
   }
 
