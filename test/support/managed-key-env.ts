@@ -18,7 +18,7 @@ import { ManualClock } from '../../local/clock.js';
 import type { ProviderSandbox } from '../../local/sandboxes/sandbox.js';
 import { SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
 import { startLoopbackAws } from './env.js';
-import { RotationEnvBase, testRoute } from './rotation-env-base.js';
+import { alertsOn, RotationEnvBase, testRoute } from './rotation-env-base.js';
 
 export const APP_SCOPES = ['mail.send'];
 export const LEASE_TABLE = 'rekey-leases';
@@ -201,9 +201,7 @@ export class ManagedKeyEnv<Sandbox extends ProviderSandbox> extends RotationEnvB
   }
 
   alerts(): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
-    return this.aws.sns
-      .messagesTo(this.alertTopicArn)
-      .map((m) => ({ subject: m.subject, message: JSON.parse(m.message) as Record<string, unknown> }));
+    return alertsOn(this.aws, this.alertTopicArn);
   }
 
   async stop(): Promise<void> {

@@ -13,6 +13,16 @@ import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { CapturedLogs } from '../../local/captured-logs.js';
 
+/** The alerts published to `topicArn` on the loopback endpoint, parsed. */
+export function alertsOn(
+  aws: LoopbackAws,
+  topicArn: string,
+): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
+  return aws.sns
+    .messagesTo(topicArn)
+    .map((m) => ({ subject: m.subject, message: JSON.parse(m.message) as Record<string, unknown> }));
+}
+
 /**
  * The route a test deployment pins for one key, as the stack would from an inventory entry: the rotator
  * secret `rekey/rotator/<provider>`, the given options, a 1 h grace, no single-key, rollback on.

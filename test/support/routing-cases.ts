@@ -18,7 +18,7 @@ import { CLOUDFLARE_TOKEN_ADMIN_GROUPS, CloudflareSandbox } from '../../local/sa
 import type { ProviderSandbox } from '../../local/sandboxes/sandbox.js';
 import { StripeSandbox } from '../../local/sandboxes/stripe.js';
 import { startLoopbackAws } from './env.js';
-import { RotationEnvBase, testRoute } from './rotation-env-base.js';
+import { alertsOn, RotationEnvBase, testRoute } from './rotation-env-base.js';
 
 /**
  * Routing cases (issue 13, item 1): for every provider, each field of the key document that decides which
@@ -405,9 +405,7 @@ export class RoutingEnv extends RotationEnvBase {
   }
 
   alerts(): Array<{ subject: string | undefined; message: Record<string, unknown> }> {
-    return this.aws.sns
-      .messagesTo(this.alertTopicArn)
-      .map((m) => ({ subject: m.subject, message: JSON.parse(m.message) as Record<string, unknown> }));
+    return alertsOn(this.aws, this.alertTopicArn);
   }
 
   async stop(): Promise<void> {
