@@ -23,6 +23,8 @@ export const SEEDS = {
   rollbackMessage: 0x13_05_06,
   rollbackRequest: 0x13_05_07,
   providerBodies: 0x13_05_08,
+  cliArguments: 0x13_05_09,
+  providerBodiesMore: 0x13_05_0a,
 } as const;
 
 export function parameters<T>(seed: number, numRuns: number = RUNS): fc.Parameters<T> {
