@@ -20,13 +20,33 @@ import {
  * `ManagedKeyPlan` per key — the stack's and the CLI's input model.
  */
 
+/**
+ * Characters that must never reach a message as they are: C0 and C1 controls and DEL (line breaks, ANSI
+ * escapes, NUL), the Unicode line and paragraph separators, and the bidirectional overrides and isolates.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A value from the inventory as a message quotes it back: each unsafe character as an escape ("\n", "\u001b"),
+ * everything else as written, so an ordinary value reads unchanged and no value can break a problem's line,
+ * forge another one or drive the terminal. Idempotent (the escapes are printable).
+ */
+export function shown(value: string): string {
+  return value.replace(UNSAFE, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A bad inventory. The message names the file, the entry, the field and the fix — one line per problem. */
 export class InventoryError extends InvalidInputError {
   /** Every problem found, each "<entry>: field "<field>" <problem>; <fix>". */
   readonly problems: string[];
   constructor(source: string, problems: string[]) {
-    super('INVALID_INPUT', `inventory ${source} is invalid:\n  - ${problems.join('\n  - ')}`);
-    this.problems = problems;
+    // Values are quoted with shown() where they are interpolated; this also covers the texts of zod and of
+    // the schedule and provider-option parsers, which quote the input themselves.
+    const lines = problems.map(shown);
+    super('INVALID_INPUT', `inventory ${shown(source)} is invalid:\n  - ${lines.join('\n  - ')}`);
+    this.problems = lines;
   }
 }
 
@@ -88,7 +108,7 @@ function converted<T>(convert: (text: string) => T) {
       if (!(error instanceof ScheduleError)) throw error;
       // Name what the user wrote when the reason speaks of the converted form.
       const message = error.message.includes(text) ? error.message : `"${text}" → ${error.message}`;
-      ctx.addIssue({ code: 'custom', message });
+      ctx.addIssue({ code: 'custom', message: shown(message) });
       return z.NEVER;
     }
   });
@@ -110,7 +130,7 @@ const PrincipalPattern = z.string().superRefine((text, ctx) => {
   if (/^arn:aws[a-z-]*:(sts::\d{12}:assumed-role|iam::\d{12}:assumed-role)\//.test(text)) {
     ctx.addIssue({
       code: 'custom',
-      message: `is a role session ARN ("${text}"); aws:PrincipalArn of a session is its role's ARN: write arn:aws:iam::<account>:role/<role name>`,
+      message: `is a role session ARN ("${shown(text)}"); aws:PrincipalArn of a session is its role's ARN: write arn:aws:iam::<account>:role/<role name>`,
     });
     return;
   }
@@ -118,7 +138,7 @@ const PrincipalPattern = z.string().superRefine((text, ctx) => {
   if (!match) {
     ctx.addIssue({
       code: 'custom',
-      message: `must be an IAM principal ARN such as arn:aws:iam::123456789012:role/<name> (user/<name> or root; * and ? allowed in the name), got "${text}"`,
+      message: `must be an IAM principal ARN such as arn:aws:iam::123456789012:role/<name> (user/<name> or root; * and ? allowed in the name), got "${shown(text)}"`,
     });
     return;
   }
@@ -126,7 +146,7 @@ const PrincipalPattern = z.string().superRefine((text, ctx) => {
   if (match[1] !== 'root' && /^[*?/]+$/.test(name)) {
     ctx.addIssue({
       code: 'custom',
-      message: `matches every ${match[2]} of the account ("${text}"), which would exempt everyone from the secrets' resource policies; name the principals, e.g. arn:aws:iam::123456789012:role/<name>*`,
+      message: `matches every ${match[2]} of the account ("${shown(text)}"), which would exempt everyone from the secrets' resource policies; name the principals, e.g. arn:aws:iam::123456789012:role/<name>*`,
     });
   }
 });
@@ -280,7 +300,7 @@ function entryLabel(raw: unknown, path: PropertyKey[]): { entry: string; rest: P
   if ((section === 'api_keys' || section === 'rotation_schedules') && typeof index === 'number') {
     const item = (raw as Record<string, unknown[]>)[section]?.[index] as Record<string, unknown> | undefined;
     const id = section === 'api_keys' ? item?.name : item?.secret;
-    return { entry: `${section}[${index}]${typeof id === 'string' ? ` (${id})` : ''}`, rest };
+    return { entry: `${section}[${index}]${typeof id === 'string' ? ` (${shown(id)})` : ''}`, rest };
   }
   if (section === 'notifications' || section === 'providers') {
     return { entry: String(section), rest: index === undefined ? [] : [index, ...rest] };
@@ -291,9 +311,11 @@ function entryLabel(raw: unknown, path: PropertyKey[]): { entry: string; rest: P
 function problemOf(raw: unknown, issue: z.core.$ZodIssue): string {
   const { entry, rest } = entryLabel(raw, issue.path);
   const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-  const field = unknownKeys.length
-    ? [...rest, unknownKeys.join(', ')].join('.')
-    : rest.join('.') || String(issue.path.at(-1) ?? '(document)');
+  const field = shown(
+    unknownKeys.length
+      ? [...rest, unknownKeys.join(', ')].join('.')
+      : rest.join('.') || String(issue.path.at(-1) ?? '(document)'),
+  );
   const leaf = unknownKeys.length
     ? undefined
     : ([...rest].reverse().find((p): p is string => typeof p === 'string') ?? String(issue.path[0] ?? ''));
@@ -383,6 +405,32 @@ export function readInventory(path: string): Inventory {
   return parseInventory(doc.toJS(), path);
 }
 
+/**
+ * The secret a rotator_secret spelling refers to, for telling two spellings of one secret apart: a name as
+ * written; an ARN as its partition, region and account and its name part — the name itself, or the name plus
+ * the "-" and six characters Secrets Manager appends (a full ARN), so both are candidates.
+ */
+function rotatorSecretOf(spelling: string): { where?: string; names: string[] } {
+  const arn = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/.exec(spelling);
+  if (!arn) return { names: [spelling] };
+  const name = arn[4]!;
+  const suffixed = /^(.+)-[A-Za-z0-9]{6}$/.exec(name);
+  return { where: `${arn[1]}:${arn[2]}:${arn[3]}`, names: suffixed ? [name, suffixed[1]!] : [name] };
+}
+
+/**
+ * Whether two different rotator_secret spellings may name the same secret: a name and an ARN with that name
+ * (the stack's region and account are not known here), or two ARNs of one account and region whose names
+ * match with or without the random suffix.
+ */
+function sameRotatorSecret(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = rotatorSecretOf(a);
+  const y = rotatorSecretOf(b);
+  if (x.where !== undefined && y.where !== undefined && x.where !== y.where) return false;
+  return x.names.some((n) => y.names.includes(n));
+}
+
 /** A key is overdue (alarm, `rekey status`) once older than this many rotation intervals (the guide's rule). */
 export const KEY_AGE_FACTOR = 1.5;
 
@@ -453,7 +501,7 @@ export function resolveInventory(
   source = 'rekey.yaml',
 ): ManagedKeyPlan[] {
   const problems: string[] = [];
-  const label = (i: number) => `api_keys[${i}] (${inventory.api_keys[i]!.name})`;
+  const label = (i: number) => `api_keys[${i}] (${shown(inventory.api_keys[i]!.name)})`;
   const byName = new Map<string, number>();
   const byPath = new Map<string, number>();
   inventory.api_keys.forEach((key, i) => {
@@ -467,9 +515,27 @@ export function resolveInventory(
     } else byPath.set(key.vault_path, i);
   });
 
+  // Keys sharing a rotator credential are grouped by the exact rotator_secret text (siblings at rotation, one
+  // resource policy per spelling in the stack): one secret written two ways would break both.
+  const spellings = new Map<string, number>();
+  inventory.api_keys.forEach((key, i) => {
+    const spelling = key.rotator_secret;
+    if (spelling === undefined) return;
+    if (!spellings.has(spelling)) {
+      const other = [...spellings].find(([seen]) => sameRotatorSecret(seen, spelling));
+      if (other) {
+        const [seen, j] = other;
+        problems.push(
+          `${label(i)}: field "rotator_secret" is "${shown(spelling)}" but ${label(j)} writes "${shown(seen)}" for the same secret, and rekey tells keys that share a rotator credential by the exact text; write the same name or ARN in both`,
+        );
+      }
+      spellings.set(spelling, i);
+    }
+  });
+
   const scheduleOf = new Map<number, RotationScheduleEntry>();
   inventory.rotation_schedules.forEach((entry, j) => {
-    const where = `rotation_schedules[${j}] (${entry.secret})`;
+    const where = `rotation_schedules[${j}] (${shown(entry.secret)})`;
     const i = byPath.get(entry.secret) ?? byName.get(entry.secret);
     if (i === undefined) {
       problems.push(
@@ -487,7 +553,7 @@ export function resolveInventory(
     const adapter = key.adapter ?? adapterNameOf(key.provider);
     if (entry.provider !== undefined && adapterNameOf(entry.provider) !== adapter) {
       problems.push(
-        `${where}: field "provider" is "${entry.provider}" but ${label(i)} is rotated by "${adapter}"; make them agree`,
+        `${where}: field "provider" is "${shown(entry.provider)}" but ${label(i)} is rotated by "${shown(adapter)}"; make them agree`,
       );
     }
     scheduleOf.set(i, entry);
@@ -499,7 +565,7 @@ export function resolveInventory(
     const field = key.adapter ? 'adapter' : 'provider';
     if (!providers.includes(adapter)) {
       problems.push(
-        `${label(i)}: field "${field}" is "${key.adapter ?? key.provider}", which rekey cannot rotate; known providers: ${providers.join(', ')} (set "adapter" to one of them, or remove the entry)`,
+        `${label(i)}: field "${field}" is "${shown(key.adapter ?? key.provider)}", which rekey cannot rotate; known providers: ${providers.join(', ')} (set "adapter" to one of them, or remove the entry)`,
       );
       return;
     }
@@ -508,10 +574,11 @@ export function resolveInventory(
       const options = definition.optionsSchema.safeParse(key.options);
       if (!options.success) {
         const issue = options.error.issues[0]!;
-        const path =
-          issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
+        const path = shown(
+          issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : ''),
+        );
         problems.push(
-          `${label(i)}: field "options${path ? `.${path}` : ''}" is not valid for ${definition.displayName} (${issue.message}); see README, "Providers"`,
+          `${label(i)}: field "options${path ? `.${path}` : ''}" is not valid for ${definition.displayName} (${shown(issue.message)}); see README, "Providers"`,
         );
       }
     }

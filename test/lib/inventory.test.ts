@@ -534,6 +534,122 @@ describe('inventory: who may change and read the secrets (operators, readers, ro
   });
 });
 
+/** valid() with a second SendGrid key whose rotator_secret is `first` and `second` as written. */
+function twoKeys(first: string, second: string): Raw {
+  const inv = valid();
+  key(inv).rotator_secret = first;
+  inv.api_keys.push({
+    ...key(inv),
+    name: 'sendgrid-marketing-key',
+    vault_path: 'prod/sendgrid/marketing-key',
+    rotator_secret: second,
+  });
+  return inv;
+}
+
+function resolved(inv: Raw) {
+  return resolveInventory(parseInventory(inv, 'test.yaml'), ['sendgrid'], 'test.yaml');
+}
+
+function refused(inv: Raw): InventoryError {
+  try {
+    resolved(inv);
+  } catch (error) {
+    assert.ok(error instanceof InventoryError, `expected an InventoryError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('the inventory was accepted');
+}
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rekey/rotator/sendgrid';
+
+describe('inventory: keys sharing a rotator credential spell rotator_secret the same way', () => {
+  it('accepts two keys that write the same name, or the same ARN', () => {
+    assert.equal(resolved(twoKeys('rekey/rotator/sendgrid', 'rekey/rotator/sendgrid')).length, 2);
+    assert.equal(resolved(twoKeys(`${ARN}-AbCdEf`, `${ARN}-AbCdEf`)).length, 2);
+  });
+
+  it('accepts two keys with different rotator secrets, even when one name extends the other', () => {
+    assert.equal(resolved(twoKeys('rekey/rotator/sendgrid', 'rekey/rotator/sendgrid-eu')).length, 2);
+    assert.equal(resolved(twoKeys('rekey/rotator/sendgrid', 'rekey/rotator/sendgrid-AbCdEf')).length, 2);
+    assert.equal(resolved(twoKeys(`${ARN}-AbCdEf`, ARN.replace('123456789012', '210987654321'))).length, 2);
+  });
+
+  for (const [what, arn] of [
+    ['a partial ARN', ARN],
+    ['a full ARN (random suffix)', `${ARN}-AbCdEf`],
+  ] as const) {
+    it(`refuses a name in one entry and ${what} of that name in another, naming both entries and the fix`, () => {
+      const error = refused(twoKeys('rekey/rotator/sendgrid', arn));
+      assert.deepEqual(error.problems, [
+        `api_keys[1] (sendgrid-marketing-key): field "rotator_secret" is "${arn}" but api_keys[0] (sendgrid-api-key) writes "rekey/rotator/sendgrid" for the same secret, and rekey tells keys that share a rotator credential by the exact text; write the same name or ARN in both`,
+      ]);
+    });
+  }
+
+  it('refuses the ARN first and the name second too, and a partial and a full ARN of one secret', () => {
+    assert.match(
+      refused(twoKeys(`${ARN}-AbCdEf`, 'rekey/rotator/sendgrid')).message,
+      /api_keys\[1\] \(sendgrid-marketing-key\): field "rotator_secret" is "rekey\/rotator\/sendgrid" but api_keys\[0\] \(sendgrid-api-key\) writes "arn:[^"]+-AbCdEf" .*; write the same name or ARN in both$/m,
+    );
+    assert.match(
+      refused(twoKeys(ARN, `${ARN}-AbCdEf`)).message,
+      /api_keys\[1\] \(sendgrid-marketing-key\): field "rotator_secret" .* write the same name or ARN in both/,
+    );
+  });
+
+  it('reports each differing entry once, against the first spelling seen', () => {
+    const inv = twoKeys('rekey/rotator/sendgrid', ARN);
+    inv.api_keys.push({ ...key(inv), name: 'third', vault_path: 'prod/third', rotator_secret: ARN });
+    inv.api_keys.push({
+      ...key(inv),
+      name: 'fourth',
+      vault_path: 'prod/fourth',
+      rotator_secret: `${ARN}-AbCdEf`,
+    });
+    const problems = refused(inv).problems;
+    assert.deepEqual(
+      problems.map((p) => p.slice(0, p.indexOf(':'))),
+      ['api_keys[1] (sendgrid-marketing-key)', 'api_keys[3] (fourth)'],
+    );
+    assert.match(problems[1]!, /but api_keys\[0\] \(sendgrid-api-key\) writes "rekey\/rotator\/sendgrid"/);
+  });
+});
+
+describe('inventory: values quoted back are shown safely', () => {
+  it('escapes control characters in a quoted name, so no problem line is forged', () => {
+    const error = refused(
+      (() => {
+        const inv = valid();
+        key(inv).name = 'x\n  - api_keys[0] (ok): field "name" is fine\u001b[2J';
+        return inv;
+      })(),
+    );
+    assert.equal(error.message.split('\n').length, 1 + error.problems.length);
+    assert.ok(
+      error.problems.some((p) =>
+        p.startsWith('api_keys[0] (x\\n  - api_keys[0] (ok): field "name" is fine\\u001b[2J): field "name"'),
+      ),
+      error.message,
+    );
+  });
+
+  it('escapes an unknown provider and a schedule secret, and leaves ordinary values as written', () => {
+    const inv = valid();
+    key(inv).provider = 'Stri\rpe';
+    schedule(inv).secret = 'prod/\u0000sendgrid';
+    const message = refused(inv).message;
+    assert.match(message, /field "provider" is "Stri\\rpe", which rekey cannot rotate/);
+    assert.match(
+      message,
+      /rotation_schedules\[0\] \(prod\/\\u0000sendgrid\): field "secret" names no api_keys entry/,
+    );
+    assert.match(message, /api_keys\[0\] \(sendgrid-api-key\): field "provider"/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    assert.doesNotMatch(message.replaceAll('\n  - ', ' '), /[\u0000-\u001f\u007f]/);
+  });
+});
+
 describe('inventory: malformed inventories name the entry, the field and the fix', () => {
   it(`covers at least 20 cases (${MALFORMED.length})`, () => assert.ok(MALFORMED.length >= 20));
   for (const [what, mutate, entry, field] of MALFORMED) {

@@ -9,6 +9,7 @@ import {
   parseInventory,
   parseNotifications,
   resolveInventory,
+  shown,
 } from '../../lib/inventory.js';
 import {
   assertTypedRejection,
@@ -105,7 +106,7 @@ interface Target {
   names: string[] | '*';
   values: fc.Arbitrary<unknown>;
   op?: 'duplicate';
-  /** An extra field's key: any text, commas and quotes included, so it is looked for verbatim. */
+  /** An extra field's key: any text, commas and quotes included, so it is looked for as shown() quotes it. */
   extraKey?: string;
 }
 
@@ -344,7 +345,8 @@ function inventoryProperty(validate: Validate, count: boolean) {
     const namesABrokenField = applied.some(
       ({ target }) =>
         target.names === '*' ||
-        (target.extraKey !== undefined && error.message.includes(target.extraKey)) ||
+        // An extra key is quoted back as shown() renders it: control characters escaped, the rest as written.
+        (target.extraKey !== undefined && error.message.includes(shown(target.extraKey))) ||
         target.names.some((n) => named.some((field) => mentions(field, n))),
     );
     assert.ok(namesABrokenField, `no field the case broke is named: ${brief(error.message)}`);
@@ -436,9 +438,7 @@ describe('properties: the inventory', () => {
     );
   });
 
-  it('every problem stays one line: values quoted back carry no control characters', {
-    todo: 'FINDING lib/inventory.ts entryLabel/problemOf and resolveInventory quote raw name, provider, secret, schedule and frequency values unescaped: a name such as "x\\n  - api_keys[0] (ok): field …" forges a problem line, and ANSI escapes reach the terminal; quote with JSON.stringify or strip control characters',
-  }, () => {
+  it('every problem stays one line: values quoted back carry no control characters', () => {
     const control = fc.constantFrom('\n  - forged: field "x" is fine', '\u001b[2J', '\r', '\u0000');
     fc.assert(
       fc.property(fc.constantFrom('name', 'provider'), control, (field, text) => {
