@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderRejectedError } from '../errors.js';
+import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
@@ -60,6 +60,8 @@ const ListSchema = z.object({
   meta: z.object({ page: z.object({ total_filtered_count: z.number() }).optional() }).optional(),
 });
 const PAGE_SIZE = 100;
+/** Full pages one listing may take (10,000 keys of one name) before it is taken for a loop. */
+const MAX_PAGES = 100;
 
 export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
   name: 'datadog',
@@ -137,6 +139,13 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
           const listed = http.parse(ListSchema, res, 'list keys');
           for (const key of listed.data) if (key.attributes.name === name) matches.push({ id: key.id, name });
           if (listed.data.length < PAGE_SIZE) break;
+          // A listing that never ends would page until the function times out: refuse it.
+          if (page + 1 >= MAX_PAGES)
+            throw new ProviderBadResponseError(
+              'Datadog',
+              'list keys',
+              `the listing does not end (more than ${MAX_PAGES} full pages of ${PAGE_SIZE} keys named ${name})`,
+            );
         }
         // The list omits values; reading each key by id returns it, so the caller can adopt the key.
         const found = [];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderRejectedError } from '../errors.js';
+import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
 
@@ -28,12 +28,19 @@ const PolicySchema = z
   .object({ allow: z.array(z.string()) })
   .nullable()
   .optional();
-const KeySchema = z.object({ sid: z.string(), friendly_name: z.string().nullable(), policy: PolicySchema });
+const KeySchema = z.object({
+  sid: z.string().min(1),
+  friendly_name: z.string().nullable(),
+  policy: PolicySchema,
+});
 const NewKeySchema = KeySchema.extend({ secret: z.string().min(1) });
 const ListSchema = z.object({
-  keys: z.array(z.object({ sid: z.string(), friendly_name: z.string().nullable() })),
+  keys: z.array(z.object({ sid: z.string().min(1), friendly_name: z.string().nullable() })),
   meta: z.object({ next_page_url: z.string().nullable().optional() }),
 });
+
+/** Pages one listing may take (1,000 keys each) before it is taken for a loop. */
+const MAX_PAGES = 100;
 
 export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infer<typeof OptionsSchema>> = {
   name: 'twilio',
@@ -102,7 +109,16 @@ export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
         const found: Array<{ id: string; name: string }> = [];
         let path: string | null =
           `/v1/Keys?AccountSid=${encodeURIComponent(options.accountSid)}&PageSize=1000`;
+        const seen = new Set<string>();
         while (path) {
+          // A listing that does not advance would page until the function times out: refuse it.
+          if (seen.has(path) || seen.size >= MAX_PAGES)
+            throw new ProviderBadResponseError(
+              'Twilio',
+              'list keys',
+              `the listing does not advance (page ${seen.size + 1}: a next_page_url already followed or past ${MAX_PAGES} pages)`,
+            );
+          seen.add(path);
           const res = await iam.request({ call: 'list keys', method: 'GET', path, headers: admin });
           if (res.status !== 200) adminFailure(res, 'list keys');
           const page = iam.parse(ListSchema, res, 'list keys');
