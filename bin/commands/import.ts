@@ -5,7 +5,7 @@ import {
   SecretsManagerClient,
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { InvalidInputError, RekeyError } from '../../lambdas/errors.js';
+import { InvalidInputError } from '../../lambdas/errors.js';
 import { type LeaseDeps, leaseFromEnv, withSecretLease } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
@@ -19,8 +19,14 @@ import {
   versionWithStage,
 } from '../../lambdas/secrets.js';
 import { TAGS } from '../../lambdas/tags.js';
-import { keyRouteOf, type ManagedKeyPlan, readInventory, resolveInventory } from '../../lib/inventory.js';
-import { warnWithoutLease } from './runtime.js';
+import {
+  type Inventory,
+  keyRouteOf,
+  type ManagedKeyPlan,
+  readInventory,
+  resolveInventory,
+} from '../../lib/inventory.js';
+import { reportError, shownArg, usageError, warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
 export interface ImportRequest {
@@ -178,30 +184,42 @@ export const importCommand: Command = {
     try {
       parsed = parse(args);
     } catch (error) {
-      io.err(`rekey import: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'import', error, USAGE);
     }
     const { name, values } = parsed;
     const path = values.inventory ?? 'rekey.yaml';
-    const inventory = readInventory(path);
-    const plans = resolveInventory(inventory, Object.keys(PROVIDERS), path);
+    let inventory: Inventory;
+    let plans: ManagedKeyPlan[];
+    try {
+      inventory = readInventory(path);
+      plans = resolveInventory(inventory, Object.keys(PROVIDERS), path);
+    } catch (error) {
+      return reportError(io, 'import', error);
+    }
     const plan = plans.find((p) => p.name === name || p.secretName === name);
-    if (!plan) {
-      io.err(`rekey import: no inventory entry "${name}"; entries: ${plans.map((p) => p.name).join(', ')}`);
-      return 2;
-    }
-    const createdAt = values['created-at'] === undefined ? undefined : new Date(values['created-at']);
-    if (createdAt && Number.isNaN(createdAt.getTime())) {
-      io.err('rekey import: --created-at must be an ISO 8601 date, e.g. 2026-01-31T00:00:00Z');
-      return 2;
-    }
-    const value = (await io.stdin()).trim();
-    if (!value || /\s/.test(value)) {
-      io.err(
-        `rekey import: pipe exactly one key on standard input, e.g. \`rekey import ${plan.name} --key-id … < key.txt\``,
+    if (!plan)
+      return usageError(
+        io,
+        'import',
+        `no inventory entry ${shownArg(name)} in ${path}; entries: ${plans.map((p) => p.name).join(', ')}`,
+        USAGE,
       );
-      return 2;
-    }
+    const createdAt = values['created-at'] === undefined ? undefined : isoDate(values['created-at']);
+    if (createdAt === null)
+      return usageError(
+        io,
+        'import',
+        `--created-at: ${shownArg(values['created-at']!)} is not an ISO 8601 date and time, e.g. 2026-01-31T00:00:00Z`,
+        USAGE,
+      );
+    const value = (await io.stdin()).trim();
+    if (!value || /\s/.test(value))
+      return usageError(
+        io,
+        'import',
+        `pipe exactly one key on standard input, e.g. \`rekey import ${plan.name} --key-id … < key.txt\``,
+        USAGE,
+      );
     const sm = new SecretsManagerClient({});
     const runtime = {
       lease: leaseFromEnv(new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn')),
@@ -228,17 +246,23 @@ export const importCommand: Command = {
       );
       return 0;
     } catch (error) {
-      if (error instanceof RekeyError) {
-        io.err(`rekey import: ${error.message}`);
-        return 1;
-      }
-      throw error;
+      return reportError(io, 'import', error);
     } finally {
       sm.destroy();
       runtime.lease?.dynamodb.destroy();
     }
   },
 };
+
+/**
+ * An ISO 8601 date (midnight UTC) or date and time with its zone, as `createdAt` is stored; null for
+ * anything else — `new Date()` alone would read "0" as 2000-01-01.
+ */
+function isoDate(text: string): Date | null {
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(text)) return null;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
 
 const VALUE_OPTIONS = ['--inventory', '--key-id', '--created-at', '--endpoint'];
 

@@ -14,7 +14,7 @@ import {
   type StagingReport,
   type StagingScenarioName,
 } from '../../local/rehearsal/staging.js';
-import { inventoryRoutes } from './runtime.js';
+import { inventoryRoutes, shownArg, usageError } from './runtime.js';
 import type { CommandIO } from './types.js';
 
 export const STAGING_USAGE = `Staging (the guide's "test rotation in staging first"): the same scenarios against a real account where the
@@ -41,8 +41,7 @@ export async function rehearseStaging(
   try {
     options = parseStaging(args);
   } catch (error) {
-    io.err(`rekey rehearse: ${(error as Error).message}\n\n${STAGING_USAGE}`);
-    return 2;
+    return usageError(io, 'rehearse', error, STAGING_USAGE);
   }
   const config = options.endpoint ? { endpoint: options.endpoint } : {};
   const secretsManager = new SecretsManagerClient(config);
@@ -145,7 +144,7 @@ export function parseStaging(args: string[]) {
     if (raw === undefined) return undefined;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+      throw new Error(`--${name} must be an integer ≥ ${min}, got ${shownArg(raw)}`);
     return n;
   };
   const secrets = (values.secrets ?? '')
@@ -160,10 +159,10 @@ export function parseStaging(args: string[]) {
   const unknown = scenarios.find((s) => !STAGING_SCENARIOS.some((k) => k.name === s));
   if (unknown)
     throw new Error(
-      `--scenario: "${unknown}" is not a staging scenario; known: ${STAGING_SCENARIOS.map((s) => s.name).join(', ')}`,
+      `--scenario: ${shownArg(unknown)} is not a staging scenario; known: ${STAGING_SCENARIOS.map((s) => s.name).join(', ')}`,
     );
   if (values.endpoint !== undefined && !/^https?:\/\//.test(values.endpoint))
-    throw new Error(`--endpoint must be an http(s) URL, got "${values.endpoint}"`);
+    throw new Error(`--endpoint must be an http(s) URL, got ${shownArg(values.endpoint)}`);
   return {
     secrets,
     endpoint: values.endpoint,

@@ -9,6 +9,7 @@ import {
 import { reportText, writeReport } from '../../local/rehearsal/report.js';
 import { DEFAULT_SCENARIOS, SCENARIOS } from '../../local/rehearsal/scenarios.js';
 import { rehearseStaging, STAGING_USAGE } from './rehearse-staging.js';
+import { shownArg, usageError } from './runtime.js';
 import type { Command, CommandIO } from './types.js';
 
 const DEFAULTS = {
@@ -54,15 +55,13 @@ export const rehearse: Command = {
     const target = targetOf(args);
     if (target === 'staging') return rehearseStaging(args, io);
     if (target !== 'local') {
-      io.err(`rekey rehearse: --target must be local or staging, got "${target}"\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'rehearse', `--target must be local or staging, got ${shownArg(target)}`, USAGE);
     }
     let options: ReturnType<typeof parse>;
     try {
       options = parse(args);
     } catch (error) {
-      io.err(`rekey rehearse: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'rehearse', error, USAGE);
     }
     const progress = progressPrinter(io);
     let report: RehearsalReport;
@@ -106,7 +105,7 @@ function parse(args: string[]) {
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+      throw new Error(`--${name} must be an integer ≥ ${min}, got ${shownArg(String(raw))}`);
     return n;
   };
   const providers = values.providers
@@ -115,13 +114,13 @@ function parse(args: string[]) {
   const unknownProvider = providers.find((p) => !REHEARSAL_PROVIDERS[p]);
   if (unknownProvider)
     throw new Error(
-      `--providers: unknown provider "${unknownProvider}"; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
+      `--providers: unknown provider ${shownArg(unknownProvider)}; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
     );
   const scenarios = values.scenario ? values.scenario.split(',').map((s) => s.trim()) : DEFAULT_SCENARIOS;
   const unknownScenario = scenarios.find((s) => !SCENARIOS.some((k) => k.name === s));
   if (unknownScenario)
     throw new Error(
-      `--scenario: unknown scenario "${unknownScenario}"; known: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+      `--scenario: unknown scenario ${shownArg(unknownScenario)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`,
     );
   const keys = int('keys', Math.max(DEFAULTS.keys, providers.length), 1);
   return {

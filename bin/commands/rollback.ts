@@ -6,6 +6,7 @@ import {
   destroy,
   reportError,
   revocationDeps,
+  usageError,
   warnWithoutLease,
 } from './runtime.js';
 import type { Command } from './types.js';
@@ -43,8 +44,7 @@ export const rollback: Command = {
       }));
       if (positionals.length !== 1) throw new Error('name exactly one secret');
     } catch (error) {
-      io.err(`rekey rollback: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'rollback', error, USAGE);
     }
     let runtime: CliRuntime;
     try {

@@ -3,7 +3,16 @@ import { parseDurationSeconds } from '../../lambdas/duration.js';
 import { AWSCURRENT } from '../../lambdas/secrets.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
-import { type CliRuntime, cliRuntime, destroy, reportError, waitFor, warnWithoutLease } from './runtime.js';
+import {
+  type CliRuntime,
+  cliRuntime,
+  destroy,
+  reportError,
+  shownArg,
+  usageError,
+  waitFor,
+  warnWithoutLease,
+} from './runtime.js';
 import type { Command } from './types.js';
 
 const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--provide-key < key] [--no-wait] [--timeout 300s]
@@ -35,8 +44,7 @@ export const rotate: Command = {
     try {
       parsed = parse(args);
     } catch (error) {
-      io.err(`rekey rotate: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'rotate', error, USAGE);
     }
     const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey, inventory } = parsed;
     let runtime: CliRuntime;
@@ -130,10 +138,10 @@ function parse(args: string[]) {
     );
   const graceSeconds = values.grace === undefined ? 0 : parseDurationSeconds(values.grace);
   if (graceSeconds === undefined)
-    throw new Error(`--grace "${values.grace}" is not a duration like 0s, 5m or 1h`);
+    throw new Error(`--grace: ${shownArg(values.grace ?? '')} is not a duration like 0s, 5m or 1h`);
   const timeoutSeconds = parseDurationSeconds(values.timeout);
   if (timeoutSeconds === undefined)
-    throw new Error(`--timeout "${values.timeout}" is not a duration like 300s or 10m`);
+    throw new Error(`--timeout: ${shownArg(values.timeout)} is not a duration like 300s or 10m`);
   return {
     secret: positionals[0]!,
     emergency: values.emergency,

@@ -108,8 +108,41 @@ export async function waitFor(
   }
 }
 
-/** Prints a rekey error's message (never a stack) and returns the exit code for it. */
+/**
+ * Prints why a command that was understood did not succeed — a refusal, an AWS or provider answer — and
+ * returns 1; 2 is for command lines that were not understood (`usageError`). Never a stack.
+ */
 export function reportError(io: CommandIO, command: string, error: unknown): number {
   io.err(`rekey ${command}: ${error instanceof Error ? error.message : String(error)}`);
-  return error instanceof RekeyError ? 1 : 2;
+  return 1;
+}
+
+/**
+ * A command-line value as a message may quote it: short plain text as written, anything else described by
+ * its length — a key pasted into the wrong place must not reach a terminal or a CI log, nor control
+ * characters the terminal.
+ */
+export function shownArg(value: string): string {
+  return /^[\w.:/@,+=-]{1,24}$/.test(value) ? `"${value}"` : `a value of ${value.length} characters`;
+}
+
+/**
+ * Prints a usage error and the usage, and returns 2. Node's parseArgs quotes an unknown option or an
+ * unexpected argument as given; those messages are rebuilt with `shownArg` (its other messages quote only
+ * the command's own option names).
+ */
+export function usageError(io: CommandIO, command: string, error: unknown, usage: string): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const option = /^Unknown option '([\s\S]*)'(?:\. To specify a positional argument[\s\S]*)?$/.exec(message);
+  const positional =
+    /^Unexpected argument '([\s\S]*)'\. This command does not take positional arguments$/.exec(message);
+  const text =
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option
+      ? `unknown option ${shownArg(option[1]!)}`
+      : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && positional
+        ? `unexpected argument ${shownArg(positional[1]!)}`
+        : message;
+  io.err(`rekey ${command}: ${text}\n\n${usage}`);
+  return 2;
 }

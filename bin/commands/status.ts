@@ -10,6 +10,7 @@ import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { AWSCURRENT, AWSPENDING, isAwsError } from '../../lambdas/secrets.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { KEY_AGE_FACTOR, loadInventory, type ManagedKeyPlan } from '../../lib/inventory.js';
+import { reportError, usageError } from './runtime.js';
 import type { Command } from './types.js';
 
 export type Health =
@@ -157,10 +158,14 @@ export const status: Command = {
         allowPositionals: false,
       }));
     } catch (error) {
-      io.err(`rekey status: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
+      return usageError(io, 'status', error, USAGE);
     }
-    const plans = loadInventory(values.inventory ?? 'rekey.yaml', Object.keys(PROVIDERS));
+    let plans: ManagedKeyPlan[];
+    try {
+      plans = loadInventory(values.inventory ?? 'rekey.yaml', Object.keys(PROVIDERS));
+    } catch (error) {
+      return reportError(io, 'status', error);
+    }
     const sm = new SecretsManagerClient({});
     try {
       const now = new Date();

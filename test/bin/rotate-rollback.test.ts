@@ -97,7 +97,7 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
       ),
       2,
     );
-    assert.match(io2.stderr[0]!, /--grace "soon" is not a duration like 0s, 5m or 1h/);
+    assert.match(io2.stderr[0]!, /--grace: "soon" is not a duration like 0s, 5m or 1h/);
   });
 
   it('rollback without the stack wiring explains which variables to set', async () => {
