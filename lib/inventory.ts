@@ -447,6 +447,8 @@ export interface ManagedKeyPlan {
   /** Full ARN when the secret already exists outside the stack. */
   existingSecretArn?: string;
   existingKmsKeyArn?: string;
+  /** The provider key API's URL as the inventory gives it (provider_api). */
+  providerApi?: string;
   /** Name or ARN of the rotator-credential secret. */
   rotatorSecret: string;
   options: Record<string, unknown>;
@@ -602,6 +604,7 @@ export function resolveInventory(
       secretName: key.vault_path,
       ...(key.secret_arn ? { existingSecretArn: key.secret_arn } : {}),
       ...(key.kms_key_arn ? { existingKmsKeyArn: key.kms_key_arn } : {}),
+      ...(key.provider_api ? { providerApi: key.provider_api } : {}),
       rotatorSecret: key.rotator_secret,
       options: key.options,
       imported: key.imported,
@@ -646,6 +649,8 @@ export function keyRouteOf(plan: ManagedKeyPlan, roles?: KeyRoute['roles']): Key
     singleKey: plan.singleKey,
     gracePeriod: plan.gracePeriod,
     rollbackOnFailure: plan.rollbackOnFailure,
+    // The generic HTTP adapter's rotator credential names a base URL: it must stay on provider_api's origin.
+    ...(plan.provider === 'http' && plan.providerApi ? { origin: new URL(plan.providerApi).origin } : {}),
     ...(roles ? { roles } : {}),
   };
 }

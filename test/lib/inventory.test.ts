@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
 import {
   InventoryError,
+  keyRouteOf,
   loadInventory,
   parseInventory,
   readInventory,
@@ -647,6 +648,29 @@ describe('inventory: values quoted back are shown safely', () => {
     assert.match(message, /api_keys\[0\] \(sendgrid-api-key\): field "provider"/);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     assert.doesNotMatch(message.replaceAll('\n  - ', ' '), /[\u0000-\u001f\u007f]/);
+  });
+});
+
+describe('inventory: what each key pins at deploy time (its route)', () => {
+  const plans = loadInventory(EXAMPLE, Object.keys(PROVIDERS));
+  const plan = (name: string) => plans.find((p) => p.name === name)!;
+
+  it('repeats the entry: secret, provider, rotator secret, options, single-key, grace and rollback', () => {
+    assert.deepEqual(keyRouteOf(plan('sendgrid-api-key')), {
+      name: 'sendgrid-api-key',
+      secretName: 'prod/sendgrid/api-key',
+      provider: 'sendgrid',
+      rotatorSecret: 'rekey/rotator/sendgrid',
+      options: { scopes: ['mail.send'] },
+      singleKey: false,
+      gracePeriod: '4h',
+      rollbackOnFailure: true,
+    });
+  });
+
+  it("pins the generic HTTP adapter's origin from provider_api, and no other adapter's", () => {
+    assert.equal(keyRouteOf(plan('internal-service-api-key')).origin, 'https://gateway.internal');
+    assert.equal(keyRouteOf(plan('sendgrid-api-key')).origin, undefined);
   });
 });
 
