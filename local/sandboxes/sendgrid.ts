@@ -5,6 +5,7 @@ import {
   ProviderSandbox,
   type SandboxRequest,
   type SandboxResponse,
+  type StatusFault,
 } from './sandbox.js';
 
 interface SendGridKey {
@@ -37,15 +38,43 @@ export const SENDGRID_FULL_ACCESS_SCOPES = [
 ];
 const MAX_KEYS = 100;
 
+export interface SendGridSandboxOptions {
+  /**
+   * Whether a 429 also carries Retry-After (default true, as the suites' fault tests expect). SendGrid documents
+   * only X-RateLimit-Limit/Remaining/Reset, Reset a Unix time in seconds: with false a 429 carries only those.
+   */
+  retryAfter?: boolean;
+}
+
 /**
  * SendGrid's `/v3/api_keys` API as documented (twilio/sendgrid-oai): bearer-key auth, JSON bodies,
  * `{errors:[{field,message}]}` error shape, keys shown only at creation, 100 keys per account, deleted keys
  * answered 401. CreateApiKey without `scopes` makes a Full Access key; GetApiKey's `scopes` is optional,
  * and a key seeded with `scopesShown: false` is returned without them.
- * `POST /v3/mail/send` (scope mail.send) is the call simulated applications make.
+ * `POST /v3/mail/send` (scope mail.send) is the call simulated applications make. A 429 carries SendGrid's
+ * X-RateLimit-* headers (Reset a Unix time), and Retry-After unless `retryAfter: false`.
  */
 export class SendGridSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, SendGridKey>();
+
+  constructor(private readonly options: SendGridSandboxOptions = {}) {
+    super();
+  }
+
+  protected override faultResponse(fault: StatusFault): SandboxResponse {
+    const response = super.faultResponse(fault);
+    if (fault.status !== 429 || fault.retryAfterSeconds === undefined) return response;
+    const reset = Math.ceil(Date.now() / 1000) + fault.retryAfterSeconds;
+    return {
+      ...response,
+      headers: {
+        ...(this.options.retryAfter === false ? {} : response.headers),
+        'x-ratelimit-limit': '600',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(reset),
+      },
+    };
+  }
 
   /** Creates a key directly (a key made in SendGrid's UI): the rotator credential or an app's first key. */
   seedKey(

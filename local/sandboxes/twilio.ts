@@ -7,7 +7,8 @@ export type TwilioKeyType = 'main' | 'standard' | 'restricted';
 
 interface TwilioKey {
   sid: string;
-  friendlyName: string;
+  /** Null for a key made without a FriendlyName (twilio-oai marks friendly_name nullable). */
+  friendlyName: string | null;
   secret: string;
   type: TwilioKeyType;
   policy: { allow: string[] } | null;
@@ -50,9 +51,9 @@ export class TwilioSandbox extends ProviderSandbox {
     this.recordIssued(this.authToken);
   }
 
-  /** A key made in the Twilio Console (a Main key for the rotator, or an app's first key). */
+  /** A key made in the Twilio Console (a Main key for the rotator, or an app's first key); null: unnamed. */
   seedKey(
-    friendlyName: string,
+    friendlyName: string | null,
     type: TwilioKeyType,
     policy: { allow: string[] } | null = null,
   ): { id: string; value: string } {
@@ -63,7 +64,7 @@ export class TwilioSandbox extends ProviderSandbox {
   listKeys(): Array<{ id: string; name: string; type: TwilioKeyType; policy: { allow: string[] } | null }> {
     return [...this.keys.values()].map((k) => ({
       id: k.sid,
-      name: k.friendlyName,
+      name: k.friendlyName ?? '',
       type: k.type,
       policy: k.policy,
     }));
@@ -90,7 +91,11 @@ export class TwilioSandbox extends ProviderSandbox {
     };
   }
 
-  private newKey(friendlyName: string, type: TwilioKeyType, policy: { allow: string[] } | null): TwilioKey {
+  private newKey(
+    friendlyName: string | null,
+    type: TwilioKeyType,
+    policy: { allow: string[] } | null,
+  ): TwilioKey {
     const key: TwilioKey = {
       sid: `SK${randomBytes(16).toString('hex')}`,
       friendlyName,
@@ -188,7 +193,9 @@ export class TwilioSandbox extends ProviderSandbox {
       const page = Number(req.query.get('Page') ?? 0);
       const all = [...this.keys.values()];
       const slice = all.slice(page * pageSize, (page + 1) * pageSize);
-      const pageUrl = (n: number) => `/v1/Keys?AccountSid=${this.accountSid}&PageSize=${pageSize}&Page=${n}`;
+      // twilio-oai ListGetKeys: the page URLs are absolute URIs on iam.twilio.com.
+      const pageUrl = (n: number) =>
+        `https://iam.twilio.com/v1/Keys?AccountSid=${this.accountSid}&PageSize=${pageSize}&Page=${n}`;
       return {
         status: 200,
         body: {
@@ -212,8 +219,8 @@ export class TwilioSandbox extends ProviderSandbox {
       const form = this.form(req);
       if (form.get('AccountSid') !== this.accountSid)
         return this.fail(400, 20001, 'Missing required parameter AccountSid in the post body');
-      const friendlyName = form.get('FriendlyName') ?? '';
-      if (friendlyName.length > 64)
+      const friendlyName = form.get('FriendlyName');
+      if (friendlyName !== null && friendlyName.length > 64)
         return this.fail(400, 20001, 'FriendlyName can be up to 64 characters long');
       const keyType = form.get('KeyType');
       let policy: { allow: string[] } | null = null;
