@@ -114,7 +114,10 @@ describe('rekey import', () => {
       await importCommand.run(['nope', '--key-id', 'x', '--inventory', env.inventoryPath], unknown),
       2,
     );
-    assert.match(unknown.all(), /no inventory entry "nope" in \S+rekey\.yaml; entries: sendgrid-api-key, never-deployed/);
+    assert.match(
+      unknown.all(),
+      /no inventory entry "nope" in \S+rekey\.yaml; entries: sendgrid-api-key, never-deployed/,
+    );
     const missing = captureIO(env.current.value);
     assert.equal(
       await importCommand.run(
