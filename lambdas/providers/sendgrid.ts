@@ -148,20 +148,38 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       },
 
       async validateKey(key) {
-        // GET /v3/scopes is the cheapest call any key may make: it lists the key's own scopes.
-        const res = await http.request({
+        // GET /v3/scopes (ListScope) is the cheapest call any key may make: it lists the key's own scopes.
+        // sendgrid-oai documents its 401 as "the caller may not view the list of scopes", so a 401 there is
+        // not proof of a dead key: only then, GetApiKey on the key's own id decides. Its 401 is the global
+        // authentication error (GlobalError401), its 403 a key that lacks api_keys.read and its 404 an id
+        // the authenticated account does not hold: both say SendGrid accepted the key.
+        const scopes = await http.request({
           call: 'validate key',
           method: 'GET',
           path: '/v3/scopes',
           headers: { authorization: `Bearer ${key.value}` },
         });
-        if (res.status === 200 || res.status === 403) return 'accepted';
-        if (res.status === 401) return 'rejected';
+        if (scopes.status === 200 || scopes.status === 403) return 'accepted';
+        if (scopes.status !== 401)
+          throw new ProviderRejectedError(
+            'SendGrid',
+            'validate key',
+            scopes.status,
+            'unexpected status for GET /v3/scopes.',
+          );
+        const own = await http.request({
+          call: 'validate key (authentication check)',
+          method: 'GET',
+          path: `/v3/api_keys/${encodeURIComponent(key.id)}`,
+          headers: { authorization: `Bearer ${key.value}` },
+        });
+        if (own.status === 200 || own.status === 403 || own.status === 404) return 'accepted';
+        if (own.status === 401) return 'rejected';
         throw new ProviderRejectedError(
           'SendGrid',
-          'validate key',
-          res.status,
-          'unexpected status for GET /v3/scopes.',
+          'validate key (authentication check)',
+          own.status,
+          'unexpected status for GET /v3/api_keys/{api_key_id} after GET /v3/scopes answered 401.',
         );
       },
 

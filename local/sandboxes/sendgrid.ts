@@ -17,6 +17,8 @@ interface SendGridKey {
   fullAccess: boolean;
   /** Whether GET /v3/api_keys/{id} includes the scopes (GetApiKey's `scopes` is optional). */
   scopesShown: boolean;
+  /** Whether GET /v3/scopes lists this key's scopes; false: it answers ListScope's documented 401. */
+  listsScopes: boolean;
 }
 
 export const SENDGRID_ADMIN_SCOPES = [
@@ -50,7 +52,8 @@ export interface SendGridSandboxOptions {
  * SendGrid's `/v3/api_keys` API as documented (twilio/sendgrid-oai): bearer-key auth, JSON bodies,
  * `{errors:[{field,message}]}` error shape, keys shown only at creation, 100 keys per account, deleted keys
  * answered 401. CreateApiKey without `scopes` makes a Full Access key; GetApiKey's `scopes` is optional,
- * and a key seeded with `scopesShown: false` is returned without them.
+ * and a key seeded with `scopesShown: false` is returned without them. A key seeded with `listsScopes: false`
+ * is live but answers GET /v3/scopes with ListScope's documented 401 (it may not view the list of scopes).
  * `POST /v3/mail/send` (scope mail.send) is the call simulated applications make. A 429 carries SendGrid's
  * X-RateLimit-* headers (Reset a Unix time), and Retry-After unless `retryAfter: false`.
  */
@@ -80,9 +83,10 @@ export class SendGridSandbox extends ProviderSandbox {
   seedKey(
     name: string,
     scopes: string[] = SENDGRID_ADMIN_SCOPES,
-    { scopesShown = true }: { scopesShown?: boolean } = {},
+    { scopesShown = true, listsScopes = true }: { scopesShown?: boolean; listsScopes?: boolean } = {},
   ): { id: string; value: string } {
     const key = this.newKey(name, scopes, false, scopesShown);
+    key.listsScopes = listsScopes;
     return { id: key.id, value: key.value };
   }
 
@@ -112,7 +116,7 @@ export class SendGridSandbox extends ProviderSandbox {
   private newKey(name: string, scopes: string[], fullAccess: boolean, scopesShown: boolean): SendGridKey {
     const id = randomBytes(16).toString('base64url').slice(0, 22);
     const value = `SG.${id}.${randomBytes(32).toString('base64url').slice(0, 43)}`;
-    const key = { id, name, value, scopes: [...scopes], fullAccess, scopesShown };
+    const key = { id, name, value, scopes: [...scopes], fullAccess, scopesShown, listsScopes: true };
     this.keys.set(id, key);
     this.recordIssued(value);
     return key;
@@ -135,7 +139,10 @@ export class SendGridSandbox extends ProviderSandbox {
 
     const item = /^\/v3\/api_keys\/([^/]+)$/.exec(req.path);
     if (req.path === '/v3/scopes' && req.method === 'GET')
-      return { status: 200, body: { scopes: caller.scopes } };
+      // ListScope's 401 is documented as "the caller may not view the list of scopes", with this body.
+      return caller.listsScopes
+        ? { status: 200, body: { scopes: caller.scopes } }
+        : this.fail(401, 'authorization required');
     if (req.path === '/v3/mail/send' && req.method === 'POST') return need('mail.send') ?? { status: 202 };
     if (req.path === '/v3/api_keys' && req.method === 'GET') {
       const denied = need('api_keys.read');

@@ -316,6 +316,25 @@ export function checkRecording(
       checkShape(report, 'error', facts.errorShape, response.body);
     }
 
+    if (op.keyVerdict?.inconclusive?.includes(response.status)) {
+      // The adapter's next call with the same credential must be one whose answer decides.
+      const next = events
+        .slice(index + 1)
+        .find(
+          (e): e is Extract<RecordedEvent, { kind: 'exchange' }> =>
+            e.kind === 'exchange' && e.request.headers.authorization === request.headers.authorization,
+        );
+      const nextOp = next && matchOperation(facts, next.request.method, next.request.url.pathname);
+      report.fact(
+        `${id}:keyVerdict.inconclusive`,
+        nextOp?.keyVerdict !== undefined &&
+          !nextOp.keyVerdict.inconclusive?.includes(next!.response.status) &&
+          [...nextOp.keyVerdict.accepted, ...nextOp.keyVerdict.rejected].includes(next!.response.status),
+        () =>
+          `${where} answered ${response.status}, which says nothing about the key (${op.keyVerdict!.source.ref}), and the adapter's next call with that key ${next ? `(${next.request.method} ${next.request.url.pathname}, ${next.response.status})` : '(none)'} does not decide it`,
+      );
+    }
+
     if (response.status === 429 && facts.rateLimit) {
       const { headers, reset } = facts.rateLimit;
       for (const h of headers)

@@ -613,6 +613,29 @@ describe('conformance: the check fails when a fact is violated', () => {
     assert.deepEqual(facts(datadogReport), ['DeleteAPIKey:auth']);
   });
 
+  it('reports a SendGrid ListScope 401 taken for a dead key without a deciding second call', () => {
+    // Prepare: the adapter as it was — GET /v3/scopes 401, then nothing more with that key
+    const events = [
+      exchange('GET', 'https://api.sendgrid.com/v3/scopes', { authorization: 'Bearer SG.app' }, 401, {
+        errors: [{ field: null, message: 'authorization required' }],
+      }),
+      exchange(
+        'GET',
+        'https://api.sendgrid.com/v3/api_keys?limit=100',
+        { authorization: 'Bearer SG.x' },
+        200,
+        {
+          result: [],
+        },
+      ),
+    ];
+    // Act
+    const report = checkRecording(sendgridFacts, events);
+    // Assess
+    assert.deepEqual(facts(report), ['ListScope:keyVerdict.inconclusive']);
+    assert.match(report.violations[0]!.message, /says nothing about the key \(ListScope\)/);
+  });
+
   it('reports a permission the adapter does not ask for (mismatch 1: api_keys_delete)', () => {
     // Prepare: an adapter that asks only for read and write
     const declared = ['api_keys_read', 'api_keys_write'];
@@ -636,15 +659,51 @@ describe('conformance findings (adapter behaviour the facts contradict; lambdas/
     assert.equal(cloudflare.capabilities.maxActiveKeys, accountCap);
   });
 
-  it('does not take SendGrid’s documented 401 from GET /v3/scopes for a dead key without another check', {
-    todo: "FINDING: sendgrid-oai ListScope documents 401 as 'the caller may not view the list of scopes', yet validateKey reads every 401 from /v3/scopes as 'rejected' — a live key refused scope listing fails testSecret; a second, scope-free check (or a documented distinction of the error body) is needed",
-  }, async () => {
+  it('does not take SendGrid’s documented 401 from GET /v3/scopes for a dead key without another check', async () => {
+    // Prepare: a live key that may not view the list of scopes (ListScope's documented 401), and a dead one
     const sandbox = await started(new SendGridSandbox());
     const admin = sandbox.seedKey('rekey-rotator');
     const recorder = new Recorder(logs);
     const client = recorder.connect(sendgrid, sandbox, { credential: { apiKey: admin.value }, options: {} });
-    const live = sandbox.seedKey('app', ['mail.send']);
-    sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' });
-    assert.equal(await client.validateKey(live), 'accepted');
+    const live = sandbox.seedKey('app', ['mail.send'], { listsScopes: false });
+    const reader = sandbox.seedKey('reader', ['api_keys.read'], { listsScopes: false });
+    const dead = sandbox.seedKey('old', ['mail.send']);
+    sandbox.deleteKey(dead.id);
+    // Act
+    const verdicts = [
+      await client.validateKey(live),
+      await client.validateKey(reader),
+      await client.validateKey(dead),
+    ];
+    // Assess: GetApiKey on the key's own id decides (403 and 200 authenticated, 401 not)
+    assert.deepEqual(verdicts, ['accepted', 'accepted', 'rejected']);
+    const calls = recorder.events.flatMap((e) =>
+      e.kind === 'exchange' ? [`${e.request.url.pathname} ${e.response.status}`] : [],
+    );
+    assert.deepEqual(calls, [
+      '/v3/scopes 401',
+      `/v3/api_keys/${live.id} 403`,
+      '/v3/scopes 401',
+      `/v3/api_keys/${reader.id} 200`,
+      '/v3/scopes 401',
+      `/v3/api_keys/${dead.id} 401`,
+    ]);
+    const report = checkRecording(sendgridFacts, recorder.events);
+    assert.deepEqual(report.violations, []);
+    assert.ok(report.checked.has('ListScope:keyVerdict.inconclusive'));
+  });
+
+  it('validates a SendGrid key that may list its scopes with that one call', async () => {
+    // Prepare
+    const sandbox = await started(new SendGridSandbox());
+    const admin = sandbox.seedKey('rekey-rotator');
+    const recorder = new Recorder(logs);
+    const client = recorder.connect(sendgrid, sandbox, { credential: { apiKey: admin.value }, options: {} });
+    const key = sandbox.seedKey('app', ['mail.send']);
+    // Act
+    const verdict = await client.validateKey(key);
+    // Assess
+    assert.equal(verdict, 'accepted');
+    assert.equal(recorder.events.filter((e) => e.kind === 'exchange').length, 1);
   });
 });

@@ -75,6 +75,10 @@ export const sendgridFacts: ProviderFacts = {
         },
       },
       permissions: { names: ['api_keys.read'], source: { spec: 'docs', ref: 'API Key Permissions List' } },
+      // Called with the key itself on its own id, where ListScope's 401 decided nothing: 401 is
+      // GlobalError401 (the docs' "401 Requires authentication"), 403 ApiKeysError403 (authenticated, without
+      // api_keys.read), 404 ApiKeysError404 (authenticated; no such key id).
+      keyVerdict: { source: op('GetApiKey'), accepted: [200, 403, 404], rejected: [401] },
     },
     {
       operationId: 'DeleteApiKey',
@@ -94,6 +98,14 @@ export const sendgridFacts: ProviderFacts = {
       auth: bearer,
       statuses: [200, 401, 403, 404, 500],
       responses: { 200: { required: ['scopes'], closed: [{ path: '', keys: ['scopes'] }] } },
+      // The 401 is documented as "the user making the call doesn't have the authorization to view the list of
+      // scopes" (body {errors:[{field:null,message:"authorization required"}]}): not proof of a dead key.
+      keyVerdict: {
+        source: { spec: 'scopes', ref: 'ListScope' },
+        accepted: [200, 403],
+        rejected: [],
+        inconclusive: [401],
+      },
     },
   ],
   errorShape: {

@@ -67,6 +67,23 @@ export interface OperationFact {
   pagination?: { mechanism: string; source: Source };
   /** What the caller must hold, in the provider's own names. */
   permissions?: { names: string[]; source: Source };
+  /** Where an adapter validates a key with this operation: what each status says about that key. */
+  keyVerdict?: KeyVerdictFact;
+}
+
+/**
+ * What an answer says about the key that made the call. A status the description gives another meaning
+ * (SendGrid's ListScope 401: "may not view the list of scopes") is inconclusive: the check requires the
+ * adapter's next call with the same key to be a conclusive one.
+ */
+export interface KeyVerdictFact {
+  source: Source;
+  /** The key is authenticated (it may still lack a permission). */
+  accepted: number[];
+  /** The key is not authenticated: unknown, revoked or expired. */
+  rejected: number[];
+  /** Neither: another call with the same key must decide. */
+  inconclusive?: number[];
 }
 
 export interface RateLimitFact {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ProviderRejectedError } from '../../../lambdas/errors.js';
 import { SendGridScopesUnknownError, sendgrid } from '../../../lambdas/providers/sendgrid.js';
 import { SendGridSandbox } from '../../../local/sandboxes/sendgrid.js';
 import { rejection } from '../../support/assertions.js';
@@ -79,6 +80,31 @@ describe('SendGrid adapter against the documented API', () => {
     assert.deepEqual(permissions, ['mail.send']);
     assert.deepEqual(sandbox.listKeys().find((k) => k.id === created.id)?.scopes, ['mail.send']);
     assert.deepEqual(sandbox.fullAccessKeys(), []);
+  });
+
+  it('accepts a live key that GET /v3/scopes answers 401, once GetApiKey on its own id authenticates it', async () => {
+    // Prepare: ListScope's documented 401, "may not view the list of scopes"
+    const { client } = connect();
+    const live = sandbox.seedKey('app', ['mail.send'], { listsScopes: false });
+    // Act
+    const verdict = await client.validateKey(live);
+    // Assess
+    assert.equal(verdict, 'accepted');
+  });
+
+  it('refuses an undocumented status from the authentication check with a typed error that names the call, not the key', async () => {
+    // Prepare
+    const { client } = connect();
+    const live = sandbox.seedKey('app', ['mail.send'], { listsScopes: false });
+    sandbox.injectFault({ status: 400, times: 1, match: (req) => req.path.startsWith('/v3/api_keys/') });
+    // Act
+    const error = await rejection(client.validateKey(live));
+    // Assess
+    assert.ok(error instanceof ProviderRejectedError, `got ${error.name}: ${error.message}`);
+    assert.equal(error.status, 400);
+    assert.match(error.message, /authentication check/);
+    assert.match(error.message, /GET \/v3\/api_keys\/\{api_key_id\} after GET \/v3\/scopes answered 401/);
+    assert.ok(!error.message.includes(live.value));
   });
 
   it('reaches an EU regional subuser’s keys at https://api.eu.sendgrid.com', async () => {
