@@ -7,6 +7,8 @@ export {
   isAuthFailure,
   KeyClient,
   type KeyClientOptions,
+  type KeyConfigurationCode,
+  KeyConfigurationError,
   KeyRejectedError,
   KeyUnavailableError,
 } from './key-client.js';

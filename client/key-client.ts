@@ -76,6 +76,68 @@ export class KeyUnavailableError extends Error {
   }
 }
 
+/** Why a secret can never yield a key as it is: retrying cannot help, a person must act. */
+export type KeyConfigurationCode =
+  | 'KEY_NOT_IMPORTED'
+  | 'KEY_DOCUMENT_INVALID'
+  | 'SECRET_NOT_FOUND'
+  | 'ACCESS_DENIED';
+
+/**
+ * The secret cannot yield a key until a person fixes something: it holds the stack's placeholder (run
+ * `rekey import`), a document that is not rekey's (the message names the version and the field), it does
+ * not exist, or this role may not read it. Permanent: `retryable` is false.
+ */
+export class KeyConfigurationError extends Error {
+  readonly retryable = false;
+  readonly versionId?: string;
+  readonly field?: string;
+  constructor(
+    readonly code: KeyConfigurationCode,
+    readonly secretId: string,
+    message: string,
+    options: { cause?: unknown; versionId?: string; field?: string } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KeyConfigurationError';
+    if (options.versionId !== undefined) this.versionId = options.versionId;
+    if (options.field !== undefined) this.field = options.field;
+  }
+}
+
+/** AWS error names that mean the secret, its value or the permission is missing — not a passing failure. */
+const NOT_FOUND = new Set(['ResourceNotFoundException']);
+const DENIED = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'KMSAccessDeniedException',
+  'DecryptionFailure',
+]);
+
+/**
+ * The permanent error for a failed read, or undefined when retrying may help (network, throttling, 5xx): a
+ * malformed or placeholder document, a missing secret, a denied read.
+ */
+function configurationError(secretId: string, error: unknown): KeyConfigurationError | undefined {
+  if (error instanceof KeyConfigurationError) return error;
+  const name = error instanceof Error ? error.name : '';
+  if (NOT_FOUND.has(name))
+    return new KeyConfigurationError(
+      'SECRET_NOT_FOUND',
+      secretId,
+      `rekey client: ${secretId} does not exist in Secrets Manager (or has no current value); deploy the rekey stack with this key in the inventory and run \`rekey import\`, or fix the secret name the app reads.`,
+      { cause: { name } },
+    );
+  if (DENIED.has(name))
+    return new KeyConfigurationError(
+      'ACCESS_DENIED',
+      secretId,
+      `rekey client: this role may not read ${secretId} (${name}); grant it secretsmanager:GetSecretValue and DescribeSecret on the secret and kms:Decrypt via Secrets Manager (ManagedKey.grantRead), and list it in the key's readers if the inventory sets them.`,
+      { cause: { name } },
+    );
+  return undefined;
+}
+
 /** Whether an error means the provider refused the key: 401/403 on the common error shapes. */
 export function isAuthFailure(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
@@ -362,6 +424,8 @@ export class KeyClient {
         this.count(secretId, entry.key, METRICS.staleServes);
         return entry.key;
       }
+      const permanent = configurationError(secretId, error);
+      if (permanent) throw permanent;
       const reason = error instanceof Error ? error.name : 'unknown error';
       throw new KeyUnavailableError(
         secretId,
@@ -428,10 +492,7 @@ export class KeyClient {
         ...(versionId ? { VersionId: versionId } : { VersionStage: stage }),
       }),
     );
-    const doc = parseManagedKey(out.SecretString, {
-      secretId,
-      ...(out.VersionId ? { versionId: out.VersionId } : {}),
-    });
+    const doc = parseDocument(out.SecretString, secretId, out.VersionId);
     return {
       value: doc.key,
       keyId: doc.keyId,
@@ -452,5 +513,40 @@ export class KeyClient {
     const counter = byMetric.get(metric);
     if (counter) counter.count += 1;
     else byMetric.set(metric, { secret: secretNameOf(secretId), count: 1 });
+  }
+}
+
+/**
+ * A stored version as a key document. The stack's placeholder (deployed before `rekey import`) and any other
+ * document that is not rekey's are permanent errors naming the secret, the version and the field — never
+ * the value.
+ */
+function parseDocument(secretString: string | undefined, secretId: string, versionId: string | undefined) {
+  const version = versionId ? ` (version ${versionId})` : '';
+  try {
+    return parseManagedKey(secretString, { secretId, ...(versionId ? { versionId } : {}) });
+  } catch (error) {
+    if (isPlaceholder(secretString))
+      throw new KeyConfigurationError(
+        'KEY_NOT_IMPORTED',
+        secretId,
+        `rekey client: ${secretId}${version} still holds the placeholder the stack created; store the key your app uses today with \`rekey import <name> --key-id <id> < key\`, then deploy with imported: true.`,
+        { ...(versionId ? { versionId } : {}) },
+      );
+    const field = (error as { field?: string }).field;
+    throw new KeyConfigurationError(
+      'KEY_DOCUMENT_INVALID',
+      secretId,
+      `rekey client: ${error instanceof Error ? error.message : 'the stored value is not a rekey key document'}; store it again with \`rekey import <name>\`.`,
+      { cause: error, ...(versionId ? { versionId } : {}), ...(field ? { field } : {}) },
+    );
+  }
+}
+
+function isPlaceholder(secretString: string | undefined): boolean {
+  try {
+    return (JSON.parse(secretString ?? '') as { rekey?: unknown } | null)?.rekey === 'placeholder';
+  } catch {
+    return false;
   }
 }

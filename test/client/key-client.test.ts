@@ -1,19 +1,22 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import {
   type ApiKey,
   KeyClient,
   type KeyClientOptions,
+  KeyConfigurationError,
   KeyRejectedError,
   KeyUnavailableError,
   rekeyKeys,
 } from '../../client/index.js';
 import { METRIC_NAMESPACE, METRICS } from '../../lambdas/telemetry.js';
 import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
+import { PLACEHOLDER } from '../../lib/managed-key.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
 const MINUTE = 60_000;
@@ -128,6 +131,81 @@ describe('KeyClient', () => {
         /^rekey client: cannot read prod\/sendgrid\/api-key from Secrets Manager \(ServiceUnavailableException\) and no cached key is fresh enough to serve; check the network path/,
       );
       for (const secret of env.sandbox.issuedSecrets()) assert.ok(!error.message.includes(secret));
+      return true;
+    });
+  });
+
+  it('a placeholder document (the app deployed before rekey import) is a permanent error saying to import, not an outage', async () => {
+    await env.sm.send(new PutSecretValueCommand({ SecretId: env.secretArn, SecretString: PLACEHOLDER }));
+    const { client } = clientFor(env);
+    await assert.rejects(client.get(env.secretName), (error: unknown) => {
+      assert.ok(error instanceof KeyConfigurationError, String(error));
+      assert.equal(error.code, 'KEY_NOT_IMPORTED');
+      assert.equal(error.retryable, false);
+      assert.match(
+        error.message,
+        /prod\/sendgrid\/api-key \(version [\w-]+\) still holds the placeholder .*rekey import/,
+      );
+      return true;
+    });
+  });
+
+  it("a document that is not rekey's names the secret, the version and the field; retrying cannot help", async () => {
+    const { versionId: _v, ...doc } = await env.read('AWSCURRENT');
+    const { keyId: _k, ...broken } = doc;
+    await env.sm.send(
+      new PutSecretValueCommand({ SecretId: env.secretArn, SecretString: JSON.stringify(broken) }),
+    );
+    const { client } = clientFor(env);
+    await assert.rejects(client.get(env.secretName), (error: unknown) => {
+      assert.ok(error instanceof KeyConfigurationError, String(error));
+      assert.equal(error.code, 'KEY_DOCUMENT_INVALID');
+      assert.equal(error.retryable, false);
+      assert.equal(error.field, 'keyId');
+      assert.match(
+        error.message,
+        /prod\/sendgrid\/api-key \(version [\w-]+\): field "keyId" is missing.*rekey import/,
+      );
+      assert.ok(!error.message.includes(doc.key), 'the key is not in the message');
+      return true;
+    });
+  });
+
+  it('a missing secret and a denied read are permanent and say what to fix', async () => {
+    const { client } = clientFor(env);
+    await assert.rejects(client.get('prod/never/deployed'), (error: unknown) => {
+      assert.ok(error instanceof KeyConfigurationError, String(error));
+      assert.equal(error.code, 'SECRET_NOT_FOUND');
+      assert.match(
+        error.message,
+        /prod\/never\/deployed does not exist in Secrets Manager.*deploy the rekey stack/,
+      );
+      return true;
+    });
+    // An app role that may not read the secret: a session the loopback refuses.
+    const role = 'arn:aws:iam::123456789012:role/app-without-grant';
+    env.aws.sts.defineRole(role, () => false);
+    const { Credentials: c } = await new STSClient({}).send(
+      new AssumeRoleCommand({ RoleArn: role, RoleSessionName: 'app' }),
+    );
+    const denied = new KeyClient({
+      secretsManager: new SecretsManagerClient({
+        maxAttempts: 1,
+        credentials: {
+          accessKeyId: c!.AccessKeyId!,
+          secretAccessKey: c!.SecretAccessKey!,
+          sessionToken: c!.SessionToken!,
+        },
+      }),
+      metrics: false,
+    });
+    await assert.rejects(denied.get(env.secretName), (error: unknown) => {
+      assert.ok(error instanceof KeyConfigurationError, String(error));
+      assert.equal(error.code, 'ACCESS_DENIED');
+      assert.match(
+        error.message,
+        /may not read prod\/sendgrid\/api-key \(AccessDeniedException\); grant it secretsmanager:GetSecretValue/,
+      );
       return true;
     });
   });
