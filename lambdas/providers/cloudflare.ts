@@ -8,7 +8,8 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
  * `options.accountId` is set). New tokens copy the current token's policies, IP condition and validity
  * window (`not_before`, `expires_on`), so a replacement never outlives the token it replaces. The value
  * is shown only at creation, so a crashed attempt's token is revoked and replaced. `last_used_on` is
- * reported. Quotas: 50 user-owned tokens, 500 account-owned tokens. Listings page by `page`/`per_page`;
+ * reported. Quotas (developers.cloudflare.com/fundamentals/api/reference/limits): 50 user-owned tokens, 500
+ * account-owned tokens — `maxActiveKeysFor` gives the one the options select. Listings page by `page`/`per_page`;
  * `result_info` reports `count`, `page`, `per_page` and `total_count` (cloudflare/api-schemas).
  */
 export const CLOUDFLARE_USER_TOKEN_QUOTA = 50;
@@ -66,10 +67,14 @@ export const cloudflare: ProviderDefinition<
   displayName: 'Cloudflare',
   capabilities: {
     dualKey: true,
+    // Without options.accountId rekey manages user-owned tokens; maxActiveKeysFor gives the account's quota.
     maxActiveKeys: CLOUDFLARE_USER_TOKEN_QUOTA,
     lastUsed: true,
     valueReadable: false,
   },
+  /** Account-owned tokens (options.accountId): the account's quota of 500; user-owned tokens: the user's 50. */
+  maxActiveKeysFor: (options) =>
+    options.accountId ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA,
   maxKeyNameLength: 120,
   credentialSchema: CredentialSchema,
   optionsSchema: OptionsSchema,

@@ -7,7 +7,11 @@ import type { RetryHooks, RetryPolicy } from '../retry.js';
 export interface ProviderCapabilities {
   /** Two keys can be valid at once (the dual-key overlap). */
   dualKey: boolean;
-  /** Most keys that may be active at once under the rotator credential's account; null if unbounded. */
+  /**
+   * Most keys that may be active at once under the rotator credential's account; null if unbounded. Where the
+   * cap depends on the key document's options, this is the cap without them, and
+   * `ProviderDefinition.maxActiveKeysFor` gives the one that applies (read both through `maxActiveKeysOf`).
+   */
   maxActiveKeys: number | null;
   /** The provider reports when a key was last used (the revoker's first choice of usage evidence). */
   lastUsed: boolean;
@@ -93,6 +97,12 @@ export interface ProviderDefinition<Credential = unknown, Options = unknown> {
   readonly name: string;
   readonly displayName: string;
   readonly capabilities: ProviderCapabilities;
+  /**
+   * The cap of active keys for the keys these (parsed) options select, where it depends on them: Cloudflare
+   * allows 500 account-owned tokens (`options.accountId`) but 50 user-owned ones. Null if unbounded. Omitted:
+   * `capabilities.maxActiveKeys` applies whatever the options. Read it through `maxActiveKeysOf`.
+   */
+  maxActiveKeysFor?(options: Options): number | null;
   /** Longest key name the provider accepts. */
   readonly maxKeyNameLength: number;
   /** Shape of the rotator credential secret's JSON. */
@@ -114,4 +124,14 @@ export interface ProviderDefinition<Credential = unknown, Options = unknown> {
     looksLikeKey(value: string): boolean;
   };
   connect(context: ConnectContext<Credential, Options>): ProviderClient;
+}
+
+/** The cap of active keys that applies to keys with these (parsed) options: `maxActiveKeysFor`, else the static one. */
+export function maxActiveKeysOf<Credential, Options>(
+  definition: ProviderDefinition<Credential, Options>,
+  options: Options,
+): number | null {
+  return definition.maxActiveKeysFor
+    ? definition.maxActiveKeysFor(options)
+    : definition.capabilities.maxActiveKeys;
 }

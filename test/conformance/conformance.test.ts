@@ -7,7 +7,7 @@ import { openai } from '../../lambdas/providers/openai.js';
 import { SENDGRID_MAX_KEYS, SendGridScopesUnknownError, sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { stripe } from '../../lambdas/providers/stripe.js';
 import { twilio } from '../../lambdas/providers/twilio.js';
-import type { KeyMaterial, ProviderClient } from '../../lambdas/providers/types.js';
+import { type KeyMaterial, maxActiveKeysOf, type ProviderClient } from '../../lambdas/providers/types.js';
 import { ManualClock } from '../../local/clock.js';
 import {
   CLOUDFLARE_ACCOUNT_TOKEN_QUOTA,
@@ -330,6 +330,13 @@ describe('conformance: each adapter and its sandbox against the provider’s pub
     }
     const report = new ConformanceReport(cloudflareFacts);
     const [userCap, accountCap] = cloudflareFacts.keyCaps!;
+    const capFor = (options: object) => maxActiveKeysOf(cloudflare, cloudflare.optionsSchema.parse(options));
+    report.fact(
+      'keyCap:adapter',
+      capFor({}) === userCap!.max && capFor({ accountId: sandbox.accountId }) === accountCap!.max,
+      () =>
+        `adapter declares ${capFor({})} user-owned and ${capFor({ accountId: sandbox.accountId })} account-owned tokens`,
+    );
     report.fact(
       'keyCap:sandbox',
       CLOUDFLARE_USER_TOKEN_QUOTA === userCap!.max && CLOUDFLARE_ACCOUNT_TOKEN_QUOTA === accountCap!.max,
@@ -651,12 +658,24 @@ describe('conformance: the check fails when a fact is violated', () => {
   });
 });
 
-describe('conformance findings (adapter behaviour the facts contradict; lambdas/ left unchanged)', () => {
-  it('declares the Cloudflare cap of the tokens it manages: 500 account-owned tokens, 50 user-owned', {
-    todo: 'FINDING: cloudflare.capabilities.maxActiveKeys is 50 (CLOUDFLARE_USER_TOKEN_QUOTA) for account-owned tokens too, whose documented quota is 500; capabilities are static, so an accountId option cannot change them',
-  }, () => {
-    const accountCap = cloudflareFacts.keyCaps!.find((c) => c.what.startsWith('account'))!.max;
-    assert.equal(cloudflare.capabilities.maxActiveKeys, accountCap);
+describe('conformance findings (adapter behaviour the facts contradicted), fixed', () => {
+  it('declares the Cloudflare cap of the tokens it manages: 500 account-owned tokens, 50 user-owned', () => {
+    // Prepare
+    const cap = (owner: string) => cloudflareFacts.keyCaps!.find((c) => c.what.startsWith(owner))!.max;
+    const options = (raw: object) => cloudflare.optionsSchema.parse(raw);
+    // Act
+    const account = maxActiveKeysOf(cloudflare, options({ accountId: '0123456789abcdef0123456789abcdef' }));
+    const user = maxActiveKeysOf(cloudflare, options({}));
+    // Assess
+    assert.equal(account, cap('account'));
+    assert.equal(user, cap('user'));
+    assert.equal(cloudflare.capabilities.maxActiveKeys, cap('user'), 'without options: user-owned tokens');
+  });
+
+  it('takes the static cap of a provider that does not state one per option', () => {
+    // Act and assess
+    assert.equal(maxActiveKeysOf(sendgrid, sendgrid.optionsSchema.parse({})), SENDGRID_MAX_KEYS);
+    assert.equal(maxActiveKeysOf(stripe, stripe.optionsSchema.parse({})), null);
   });
 
   it('does not take SendGrid’s documented 401 from GET /v3/scopes for a dead key without another check', async () => {

@@ -141,7 +141,15 @@ export const cloudflareFacts: ProviderFacts = {
   },
   generalStatuses: { statuses: ['4XX'], source: spec('iam_api-response-common-failure') },
   keyCaps: [
-    { source: { spec: 'docs', ref: 'API token limits' }, what: 'user-owned API tokens', max: 50 },
-    { source: { spec: 'docs', ref: 'API token limits' }, what: 'account-owned API tokens', max: 500 },
+    {
+      source: { spec: 'docs', ref: 'reference/limits: API token limits' },
+      what: 'user-owned API tokens',
+      max: 50,
+    },
+    {
+      source: { spec: 'docs', ref: 'reference/limits: API token limits' },
+      what: 'account-owned API tokens',
+      max: 500,
+    },
   ],
 };
