@@ -399,7 +399,12 @@ export function readInventory(path: string): Inventory {
   if (doc.errors.length) {
     throw new InventoryError(
       path,
-      doc.errors.map((e) => `inventory: YAML syntax error at line ${e.linePos?.[0].line ?? '?'}: ${e.code}`),
+      // The parser's words without its excerpt (the excerpt could carry a value): where, and what is wrong.
+      doc.errors.map((e) => {
+        const at = e.linePos?.[0];
+        const words = e.message.split(' at line ')[0]!.trim();
+        return `inventory: YAML syntax error at line ${at?.line ?? '?'}, column ${at?.col ?? '?'}: ${words} (${e.code})`;
+      }),
     );
   }
   return parseInventory(doc.toJS(), path);

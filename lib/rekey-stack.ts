@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { formatDuration } from '../lambdas/duration.js';
+import { InvalidInputError } from '../lambdas/errors.js';
 import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
 import { RekeyFunction } from './function.js';
@@ -58,6 +59,25 @@ function grantAssumeKeyRoles(fn: RekeyFunction, functionArn: string, roles: read
 /** Secrets Manager reports these rotation outcomes through CloudTrail (best effort). */
 const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'];
 
+/** Resources CloudFormation allows in one stack. */
+export const CLOUDFORMATION_RESOURCE_LIMIT = 500;
+
+/**
+ * What one stack's template holds, at most: the machinery, per provider (its rotation function, role,
+ * policies, log group, alarms), per key (secret, resource policy, invoke permission, two roles and their
+ * policies, rotation schedule, alarms) and per distinct rotator secret (its resource policy). Exact for the
+ * largest key (created secret, imported, alert_on_failure); test/lib/limits.test.ts checks it against synth.
+ */
+export const TEMPLATE_RESOURCES = { fixed: 42, perProvider: 7, perKey: 14, perRotatorSecret: 1 } as const;
+
+/** The most resources `keys` can put in the template (see TEMPLATE_RESOURCES). */
+export function estimatedResources(keys: readonly ManagedKeyPlan[]): number {
+  const providers = new Set(keys.map((k) => k.provider)).size;
+  const rotators = new Set(keys.map((k) => k.rotatorSecret)).size;
+  const r = TEMPLATE_RESOURCES;
+  return r.fixed + r.perProvider * providers + r.perKey * keys.length + r.perRotatorSecret * rotators;
+}
+
 /** The auth-failure alarm fires above this many times the key's baseline of failures per 5 minutes. */
 export const AUTH_FAILURE_SPIKE_FACTOR = 3;
 
@@ -81,6 +101,22 @@ export class RekeyStack extends Stack {
     super(scope, id, props);
     if (props.keys.length === 0)
       throw new Error('`keys` must list at least one key; add entries to api_keys');
+    // Refused before anything is built: CloudFormation would refuse the template only after a long synth.
+    const estimate = estimatedResources(props.keys);
+    if (estimate > CLOUDFORMATION_RESOURCE_LIMIT) {
+      const r = TEMPLATE_RESOURCES;
+      const providers = new Set(props.keys.map((k) => k.provider)).size;
+      const rotators = new Set(props.keys.map((k) => k.rotatorSecret)).size;
+      const fit = Math.floor(
+        (CLOUDFORMATION_RESOURCE_LIMIT - r.fixed - r.perProvider * providers - r.perRotatorSecret * rotators) /
+          r.perKey,
+      );
+      throw new InvalidInputError(
+        'INVALID_INPUT',
+        `the inventory's ${props.keys.length} keys need up to ${estimate} CloudFormation resources, and one stack holds ${CLOUDFORMATION_RESOURCE_LIMIT} (${r.fixed} for rekey's machinery, ${r.perProvider} per provider, ${r.perKey} per key, ${r.perRotatorSecret} per rotator secret): at most ${fit} of these keys fit in one stack. Split api_keys over several inventory files and deploy one stack per file: cdk deploy -c inventory=<file> -c stackName=<name>.`,
+        { field: 'api_keys' },
+      );
+    }
     this.keyEncryption = new kms.Key(this, 'SecretsKey', {
       description: 'rekey: encrypts the managed API key secrets',
       enableKeyRotation: true,
