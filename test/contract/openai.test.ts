@@ -76,3 +76,85 @@ providerContract({
     };
   },
 });
+
+/** Project API keys of service accounts (options.projectId): one service account per key. */
+providerContract({
+  provider: openai,
+  variant: 'project service accounts',
+  listPageSize: 100,
+  async seed(now): Promise<SeededProvider> {
+    const sandbox = new OpenAiSandbox({ now });
+    await sandbox.start();
+    const admin = sandbox.seedAdminKey('rekey-rotator');
+    const projectId = sandbox.seedProject('production');
+    // Keys the adapter did not make: a project member's own key, an account made without a key.
+    sandbox.seedUserProjectKey(projectId, 'alice-laptop');
+    const current = sandbox.seedServiceAccount(projectId, 'billing-service');
+    const bearer = { authorization: `Bearer ${admin.value}` };
+    const accounts = `/v1/organization/projects/${projectId}/service_accounts`;
+    return {
+      sandbox,
+      createRequest: (req) => req.method === 'POST' && req.path === accounts,
+      credential: { adminKey: admin.value },
+      options: { projectId },
+      current: { id: current.id, value: current.value },
+      appKeys: () => sandbox.listServiceAccounts(projectId).map(({ id, name }) => ({ id, name })),
+      // A service account's key has the account's project role; every account rekey makes is a member.
+      permissionsOf: (id) => sandbox.listServiceAccounts(projectId).find((a) => a.id === id)?.role,
+      accepts: (key) => sandbox.accepts(key.value),
+      addOtherKeys(count) {
+        for (let i = 0; i < count; i++) sandbox.seedServiceAccount(projectId, `other-${i}`);
+      },
+      async use(key) {
+        const res = await fetch(new URL('/v1/models', sandbox.url), {
+          headers: { authorization: `Bearer ${key.value}` },
+        });
+        await res.body?.cancel();
+      },
+      violations: [
+        {
+          what: 'an x-api-key header where OpenAI documents bearer auth',
+          method: 'GET',
+          path: accounts,
+          headers: { 'x-api-key': admin.value },
+          status: 401,
+          errorShape: openAiError,
+        },
+        {
+          what: 'a service-account key on the Administration API, which needs an admin key',
+          method: 'GET',
+          path: accounts,
+          headers: { authorization: `Bearer ${current.value}` },
+          status: 401,
+          errorShape: openAiError,
+        },
+        {
+          what: 'an admin key on a model endpoint (admin keys cannot be used for non-administration endpoints)',
+          method: 'GET',
+          path: '/v1/models',
+          headers: bearer,
+          status: 401,
+          errorShape: openAiError,
+        },
+        {
+          what: 'a form body where OpenAI documents JSON',
+          method: 'POST',
+          path: accounts,
+          headers: { ...bearer, 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'name=x',
+          status: 400,
+          errorShape: openAiError,
+        },
+        {
+          what: 'a create without the required name',
+          method: 'POST',
+          path: accounts,
+          headers: { ...bearer, 'content-type': 'application/json' },
+          body: '{}',
+          status: 400,
+          errorShape: openAiError,
+        },
+      ],
+    };
+  },
+});
