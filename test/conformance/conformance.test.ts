@@ -351,7 +351,7 @@ describe('conformance: each adapter and its sandbox against the provider’s pub
     assertConforms(cloudflareFacts, recorder, report);
   });
 
-  it('OpenAI (openai/openai-openapi)', async () => {
+  it('OpenAI (openai/openai-openapi), admin keys and project service accounts', async () => {
     const recorder = new Recorder(logs);
     const clock = new ManualClock(NOW);
     const sandbox = await started(new OpenAiSandbox(clock));
@@ -372,6 +372,40 @@ describe('conformance: each adapter and its sandbox against the provider’s pub
     );
     sandbox.injectFault({ status: 429, times: 1, retryAfterSeconds: 1 });
     assert.deepEqual(await client.findKeysByName('rekey-absent'), []);
+
+    // Project mode (options.projectId): service accounts, each with its one project API key.
+    const projectId = sandbox.seedProject('production');
+    const appAccount = sandbox.seedServiceAccount(projectId, 'billing-service');
+    // What the adapter did not make, past the first page of 100: members' own keys, a keyless account.
+    sandbox.seedServiceAccount(projectId, 'keyless', { withKey: false });
+    for (let i = 0; i < 100; i++) {
+      sandbox.seedServiceAccount(projectId, `other-${i}`);
+      sandbox.seedUserProjectKey(projectId, `member-${i}`);
+    }
+    const projectDocument = { credential: { adminKey: admin.value }, options: { projectId } };
+    const project = recorder.connect(openai, sandbox, projectDocument);
+    await keyLifecycle(project, appAccount, 'rekey-conformance-sa');
+    const fresh = sandbox.seedServiceAccount(projectId, 'fresh');
+    assert.equal(await project.lastUsed?.(fresh.id), null);
+    assert.deepEqual(await project.lastUsed?.(appAccount.id), NOW, 'validation used the key at NOW');
+    // An admin key on /v1/models (401: admin keys cannot be used there); an empty project (no first_id).
+    assert.equal(await project.validateKey({ id: 'key_admin', value: admin.value }), 'rejected');
+    const empty = sandbox.seedProject('empty');
+    assert.deepEqual(
+      await recorder
+        .connect(openai, sandbox, { ...projectDocument, options: { projectId: empty } })
+        .findKeysByName('x'),
+      [],
+    );
+    // Errors: an archived project (400), a 429.
+    const archived = sandbox.seedProject('old', { archived: true });
+    await rejection(
+      recorder
+        .connect(openai, sandbox, { ...projectDocument, options: { projectId: archived } })
+        .findKeysByName('x'),
+    );
+    sandbox.injectFault({ status: 429, times: 1, retryAfterSeconds: 1 });
+    assert.deepEqual(await project.findKeysByName('rekey-absent'), []);
     assertConforms(openaiFacts, recorder);
   });
 
@@ -490,6 +524,43 @@ describe('conformance: the check fails when a fact is violated', () => {
     // Assess
     assert.deepEqual(facts(report), ['admin-api-keys-list:200.required:data[].expires_at']);
     assert.match(report.violations[0]!.message, /expires_at is missing/);
+  });
+
+  it('reports an empty OpenAI service-account listing with first_id null, and a create answered with a Model', () => {
+    // Prepare: first_id/last_id are optional strings, never null; a service account has no owned_by
+    const auth = { authorization: 'Bearer sk-admin-x' };
+    const events = [
+      exchange(
+        'GET',
+        'https://api.openai.com/v1/organization/projects/proj_abc/service_accounts?limit=100',
+        auth,
+        200,
+        { object: 'list', data: [], first_id: null, last_id: null, has_more: false },
+      ),
+      exchange(
+        'POST',
+        'https://api.openai.com/v1/organization/projects/proj_abc/service_accounts',
+        { ...auth, 'content-type': 'application/json' },
+        200,
+        {
+          object: 'organization.project.service_account',
+          id: 'svc_acct_1',
+          name: 'x',
+          role: 'member',
+          created_at: 1_770_000_000,
+          owned_by: 'system',
+        },
+        JSON.stringify({ name: 'x' }),
+      ),
+    ];
+    // Act
+    const report = checkRecording(openaiFacts, events);
+    // Assess
+    assert.deepEqual(facts(report).sort(), [
+      'create-project-service-account:200.closed:(body)',
+      'list-project-service-accounts:200.nonNull:first_id',
+      'list-project-service-accounts:200.nonNull:last_id',
+    ]);
   });
 
   it('reports a Cloudflare sandbox that answers total_pages, run through the adapter (mismatch 3)', async () => {
