@@ -84,8 +84,7 @@ const sendgridRehearsal: RehearsalProvider = {
       isCreate: (req) => req.method === 'POST' && req.path === '/v3/api_keys',
       breakKey: (keyId) => sandbox.deleteKey(keyId),
       failKeyManagement: keyManagementFault(sandbox, (req) => req.path.startsWith('/v3/api_keys')),
-      failNextValidation: () =>
-        sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' }),
+      failNextValidation: () => sandbox.rejectNextValidation(),
     };
   },
 };

@@ -104,6 +104,23 @@ export class SendGridSandbox extends ProviderSandbox {
     return [...this.keys.values()].some((k) => k.value === value);
   }
 
+  /**
+   * SendGrid refuses the next key validation rekey makes — GET /v3/scopes, and the GetApiKey of the key's own
+   * id that follows its 401 — as it refuses a dead key: what tests use to make testSecret fail.
+   */
+  rejectNextValidation(): void {
+    this.injectFault({
+      status: 401,
+      times: 2,
+      match: (req) => {
+        if (req.path === '/v3/scopes') return true;
+        const own = /^\/v3\/api_keys\/([^/]+)$/.exec(req.path)?.[1];
+        const token = bearerToken(req);
+        return req.method === 'GET' && own !== undefined && this.keys.get(own)?.value === token;
+      },
+    });
+  }
+
   /** Revokes a key out of band (a key deleted in the UI), for rollback-refusal tests. */
   deleteKey(id: string): void {
     this.keys.delete(id);

@@ -323,7 +323,7 @@ describe('faults AWS and providers produce (issue 12)', () => {
 
   it('scenario 12: Secrets Manager re-attempts a failed rotation by itself, and --emergency cancels it safely', async () => {
     const old = await env.read('AWSCURRENT');
-    env.sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' });
+    env.sandbox.rejectNextValidation();
     const stuck = await env.rotate();
     assert.equal(env.lastOutcome()?.failedStep, 'testSecret');
     assert.equal(env.aws.secretsManager.pendingReattempts().length, 1, 'AWS will try it again');

@@ -302,7 +302,7 @@ describe('grace-period revocation, rollback and emergency rotation on the loopba
 
   it('reports a stuck rotation, and an emergency rotation cancels it safely first', async () => {
     // Prepare: a rotation that failed at testSecret leaves AWSPENDING (with a key at the provider) behind.
-    env.sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' });
+    env.sandbox.rejectNextValidation();
     const old = await env.read('AWSCURRENT');
     const stuckVersion = await env.rotate();
     const stuckKey = await env.read('AWSPENDING');

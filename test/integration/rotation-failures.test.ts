@@ -126,7 +126,7 @@ describe('rotation core: retries, crashes and bad input', () => {
 
   it('fails testSecret when the provider rejects the new key and leaves AWSCURRENT untouched', async () => {
     // Prepare: SendGrid answers 401 to the new key's validation call.
-    env.sandbox.injectFault({ status: 401, times: 1, match: (req) => req.path === '/v3/scopes' });
+    env.sandbox.rejectNextValidation();
     const before = await snapshot(env);
     // Act
     const token = await env.rotate();
