@@ -65,10 +65,13 @@ class MutationPacer {
   private readonly intervalMs = 1000 / MUTATIONS_PER_SECOND;
   private theoreticalArrival = 0;
 
-  constructor(private readonly wait: (ms: number) => Promise<void>) {}
+  constructor(
+    private readonly wait: (ms: number) => Promise<void>,
+    private readonly clock: () => Date,
+  ) {}
 
   async take(): Promise<void> {
-    const now = Date.now();
+    const now = this.clock().getTime();
     const arrival = Math.max(now, this.theoreticalArrival);
     const delay = Math.ceil(arrival - (MUTATION_BURST - 1) * this.intervalMs - now);
     this.theoreticalArrival = arrival + this.intervalMs;
@@ -150,7 +153,11 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
     const client = new APIGatewayClient(
       awsClientConfig(context, options.region, explicitCredentials(credential)),
     );
-    const pacer = new MutationPacer(context.http?.retryHooks?.sleep ?? sleep);
+    // Paced on the caller's clock, so a simulated sleep (tests, the rehearsal) is also simulated time.
+    const pacer = new MutationPacer(
+      context.http?.retryHooks?.sleep ?? sleep,
+      context.now ?? (() => new Date()),
+    );
 
     const read = <T>(call: string, send: () => Promise<T>): Promise<T> =>
       awsCall(PROVIDER, call, context, send);
