@@ -12,6 +12,7 @@ import {
   InvalidInputError,
   KeyTestFailedError,
   ProviderOutcomeUnknownError,
+  RekeyError,
   RotationStateError,
   RoutingMismatchError,
 } from './errors.js';
@@ -41,7 +42,7 @@ import {
   versionWithStage,
 } from './secrets.js';
 import { beginInterruption, endInterruption, isSingleKey } from './single-key.js';
-import { TAGS, tagMap } from './tags.js';
+import { TAGS, tagMap, tagText } from './tags.js';
 
 /** The event Secrets Manager sends a rotation function. */
 export const RotationEventSchema = z.object({
@@ -154,14 +155,16 @@ type StepDeps = RotationDeps & { route: KeyRoute };
  */
 export async function runRotationStep(rawEvent: unknown, deps: RotationDeps): Promise<void> {
   const event = parseRotationEvent(rawEvent);
+  let scoped: StepDeps | undefined;
   try {
     const route = deps.routes.require(event.SecretId, `rotation step ${event.Step}`);
-    const scoped: StepDeps = { ...deps, ...deps.scopeFor?.(route), route };
-    if (!deps.lease) return await runStep(event, scoped);
+    const step: StepDeps = { ...deps, ...deps.scopeFor?.(route), route };
+    scoped = step;
+    if (!deps.lease) return await runStep(event, step);
     // The lease is keyed by ARN, whatever name the event uses; the step reads the secret after taking it.
-    const { ARN: arn } = await describeSecret(scoped.secretsManager, event.SecretId);
+    const { ARN: arn } = await describeSecret(step.secretsManager, event.SecretId);
     return await withSecretLease(deps.lease, arn ?? event.SecretId, `rotation:${event.Step}`, (lease) =>
-      runStep(event, { ...scoped, fence: () => lease.fence() }),
+      runStep(event, { ...step, fence: () => lease.fence() }),
     );
   } catch (error) {
     if (error instanceof RoutingMismatchError)
@@ -171,7 +174,28 @@ export async function runRotationStep(rawEvent: unknown, deps: RotationDeps): Pr
         event: 'routing-mismatch',
         detail: error.message,
       });
+    // A refused request changes nothing, not even the record; any other failure is recorded for the CLI.
+    else if (scoped) await recordFailure(event, error, scoped);
     throw error;
+  }
+}
+
+/** Leaves which step of which version failed, and why, on the secret: what `rekey rotate` reports. */
+async function recordFailure(event: RotationEvent, error: unknown, deps: StepDeps): Promise<void> {
+  const code = error instanceof RekeyError ? error.code : error instanceof Error ? error.name : 'Error';
+  const reason = deps.logger.redact(error instanceof Error ? error.message : String(error));
+  try {
+    await deps.secretsManager.send(
+      new TagResourceCommand({
+        SecretId: event.SecretId,
+        Tags: [
+          { Key: TAGS.lastFailure, Value: tagText(`${event.ClientRequestToken} ${event.Step} ${code}`) },
+          { Key: TAGS.lastFailureReason, Value: tagText(reason) },
+        ],
+      }),
+    );
+  } catch (tagError) {
+    deps.logger.warn('could not record the failed step on the secret', { error: tagError });
   }
 }
 

@@ -31,6 +31,13 @@ export const TAGS = {
   singleKeyPermissions: 'rekey:single-key-permissions',
   /** How long the last single-key rotation left no valid key, in ms. */
   lastInterruptionMs: 'rekey:last-interruption-ms',
+  /**
+   * The last failed rotation step, written by the rotation function: "<version> <step> <code>", and its reason
+   * (the error's message, redacted, in the characters tags generally allow). `rekey rotate` and `rekey
+   * status` read them; a later step of the same version that succeeds leaves them in place as history.
+   */
+  lastFailure: 'rekey:last-failure',
+  lastFailureReason: 'rekey:last-failure-reason',
   /** The last rollback, written by rollback. */
   rolledBackAt: 'rekey:rolled-back-at',
   rolledBackFrom: 'rekey:rolled-back-from',
@@ -68,6 +75,26 @@ export function withVersion(tags: Record<string, string>, key: string, versionId
   const ids = [versionId, ...versionList(tags, key).filter((v) => v !== versionId)];
   while (ids.length > 1 && ids.join(' ').length > TAG_VALUE_MAX) ids.pop();
   return ids.join(' ');
+}
+
+/** Text as a tag value: the characters tags generally allow across AWS, at most 256 of them. */
+export function tagText(text: string): string {
+  const safe = text
+    .replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return safe.length <= TAG_VALUE_MAX ? safe : `${safe.slice(0, TAG_VALUE_MAX - 1)}…`;
+}
+
+/** The failure the rotation function recorded for `versionId`, if the last recorded one is that version's. */
+export function failureOf(
+  tags: Record<string, string>,
+  versionId: string,
+): { step: string; code: string; reason: string } | undefined {
+  const [version, step, code] = (tags[TAGS.lastFailure] ?? '').split(' ');
+  return version === versionId && step && code
+    ? { step, code, reason: tags[TAGS.lastFailureReason] ?? '' }
+    : undefined;
 }
 
 /** The emergency an `emergencyGrace` tag declares for version `versionId`, if it is that version's. */

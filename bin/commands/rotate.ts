@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
+import type { DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { parseDurationSeconds } from '../../lambdas/duration.js';
-import { AWSCURRENT } from '../../lambdas/secrets.js';
+import { AWSCURRENT, AWSPENDING, versionWithStage } from '../../lambdas/secrets.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
-import { TAGS, tagMap } from '../../lambdas/tags.js';
+import { failureOf, TAGS, tagMap } from '../../lambdas/tags.js';
 import {
   type CliRuntime,
   cliRuntime,
@@ -75,16 +76,22 @@ export const rotate: Command = {
         );
       const result: Record<string, unknown> = { ...rotation, emergency, status: 'started' };
       if (wait) {
-        const promoted = await waitFor(
+        // Follow the rotation: done, failed at a step (the function's record), superseded, or still running.
+        let outcome: RotationOutcome = { status: 'running' };
+        await waitFor(
           runtime.secretsManager,
           rotation.arn,
-          (m) => m.VersionIdsToStages?.[rotation.versionId]?.includes(AWSCURRENT) ?? false,
+          (m) => {
+            outcome = outcomeOf(m, rotation.versionId, rotation.previousVersionId);
+            return outcome.status !== 'running';
+          },
           timeoutMs,
         );
-        if (!promoted) {
-          io.err(
-            `rekey rotate: ${rotation.secret} did not reach AWSCURRENT within ${timeoutMs / 1000}s; the old key is still current. See the rotation function's logs and \`rekey status\`.`,
-          );
+        const settled = outcome as RotationOutcome;
+        if (settled.status !== 'promoted') {
+          result.status = settled.status;
+          io.err(`rekey rotate: ${describeOutcome(settled, rotation.secret, rotation.versionId, timeoutMs)}`);
+          if (json) io.out(JSON.stringify({ ...result, ...settled }, null, 2));
           return 1;
         }
         result.status = 'promoted';
@@ -152,4 +159,42 @@ function parse(args: string[]) {
     inventory: values.inventory,
     json: values.json,
   };
+}
+
+/** Where a started rotation stands, from the secret's metadata alone. */
+export type RotationOutcome =
+  | { status: 'running' | 'promoted' }
+  | { status: 'failed'; step: string; code: string; reason: string }
+  | { status: 'superseded'; currentVersionId: string | undefined };
+
+export function outcomeOf(
+  metadata: DescribeSecretCommandOutput,
+  versionId: string,
+  previousVersionId: string | undefined,
+): RotationOutcome {
+  const stages = metadata.VersionIdsToStages?.[versionId] ?? [];
+  if (stages.includes(AWSCURRENT)) return { status: 'promoted' };
+  const failure = failureOf(tagMap(metadata.Tags), versionId);
+  if (failure) return { status: 'failed', ...failure };
+  // Neither pending nor current: another rotation (an emergency) cancelled or replaced this one.
+  const current = versionWithStage(metadata, AWSCURRENT);
+  if (!stages.includes(AWSPENDING) && (stages.length === 0 || current !== previousVersionId))
+    return { status: 'superseded', currentVersionId: current };
+  return { status: 'running' };
+}
+
+function describeOutcome(
+  outcome: RotationOutcome,
+  secret: string,
+  versionId: string,
+  timeoutMs: number,
+): string {
+  switch (outcome.status) {
+    case 'failed':
+      return `rotation of ${secret} failed in ${outcome.step} (${outcome.code}): ${outcome.reason}. The old key is still current; Secrets Manager re-attempts the rotation by itself — see \`rekey status ${secret}\`, or after fixing the cause: rekey rotate ${secret} --emergency.`;
+    case 'superseded':
+      return `version ${versionId} of ${secret} is no longer being rotated: ${outcome.currentVersionId ? `version ${outcome.currentVersionId} is AWSCURRENT` : 'no version is AWSCURRENT'} (another rotation took over). See \`rekey status ${secret}\`.`;
+    default:
+      return `${secret} did not reach AWSCURRENT within ${timeoutMs / 1000}s and no step has failed yet; the old key is still current. See \`rekey status ${secret}\` and the rotation function's logs.`;
+  }
 }

@@ -8,9 +8,9 @@ import {
 import { formatDuration } from '../../lambdas/duration.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
 import { AWSCURRENT, AWSPENDING, isAwsError } from '../../lambdas/secrets.js';
-import { TAGS, tagMap } from '../../lambdas/tags.js';
+import { failureOf, TAGS, tagMap } from '../../lambdas/tags.js';
 import { KEY_AGE_FACTOR, loadInventory, type ManagedKeyPlan } from '../../lib/inventory.js';
-import { reportError, usageError } from './runtime.js';
+import { reportError, shownArg, usageError } from './runtime.js';
 import type { Command } from './types.js';
 
 export type Health =
@@ -44,6 +44,8 @@ export interface KeyStatus {
   /** Version id → staging labels. */
   versions: Record<string, string[]>;
   pendingRevocation?: { dueAt: string; versionId?: string; keyId?: string };
+  /** The step that failed in the rotation still pending, as the rotation function recorded it. */
+  failedRotation?: { versionId: string; step: string; code: string; reason: string };
   health: Health;
 }
 
@@ -86,6 +88,10 @@ export async function keyStatus(
   const pendingElsewhere = Object.values(versions).some(
     (s) => s.includes(AWSPENDING) && !s.includes(AWSCURRENT),
   );
+  const pendingVersion = Object.entries(versions).find(
+    ([, s]) => s.includes(AWSPENDING) && !s.includes(AWSCURRENT),
+  )?.[0];
+  const failure = pendingVersion ? failureOf(tags, pendingVersion) : undefined;
   const rotationEnabled = meta.RotationEnabled === true;
   // A revocation is "overdue" once an hour past due: the revoker re-checks usage before revoking.
   const revocationOverdue = dueAt !== undefined && Date.parse(dueAt) + 3600_000 < now.getTime();
@@ -104,6 +110,7 @@ export async function keyStatus(
     ...(meta.NextRotationDate ? { nextRotation: meta.NextRotationDate.toISOString() } : {}),
     versions,
     ...(pendingRevocation ? { pendingRevocation } : {}),
+    ...(failure && pendingVersion ? { failedRotation: { versionId: pendingVersion, ...failure } } : {}),
     health,
   };
 }
@@ -133,13 +140,19 @@ export function formatStatus(status: KeyStatus): string {
     `  provider ${status.provider} · secret ${status.secret} · schedule ${status.schedule}`,
     `  age ${age} of ${formatDuration(status.frequencySeconds)} · last rotation ${status.lastRotated ?? 'never'} · next ${status.nextRotation ?? '-'}`,
     `  versions ${versions || '-'} · pending revocation ${revocation}`,
+    ...(status.failedRotation
+      ? [
+          `  rotation of version ${status.failedRotation.versionId} failed in ${status.failedRotation.step} (${status.failedRotation.code}): ${status.failedRotation.reason}`,
+        ]
+      : []),
   ].join('\n');
 }
 
-const USAGE = `Usage: rekey status [--inventory rekey.yaml] [--json]
+const USAGE = `Usage: rekey status [<secret>] [--inventory rekey.yaml] [--json]
 
-Shows every key of the inventory as Secrets Manager sees it: provider, age of the current key against its
-rotation frequency, last and next rotation, versions and their labels, the pending revocation, and health
+Shows every key of the inventory (or the one named, by entry name or vault_path) as Secrets Manager sees it: provider, age of the current key against its
+rotation frequency, last and next rotation, versions and their labels, the pending revocation, the failed
+step of a rotation still pending (which step, why), and health
 (ok, awaiting-import, rotation-off, rotation-pending, overdue, revocation-overdue, missing).
 Reads metadata only (DescribeSecret, ListSecretVersionIds); never a key value. Exit code 1 when any key is
 not ok.`;
@@ -150,13 +163,15 @@ export const status: Command = {
   usage: USAGE,
   async run(args, io) {
     let values: { inventory?: string; json?: boolean };
+    let positionals: string[];
     try {
-      ({ values } = parseArgs({
+      ({ values, positionals } = parseArgs({
         args,
         options: { inventory: { type: 'string' }, json: { type: 'boolean' } },
         strict: true,
-        allowPositionals: false,
+        allowPositionals: true,
       }));
+      if (positionals.length > 1) throw new Error('name at most one secret');
     } catch (error) {
       return usageError(io, 'status', error, USAGE);
     }
@@ -165,6 +180,17 @@ export const status: Command = {
       plans = loadInventory(values.inventory ?? 'rekey.yaml', Object.keys(PROVIDERS));
     } catch (error) {
       return reportError(io, 'status', error);
+    }
+    const wanted = positionals[0];
+    if (wanted !== undefined) {
+      plans = plans.filter((p) => p.name === wanted || p.secretName === wanted);
+      if (plans.length === 0)
+        return usageError(
+          io,
+          'status',
+          `no inventory entry or vault_path ${shownArg(wanted)} in ${values.inventory ?? 'rekey.yaml'}`,
+          USAGE,
+        );
     }
     const sm = new SecretsManagerClient({});
     try {

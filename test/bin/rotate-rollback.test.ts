@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { rollback } from '../../bin/commands/rollback.js';
-import { rotate } from '../../bin/commands/rotate.js';
+import { outcomeOf, rotate } from '../../bin/commands/rotate.js';
+import { status as statusCommand } from '../../bin/commands/status.js';
 import type { CommandIO } from '../../bin/commands/types.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
 
@@ -105,5 +106,81 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
     const io = captureIO();
     assert.equal(await rollback.run([env.secretName, '--inventory', env.writeInventory()], io), 1);
     assert.match(io.stderr[0]!, /set REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN, REKEY_REVOKER_ARN/);
+  });
+});
+
+describe('rekey rotate follows the rotation it started', () => {
+  let env: SendGridRotationEnv;
+  const saved = { ...process.env };
+  beforeEach(async () => {
+    env = await new SendGridRotationEnv().start();
+    process.env.REKEY_PROVIDER_ENDPOINT_SENDGRID = env.sandbox.url;
+  });
+  afterEach(async () => {
+    await env.stop();
+    process.env = { ...saved };
+  });
+
+  it('reports the failed step and why, at once, instead of waiting out --timeout', async () => {
+    env.sandbox.injectFault({
+      status: 400,
+      times: 100,
+      match: (req) => req.method === 'POST' && req.path === '/v3/api_keys',
+    });
+    const io = captureIO();
+    const started = Date.now();
+    const code = await rotate.run(
+      [env.secretName, '--inventory', env.writeInventory(), '--timeout', '120s'],
+      io,
+    );
+    assert.equal(code, 1);
+    assert.ok(Date.now() - started < 30_000, 'it did not wait for the 120 s timeout');
+    assert.match(
+      io.stderr.join('\n'),
+      /rotation of prod\/sendgrid\/api-key failed in createSecret \(PROVIDER_REJECTED\): .*The old key is still current; Secrets Manager re-attempts the rotation by itself — see `rekey status prod\/sendgrid\/api-key`/,
+    );
+    // `rekey status <secret>` shows the same failure.
+    const status = captureIO();
+    assert.equal(await statusCommand.run([env.secretName, '--inventory', env.writeInventory()], status), 1);
+    assert.match(
+      status.stdout.join('\n'),
+      /\[rotation-pending\][\s\S]*failed in createSecret \(PROVIDER_REJECTED\)/,
+    );
+  });
+
+  it('tells a rotation another one replaced from one still running', () => {
+    const base = { $metadata: {} };
+    const tags = (failure?: string) => (failure ? [{ Key: 'rekey:last-failure', Value: failure }] : []);
+    assert.deepEqual(
+      outcomeOf(
+        { ...base, VersionIdsToStages: { old: ['AWSCURRENT'], mine: ['AWSPENDING'] } },
+        'mine',
+        'old',
+      ),
+      { status: 'running' },
+    );
+    assert.deepEqual(
+      outcomeOf(
+        { ...base, VersionIdsToStages: { old: ['AWSPREVIOUS'], other: ['AWSCURRENT'] } },
+        'mine',
+        'old',
+      ),
+      { status: 'superseded', currentVersionId: 'other' },
+    );
+    assert.deepEqual(
+      outcomeOf(
+        {
+          ...base,
+          VersionIdsToStages: { old: ['AWSCURRENT'], mine: ['AWSPENDING'] },
+          Tags: tags('mine testSecret KEY_TEST_FAILED'),
+        },
+        'mine',
+        'old',
+      ),
+      { status: 'failed', step: 'testSecret', code: 'KEY_TEST_FAILED', reason: '' },
+    );
+    assert.deepEqual(outcomeOf({ ...base, VersionIdsToStages: { mine: ['AWSCURRENT'] } }, 'mine', 'old'), {
+      status: 'promoted',
+    });
   });
 });

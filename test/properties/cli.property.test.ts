@@ -103,7 +103,13 @@ interface FlagSpec {
 interface CommandSpec {
   command: Command;
   /** The positional's valid values, and how a message names it when there are none or too many. */
-  positional?: { valid: fc.Arbitrary<string>; judge: (value: string) => boolean | undefined; word: RegExp };
+  positional?: {
+    valid: fc.Arbitrary<string>;
+    judge: (value: string) => boolean | undefined;
+    word: RegExp;
+    /** The command also runs without it (`rekey status` shows every key). */
+    optional?: boolean;
+  };
   /** How a refusal of a positional is worded when the command takes none. */
   noPositional?: RegExp;
   flags: Record<string, FlagSpec>;
@@ -211,7 +217,12 @@ const IMPORT: CommandSpec = {
 
 const STATUS: CommandSpec = {
   command: status,
-  noPositional: /unexpected argument/,
+  positional: {
+    valid: fc.constantFrom(ENTRY, SECRET_NAME),
+    judge: (v) => v === ENTRY || v === SECRET_NAME,
+    word: /name at most one secret|no inventory entry or vault_path/,
+    optional: true,
+  },
   flags: { json: { type: 'boolean' } },
   fixed: inventory,
   usageMarker: 'Usage: rekey status',
@@ -433,8 +444,10 @@ function cliCase(spec: CommandSpec): fc.Arbitrary<CliCase> {
       }
       const positionalValues = ordered.filter((p) => p.positional);
       if (spec.positional) {
-        if (positionalValues.length !== 1) offenders.push(spec.positional.word);
-        else if (positionalValues[0]!.positional!.verdict === false) offenders.push(spec.positional.word);
+        const allowed = spec.positional.optional ? [0, 1] : [1];
+        if (!allowed.includes(positionalValues.length)) offenders.push(spec.positional.word);
+        else if (positionalValues[0] && positionalValues[0].positional!.verdict === false)
+          offenders.push(spec.positional.word);
       } else if (positionalValues.length > 0) offenders.push(spec.noPositional!);
       const cross = spec.crossCheck?.(values);
       if (cross) offenders.push(cross);
