@@ -14,16 +14,18 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../../bin/commands/index.js';
@@ -39,16 +41,15 @@ const manifest = repoJson('package.json') as {
   devDependencies: Record<string, string>;
 };
 
-/** What the fresh project installs beside the tarball: the peers the README names, and tools to check it. */
-const PROJECT_DEPS = [
-  'aws-cdk-lib',
-  'constructs',
-  'esbuild',
-  '@types/aws-lambda',
-  'typescript',
-  '@types/node',
-  'tsx',
-];
+/**
+ * What the fresh project installs beside the tarball: the peers the README names, and Node's types. The
+ * TypeScript tools that check it (tsc, tsx) are this repository's: the package must not need them.
+ */
+const PROJECT_DEPS = ['aws-cdk-lib', 'constructs', 'esbuild', '@types/aws-lambda', '@types/node'];
+const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+const TSX = join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+/** What the copy of the checkout leaves out: installed, built or generated, and git's own. */
+const NOT_COPIED = new Set(['.git', 'node_modules', 'dist', 'cdk.out', '.scratch']);
 
 interface Run {
   code: number;
@@ -211,7 +212,9 @@ new RekeyFunction(new Stack(app, 'Bundled'), 'Fn', { handler: 'rotate-http', des
 app.synth();
 `;
 
-describe('the rekey package, installed from its tarball into an empty project', { timeout: 170_000 }, () => {
+describe('the rekey package, installed from its tarball into an empty project', {
+  timeout: 170_000,
+}, () => {
   let dir = '';
   let project = '';
   let skipped: string | undefined;
@@ -231,8 +234,16 @@ describe('the rekey package, installed from its tarball into an empty project', 
     project = join(dir, 'project');
     mkdirSync(packDir);
     mkdirSync(project);
+    // Packed from a copy of the checkout (its node_modules linked), so that the prepack build neither
+    // replaces this repository's dist/ under a concurrent run nor ships a stale file from it.
+    const checkout = join(dir, 'checkout');
+    cpSync(REPO, checkout, {
+      recursive: true,
+      filter: (path) => !NOT_COPIED.has(relative(REPO, path).split(sep)[0]!),
+    });
+    symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'), 'dir');
     await timed('npm pack (with the prepack build)', async () =>
-      ok(await run('npm', ['pack', '--pack-destination', packDir], REPO), 'npm pack'),
+      ok(await run('npm', ['pack', '--pack-destination', packDir], checkout), 'npm pack'),
     );
     const tarballName = readdirSync(packDir).find((file) => file.endsWith('.tgz'));
     assert.ok(tarballName, `npm pack left a .tgz in ${packDir}`);
@@ -254,11 +265,19 @@ describe('the rekey package, installed from its tarball into an empty project', 
     pkg.dependencies = lock.packages[''].dependencies;
     writeFileSync(join(project, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
 
-    const install = (mode: string) =>
-      run('npm', ['ci', mode, '--no-audit', '--no-fund', '--loglevel=error'], project);
+    const install = (...mode: string[]) =>
+      run('npm', ['ci', ...mode, '--no-audit', '--no-fund', '--loglevel=error'], project);
     let installed = await timed('npm ci --offline', () => install('--offline'));
     if (installed.code !== 0 && /ENOTCACHED/.test(installed.stderr)) {
-      installed = await timed('npm ci --prefer-offline', () => install('--prefer-offline'));
+      // Only what the cache lacks, from the registry; one quick retry, so an unreachable one fails fast.
+      installed = await timed('npm ci --prefer-offline', () =>
+        install(
+          '--prefer-offline',
+          '--fetch-retries=1',
+          '--fetch-retry-mintimeout=1000',
+          '--fetch-retry-maxtimeout=2000',
+        ),
+      );
     }
     if (installed.code !== 0 && NETWORK_ERROR.test(installed.stderr)) {
       skipped =
@@ -337,7 +356,7 @@ describe('the rekey package, installed from its tarball into an empty project', 
 
   it("the README's example app and a client module typecheck against the package's types (strict)", async (t) => {
     if (skipped) return t.skip(skipped);
-    await timed('tsc', async () => ok(await run('npx', ['--offline', 'tsc', '-p', '.'], project), 'tsc'));
+    await timed('tsc', async () => ok(await run('node', [TSC, '-p', '.'], project), 'tsc'));
   });
 
   it('rekey/client runs under plain node', async (t) => {
@@ -354,7 +373,7 @@ describe('the rekey package, installed from its tarball into an empty project', 
     const outdir = join(project, 'cdk.out');
     await timed('synth', async () =>
       ok(
-        await run('npx', ['--offline', 'tsx', 'app.ts'], project, {
+        await run('node', [TSX, 'app.ts'], project, {
           CDK_OUTDIR: outdir,
           CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
         }),
