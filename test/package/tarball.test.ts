@@ -162,6 +162,36 @@ function seededLock(spec: string, integrity: string, packed: LockEntry): object 
   return { name: 'fresh-project', lockfileVersion: 3, requires: true, packages: out };
 }
 
+/**
+ * The packages the compiled module at `entry` loads, through every relative import it makes (static and
+ * dynamic): what an installed entry point needs from node_modules.
+ */
+/** `@scope/name` or `name` of a bare specifier such as `aws-cdk-lib/aws-iam`. */
+const packageOf = (spec: string): string =>
+  spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
+
+function packagesLoadedBy(entry: string): Set<string> {
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  // tsc's output: an import or export statement (no `=` before its `from`), a bare import, import('…').
+  const specifier =
+    /^(?:import|export)\b[^;=]*?\bfrom\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  for (const queue = [entry]; queue.length; ) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const match of readFileSync(file, 'utf8').matchAll(specifier)) {
+      const spec = match[1] ?? match[2] ?? match[3] ?? '';
+      if (spec.startsWith('.')) queue.push(join(file, '..', spec));
+      else if (!spec.startsWith('node:')) found.add(packageOf(spec));
+    }
+  }
+  return found;
+}
+
 const NETWORK_ERROR =
   /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH/;
 
@@ -357,6 +387,26 @@ describe('the rekey package, installed from its tarball into an empty project', 
   it("the README's example app and a client module typecheck against the package's types (strict)", async (t) => {
     if (skipped) return t.skip(skipped);
     await timed('tsc', async () => ok(await run('node', [TSC, '-p', '.'], project), 'tsc'));
+  });
+
+  it('each entry point loads only the dependencies, and rekey/cdk also the CDK peers', (t) => {
+    if (skipped) return t.skip(skipped);
+    const dist = join(project, 'node_modules', 'rekey', 'dist');
+    const dependencies = Object.keys(manifest.dependencies);
+    const allowed = (extra: string[] = []) => new Set([...dependencies, ...extra]);
+    for (const [entry, may] of [
+      ['bin/rekey.js', allowed()],
+      ['client/index.js', allowed()],
+      ['lib/index.js', allowed(['aws-cdk-lib', 'constructs'])],
+    ] as const) {
+      const loaded = [...packagesLoadedBy(join(dist, entry))].sort();
+      assert.ok(loaded.length > 0, `${entry} loads packages`);
+      assert.deepEqual(
+        loaded.filter((name) => !may.has(name)),
+        [],
+        `dist/${entry} loads only ${[...may].join(', ')}; it loads ${loaded.join(', ')}`,
+      );
+    }
   });
 
   it('rekey/client runs under plain node', async (t) => {
