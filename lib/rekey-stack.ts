@@ -108,7 +108,10 @@ export class RekeyStack extends Stack {
       const providers = new Set(props.keys.map((k) => k.provider)).size;
       const rotators = new Set(props.keys.map((k) => k.rotatorSecret)).size;
       const fit = Math.floor(
-        (CLOUDFORMATION_RESOURCE_LIMIT - r.fixed - r.perProvider * providers - r.perRotatorSecret * rotators) /
+        (CLOUDFORMATION_RESOURCE_LIMIT -
+          r.fixed -
+          r.perProvider * providers -
+          r.perRotatorSecret * rotators) /
           r.perKey,
       );
       throw new InvalidInputError(

@@ -170,7 +170,10 @@ export const openaiFacts: ProviderFacts = {
       },
       permissions: {
         names: ['Organization Administration: Read (api.management.read)'],
-        source: { spec: 'adminKeys', ref: 'admin key permissions: All, or Restricted with Organization Administration' },
+        source: {
+          spec: 'adminKeys',
+          ref: 'admin key permissions: All, or Restricted with Organization Administration',
+        },
       },
     },
     {
@@ -202,7 +205,10 @@ export const openaiFacts: ProviderFacts = {
       },
       permissions: {
         names: ['Organization Administration: Write (api.management.write)'],
-        source: { spec: 'adminKeys', ref: 'admin key permissions: All, or Restricted with Organization Administration' },
+        source: {
+          spec: 'adminKeys',
+          ref: 'admin key permissions: All, or Restricted with Organization Administration',
+        },
       },
     },
     {
@@ -220,7 +226,10 @@ export const openaiFacts: ProviderFacts = {
       },
       permissions: {
         names: ['Organization Administration: Write (api.management.write)'],
-        source: { spec: 'adminKeys', ref: 'admin key permissions: All, or Restricted with Organization Administration' },
+        source: {
+          spec: 'adminKeys',
+          ref: 'admin key permissions: All, or Restricted with Organization Administration',
+        },
       },
     },
     {
@@ -268,7 +277,10 @@ export const openaiFacts: ProviderFacts = {
       },
       permissions: {
         names: ['Organization Administration: Read (api.management.read)'],
-        source: { spec: 'adminKeys', ref: 'admin key permissions: All, or Restricted with Organization Administration' },
+        source: {
+          spec: 'adminKeys',
+          ref: 'admin key permissions: All, or Restricted with Organization Administration',
+        },
       },
     },
     {
