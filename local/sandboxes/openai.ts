@@ -306,11 +306,15 @@ export class OpenAiSandbox extends ProviderSandbox {
     };
   }
 
-  /** A cursor page (`after`, `limit` 1–100, default 20); first_id/last_id are omitted on an empty page. */
+  /**
+   * A cursor page (`after`, `limit` 1–100, default 20). On an empty page first_id/last_id are omitted, or
+   * null where the listing says so (the admin key list).
+   */
   private page<T extends { id: string }>(
     req: SandboxRequest,
     all: T[],
     json: (item: T) => Record<string, unknown>,
+    { nullIds = false }: { nullIds?: boolean } = {},
   ): SandboxResponse {
     const limit = Number(req.query.get('limit') ?? 20);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
@@ -323,7 +327,11 @@ export class OpenAiSandbox extends ProviderSandbox {
       body: {
         object: 'list',
         data: page.map(json),
-        ...(page.length > 0 ? { first_id: page[0]!.id, last_id: page.at(-1)!.id } : {}),
+        ...(page.length > 0
+          ? { first_id: page[0]!.id, last_id: page.at(-1)!.id }
+          : nullIds
+            ? { first_id: null, last_id: null }
+            : {}),
         has_more: start + limit < all.length,
       },
     };
@@ -475,24 +483,9 @@ export class OpenAiSandbox extends ProviderSandbox {
       };
     const item = /^\/v1\/organization\/admin_api_keys\/([^/]+)$/.exec(req.path);
     if (req.path === '/v1/organization/admin_api_keys' && req.method === 'GET') {
-      const limit = Number(req.query.get('limit') ?? 20);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-        return this.fail(400, 'limit must be between 1 and 100', 'invalid_request_error', 'limit');
       const all = [...this.keys.values()];
       if (req.query.get('order') === 'desc') all.reverse();
-      const after = req.query.get('after');
-      const start = after ? all.findIndex((k) => k.id === after) + 1 : 0;
-      const page = all.slice(start, start + limit);
-      return {
-        status: 200,
-        body: {
-          object: 'list',
-          data: page.map((k) => this.keyJson(k, false)),
-          first_id: page[0]?.id ?? null,
-          last_id: page.at(-1)?.id ?? null,
-          has_more: start + limit < all.length,
-        },
-      };
+      return this.page(req, all, (k) => this.keyJson(k, false), { nullIds: true });
     }
     if (req.path === '/v1/organization/admin_api_keys' && req.method === 'POST') {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))

@@ -9,6 +9,7 @@ import { stripe } from '../../lambdas/providers/stripe.js';
 import { twilio } from '../../lambdas/providers/twilio.js';
 import { type KeyMaterial, maxActiveKeysOf, type ProviderClient } from '../../lambdas/providers/types.js';
 import { ManualClock } from '../../local/clock.js';
+import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
 import {
   CLOUDFLARE_ACCOUNT_TOKEN_QUOTA,
   CLOUDFLARE_TOKEN_ADMIN_GROUPS,
@@ -103,18 +104,8 @@ const DNS_WRITE: CloudflarePolicy[] = [
 ];
 
 const HTTP_DOCUMENT = {
+  ...INTERNAL_GATEWAY_DESCRIPTION,
   description: 'in-house key service',
-  adminAuth: { scheme: 'bearer' },
-  create: {
-    path: '/admin/keys',
-    body: { name: '{name}', copy_from: '{likeKeyId}' },
-    idPointer: '/key/id',
-    valuePointer: '/secret',
-  },
-  list: { path: '/admin/keys', itemsPointer: '/items', idPointer: '/id', namePointer: '/name' },
-  validate: { path: '/v1/whoami', keyAuth: { scheme: 'header', name: 'X-Api-Key' } },
-  revoke: { path: '/admin/keys/{id}' },
-  disable: { path: '/admin/keys/{id}/disable' },
   maxActiveKeys: 3,
 };
 
