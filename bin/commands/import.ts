@@ -26,7 +26,7 @@ import {
   readInventory,
   resolveInventory,
 } from '../../lib/inventory.js';
-import { reportError, shownArg, usageError, warnWithoutLease } from './runtime.js';
+import { cliLogger, reportError, shownArg, usageError, warnWithoutLease } from './runtime.js';
 import type { Command } from './types.js';
 
 export interface ImportRequest {
@@ -222,7 +222,7 @@ export const importCommand: Command = {
       );
     const sm = new SecretsManagerClient({});
     const runtime = {
-      lease: leaseFromEnv(new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn')),
+      lease: leaseFromEnv(cliLogger(io)),
     };
     warnWithoutLease(io, runtime, 'import');
     try {

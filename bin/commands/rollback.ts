@@ -44,13 +44,13 @@ export const rollback: Command = {
       }));
       if (positionals.length !== 1) throw new Error('name exactly one secret');
     } catch (error) {
-      return usageError(io, 'rollback', error, USAGE);
+      return usageError(io, 'rollback', error, USAGE, args.includes('--json'));
     }
     let runtime: CliRuntime;
     try {
       runtime = cliRuntime(io, values.inventory);
     } catch (error) {
-      return reportError(io, 'rollback', error);
+      return reportError(io, 'rollback', error, values.json);
     }
     try {
       const deps = revocationDeps(runtime);
@@ -67,7 +67,7 @@ export const rollback: Command = {
         );
       return 0;
     } catch (error) {
-      return reportError(io, 'rollback', error);
+      return reportError(io, 'rollback', error, values.json);
     } finally {
       destroy(runtime);
     }

@@ -45,14 +45,14 @@ export const rotate: Command = {
     try {
       parsed = parse(args);
     } catch (error) {
-      return usageError(io, 'rotate', error, USAGE);
+      return usageError(io, 'rotate', error, USAGE, args.includes('--json'));
     }
     const { secret, emergency, graceSeconds, wait, timeoutMs, json, provideKey, inventory } = parsed;
     let runtime: CliRuntime;
     try {
       runtime = cliRuntime(io, inventory);
     } catch (error) {
-      return reportError(io, 'rotate', error);
+      return reportError(io, 'rotate', error, json);
     }
     if (emergency || provideKey) warnWithoutLease(io, runtime, 'rotate');
     const started = Date.now();
@@ -117,7 +117,7 @@ export const rotate: Command = {
       if (json) io.out(JSON.stringify(result, null, 2));
       return 0;
     } catch (error) {
-      return reportError(io, 'rotate', error);
+      return reportError(io, 'rotate', error, json);
     } finally {
       destroy(runtime);
     }

@@ -50,7 +50,7 @@ export function cliRuntime(
   inventoryPath = 'rekey.yaml',
   env: NodeJS.ProcessEnv = process.env,
 ): CliRuntime {
-  const logger = new Logger((line) => io.err(line), { tool: 'rekey-cli' }, 'warn');
+  const logger = cliLogger(io);
   // A person waits a little for a busy secret (a rotation step, the revoker) rather than retrying by hand.
   const lease = leaseFromEnv(logger, { waitMs: 30_000 }, env);
   return {
@@ -109,12 +109,46 @@ export async function waitFor(
 }
 
 /**
+ * The CLI's logger: warnings and errors only, on stderr as a person reads them — "rekey: warning: <message>
+ * (field=value, …)" — never the JSON lines the functions write for CloudWatch. Values are redacted as ever.
+ */
+export function cliLogger(io: CommandIO): Logger {
+  return new Logger((line) => io.err(humanLine(line)), {}, 'warn');
+}
+
+function humanLine(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { level, message, time: _time, error, ...fields } = record;
+  const details = Object.entries(fields)
+    .filter(([, v]) => v !== undefined && (typeof v !== 'object' || v === null))
+    .map(([k, v]) => `${k}=${String(v)}`);
+  const cause =
+    error && typeof error === 'object' && 'message' in error
+      ? ` — ${String((error as { message: unknown }).message)}`
+      : '';
+  return `rekey: ${String(level ?? 'info')}: ${String(message ?? '')}${cause}${details.length ? ` (${details.join(', ')})` : ''}`;
+}
+
+/**
  * Prints why a command that was understood did not succeed — a refusal, an AWS or provider answer — and
  * returns 1; 2 is for command lines that were not understood (`usageError`). Never a stack.
  */
-export function reportError(io: CommandIO, command: string, error: unknown): number {
-  io.err(`rekey ${command}: ${error instanceof Error ? error.message : String(error)}`);
+export function reportError(io: CommandIO, command: string, error: unknown, json = false): number {
+  const message = error instanceof Error ? error.message : String(error);
+  if (json) io.out(JSON.stringify({ error: { code: errorCode(error), message } }, null, 2));
+  else io.err(`rekey ${command}: ${message}`);
   return 1;
+}
+
+/** A refusal's stable code (rekey's), else the AWS or Node error name. */
+function errorCode(error: unknown): string {
+  if (error instanceof RekeyError) return error.code;
+  return error instanceof Error ? error.name : 'Error';
 }
 
 /**
@@ -131,7 +165,13 @@ export function shownArg(value: string): string {
  * unexpected argument as given; those messages are rebuilt with `shownArg` (its other messages quote only
  * the command's own option names).
  */
-export function usageError(io: CommandIO, command: string, error: unknown, usage: string): number {
+export function usageError(
+  io: CommandIO,
+  command: string,
+  error: unknown,
+  usage: string,
+  json = false,
+): number {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | undefined)?.code;
   const option = /^Unknown option '([\s\S]*)'(?:\. To specify a positional argument[\s\S]*)?$/.exec(message);
@@ -143,6 +183,8 @@ export function usageError(io: CommandIO, command: string, error: unknown, usage
       : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && positional
         ? `unexpected argument ${shownArg(positional[1]!)}`
         : message;
+  // Machines get the error on stdout as JSON (with --json); people get the usage on stderr either way.
+  if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: text } }, null, 2));
   io.err(`rekey ${command}: ${text}\n\n${usage}`);
   return 2;
 }

@@ -173,13 +173,13 @@ export const status: Command = {
       }));
       if (positionals.length > 1) throw new Error('name at most one secret');
     } catch (error) {
-      return usageError(io, 'status', error, USAGE);
+      return usageError(io, 'status', error, USAGE, args.includes('--json'));
     }
     let plans: ManagedKeyPlan[];
     try {
       plans = loadInventory(values.inventory ?? 'rekey.yaml', Object.keys(PROVIDERS));
     } catch (error) {
-      return reportError(io, 'status', error);
+      return reportError(io, 'status', error, values.json);
     }
     const wanted = positionals[0];
     if (wanted !== undefined) {
@@ -190,6 +190,7 @@ export const status: Command = {
           'status',
           `no inventory entry or vault_path ${shownArg(wanted)} in ${values.inventory ?? 'rekey.yaml'}`,
           USAGE,
+          values.json,
         );
     }
     const sm = new SecretsManagerClient({});

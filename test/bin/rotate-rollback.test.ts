@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { rollback } from '../../bin/commands/rollback.js';
 import { outcomeOf, rotate } from '../../bin/commands/rotate.js';
+import { cliLogger } from '../../bin/commands/runtime.js';
 import { status as statusCommand } from '../../bin/commands/status.js';
 import type { CommandIO } from '../../bin/commands/types.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
@@ -99,6 +100,35 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
       2,
     );
     assert.match(io2.stderr[0]!, /--grace: "soon" is not a duration like 0s, 5m or 1h/);
+  });
+
+  it('--json answers errors as JSON too, and no raw JSON log line reaches the terminal', async () => {
+    const usage = captureIO();
+    assert.equal(await rotate.run([env.secretName, '--json', '--grace', '5m'], usage), 2);
+    assert.deepEqual(JSON.parse(usage.stdout.join('\n')).error.code, 'USAGE');
+    delete process.env.REKEY_SCHEDULE_GROUP;
+    const refused = captureIO();
+    assert.equal(
+      await rollback.run([env.secretName, '--inventory', env.writeInventory(), '--json'], refused),
+      1,
+    );
+    const answer = JSON.parse(refused.stdout.join('\n')) as { error: { code: string; message: string } };
+    assert.equal(answer.error.code, 'INVALID_INPUT');
+    assert.match(answer.error.message, /set REKEY_SCHEDULE_GROUP/);
+    // The CLI's logger writes for people: level, message, the fields — never the functions' JSON lines.
+    const logged = captureIO();
+    cliLogger(logged).warn('lease is busy', { secretId: 'prod/x', holder: 'revoker' });
+    assert.deepEqual(logged.stderr, ['rekey: warn: lease is busy (secretId=prod/x, holder=revoker)']);
+    // A rollback that runs logs its warnings for people, not as JSON.
+    const io = captureIO();
+    await rotate.run([env.secretName, '--inventory', env.writeInventory()], captureIO());
+    process.env.REKEY_SCHEDULE_GROUP = 'rekey';
+    await rollback.run([env.secretName, '--inventory', env.writeInventory()], io);
+    assert.deepEqual(
+      io.stderr.filter((line) => line.trimStart().startsWith('{')),
+      [],
+      'no JSON log line on stderr',
+    );
   });
 
   it('rollback without the stack wiring explains which variables to set', async () => {

@@ -555,7 +555,14 @@ function checkRun(spec: CommandSpec, c: CliCase, run: Run): void {
     assert.deepEqual(run.requests, [], `a usage error reached AWS on ${shown}`);
     assert.equal(run.listens, 0, `a usage error started a server on ${shown}`);
     if (c.argvRefused) assert.equal(run.stdinReads, 0, `a usage error read stdin on ${shown}`);
-    assert.equal(run.stdout, '', `a usage error printed to stdout on ${shown}`);
+    // With --json the error is also on stdout, as JSON; otherwise stdout stays empty.
+    if (c.argv.includes('--json') && run.stdout !== '')
+      assert.equal(
+        (JSON.parse(run.stdout) as { error?: { code?: string } }).error?.code,
+        'USAGE',
+        `a --json usage error printed something else to stdout on ${shown}`,
+      );
+    else assert.equal(run.stdout, '', `a usage error printed to stdout on ${shown}`);
   } else if (!c.unsure) {
     assert.equal(usage, 0, `accepted argv was refused as usage: ${brief(run.stderr)} on ${shown}`);
     assert.notEqual(run.code, 0, `an empty loopback cannot succeed: ${brief(run.stdout)}`);
