@@ -14,7 +14,7 @@ import {
   type StagingReport,
   type StagingScenarioName,
 } from '../../local/rehearsal/staging.js';
-import { inventoryRoutes, shownArg, usageError } from './runtime.js';
+import { inventoryRoutes, reportPath, shownArg, usageError } from './runtime.js';
 import type { CommandIO } from './types.js';
 
 export const STAGING_USAGE = `Staging (the guide's "test rotation in staging first"): the same scenarios against a real account where the
@@ -171,7 +171,7 @@ export function parseStaging(args: string[]) {
     instances: int('instances', 1),
     rps: int('rps', 1),
     scenarios,
-    report: values.report,
+    report: reportPath(values.report),
     inventory: values.inventory,
     json: values.json,
   };

@@ -9,7 +9,7 @@ import {
 import { reportText, writeReport } from '../../local/rehearsal/report.js';
 import { DEFAULT_SCENARIOS, SCENARIOS } from '../../local/rehearsal/scenarios.js';
 import { rehearseStaging, STAGING_USAGE } from './rehearse-staging.js';
-import { shownArg, usageError } from './runtime.js';
+import { reportPath, shownArg, usageError } from './runtime.js';
 import type { Command, CommandIO } from './types.js';
 
 const DEFAULTS = {
@@ -132,7 +132,7 @@ function parse(args: string[]) {
     seed: int('seed', DEFAULTS.seed, 0),
     scale: int('scale', defaultScale(keys), 1),
     graceSeconds: int('grace', DEFAULTS.grace, 0),
-    report: values.report,
+    report: reportPath(values.report),
     json: values.json,
   };
 }

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   DescribeSecretCommand,
@@ -149,6 +151,21 @@ export function reportError(io: CommandIO, command: string, error: unknown, json
 function errorCode(error: unknown): string {
   if (error instanceof RekeyError) return error.code;
   return error instanceof Error ? error.name : 'Error';
+}
+
+/**
+ * A `--report <path>`, checked before a run: its directory must exist (a typo must not create directories
+ * or lose the report after the run).
+ */
+export function reportPath(path: string): string {
+  const dir = dirname(resolve(path));
+  // A path is shown as written, JSON-quoted so no control character reaches the terminal (it names where
+  // the user meant to write); a single word, which might be a pasted key, only as shownArg shows it.
+  const written = dirname(path);
+  const shown = /[/\\]/.test(written) ? JSON.stringify(written) : shownArg(written);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new Error(`--report: the directory ${shown} does not exist; create it first or give another path`);
+  return path;
 }
 
 /**

@@ -1,5 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import type { RehearsalReport } from './rehearsal.js';
 
 const COLORS = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#475569'];
@@ -177,9 +176,8 @@ ${rows}
 `;
 }
 
-/** Writes `<path>.json` and the self-contained `<path>.html`. */
+/** Writes `<path>.json` and the self-contained `<path>.html` (the directory must exist: see reportPath). */
 export async function writeReport(report: RehearsalReport, path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   await writeFile(`${path}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(`${path}.html`, renderHtml(report));
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   RotateSecretCommand,
@@ -6,6 +9,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { importCommand } from '../../bin/commands/import.js';
+import { rehearse } from '../../bin/commands/rehearse.js';
 import { inventoryRoutes } from '../../bin/commands/runtime.js';
 import { type KeyStatus, status } from '../../bin/commands/status.js';
 import { Logger } from '../../lambdas/logger.js';
@@ -106,5 +110,19 @@ describe('rekey status', () => {
     const io = captureIO();
     assert.equal(await status.run(['--jsn'], io), 2);
     assert.match(io.all(), /Usage: rekey status/);
+  });
+});
+
+describe('rekey rehearse --report', () => {
+  it('refuses a directory that does not exist before running anything, and creates none', async () => {
+    const err: string[] = [];
+    const io = { out: () => {}, err: (t: string) => err.push(t), stdin: async () => '', isTTY: false };
+    const missing = join(tmpdir(), `rekey-no-such-dir-${process.pid}`, 'nested');
+    assert.equal(await rehearse.run(['--report', join(missing, 'report')], io), 2);
+    assert.match(
+      err.join('\n'),
+      /--report: the directory "[^"]*rekey-no-such-dir-\d+\/nested" does not exist; create it first/,
+    );
+    assert.equal(existsSync(missing), false, 'no directory was created');
   });
 });
