@@ -8,7 +8,7 @@ import {
 import { InvalidInputError } from '../../lambdas/errors.js';
 import { type LeaseDeps, leaseFromEnv, withSecretLease } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
-import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { PROVIDERS, providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
 import { type ManagedKey, parseManagedKey, serializeManagedKey } from '../../lambdas/secret-format.js';
 import {
   AWSCURRENT,
@@ -226,7 +226,11 @@ export const importCommand: Command = {
     };
     warnWithoutLease(io, runtime, 'import');
     try {
-      const endpoint = values.endpoint ?? inventory.providers[plan.provider]?.endpoint;
+      // As the other commands: --endpoint, else REKEY_PROVIDER_ENDPOINT_<PROVIDER>, else the inventory's.
+      const endpoint =
+        values.endpoint ??
+        providerEndpointsFromEnv()[plan.provider] ??
+        inventory.providers[plan.provider]?.endpoint;
       const result = await importKey(
         sm,
         {

@@ -84,6 +84,21 @@ describe('rekey import', () => {
     assert.equal(await versions(), before);
   });
 
+  it('honours REKEY_PROVIDER_ENDPOINT_<PROVIDER> as the other commands do, without --endpoint', async () => {
+    const io = captureIO(`${env.current.value}\n`);
+    process.env.REKEY_PROVIDER_ENDPOINT_SENDGRID = env.sandbox.url;
+    try {
+      const code = await importCommand.run(
+        ['sendgrid-api-key', '--key-id', env.current.id, '--inventory', env.inventoryPath],
+        io,
+      );
+      assert.equal(code, 0, io.all());
+      assert.match(io.all(), /already the current version|is now AWSCURRENT/);
+    } finally {
+      delete process.env.REKEY_PROVIDER_ENDPOINT_SENDGRID;
+    }
+  });
+
   it('refuses to replace a different managed key without --force', async () => {
     const other = env.sandbox.seedKey('other-app', ['mail.send']);
     const io = captureIO(other.value);
