@@ -400,8 +400,9 @@ describe('properties: the inventory', () => {
             assert.ok(list.every((s) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s) || /^https:\/\/\S+$/.test(s)));
           return;
         }
-        // An unknown key that is itself "" is named as such.
-        const emptyKey = raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '');
+        // An unknown key that is itself "" is named as such — also when the context is JSON text.
+        const value = typeof raw === 'string' ? jsonOrUndefined(raw) : raw;
+        const emptyKey = value !== null && typeof value === 'object' && Object.hasOwn(value, '');
         assertTypedRejection(outcome.error, {
           secrets: [secret],
           types: [InventoryError],
@@ -454,3 +455,12 @@ describe('properties: the inventory', () => {
     );
   });
 });
+
+/** JSON text parsed, or undefined where it is not JSON. */
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
