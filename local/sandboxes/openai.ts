@@ -306,6 +306,30 @@ export class OpenAiSandbox extends ProviderSandbox {
     };
   }
 
+  /** A create's JSON body with its required, non-empty `name`, or the documented 400. */
+  private namedBody<T>(req: SandboxRequest): { body: T & { name: string } } | { refused: SandboxResponse } {
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
+      return {
+        refused: this.fail(
+          400,
+          'We could not parse the JSON body of your request. Send application/json.',
+          'invalid_request_error',
+        ),
+      };
+    const body = jsonBody(req) as (T & { name?: unknown }) | undefined;
+    if (typeof body?.name !== 'string' || body.name.length === 0)
+      return {
+        refused: this.fail(
+          400,
+          "Missing required parameter: 'name'.",
+          'invalid_request_error',
+          'name',
+          'missing_required_parameter',
+        ),
+      };
+    return { body: body as T & { name: string } };
+  }
+
   /**
    * A cursor page (`after`, `limit` 1–100, default 20). On an empty page first_id/last_id are omitted, or
    * null where the listing says so (the admin key list).
@@ -363,23 +387,11 @@ export class OpenAiSandbox extends ProviderSandbox {
     if (itemId === undefined && req.method === 'GET')
       return this.page(req, [...project.serviceAccounts.values()], (a) => this.accountJson(a));
     if (itemId === undefined && req.method === 'POST') {
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
-        return this.fail(
-          400,
-          'We could not parse the JSON body of your request. Send application/json.',
-          'invalid_request_error',
-        );
-      const body = jsonBody(req) as
-        | { name?: unknown; create_service_account_only?: unknown; expires_in_seconds?: unknown }
-        | undefined;
-      if (typeof body?.name !== 'string' || body.name.length === 0)
-        return this.fail(
-          400,
-          "Missing required parameter: 'name'.",
-          'invalid_request_error',
-          'name',
-          'missing_required_parameter',
-        );
+      const named = this.namedBody<{ create_service_account_only?: unknown; expires_in_seconds?: unknown }>(
+        req,
+      );
+      if ('refused' in named) return named.refused;
+      const { body } = named;
       const only = body.create_service_account_only === true;
       const lifetime = body.expires_in_seconds ?? null;
       if (lifetime !== null && (!Number.isInteger(lifetime) || (lifetime as number) < 1 || only))
@@ -488,21 +500,9 @@ export class OpenAiSandbox extends ProviderSandbox {
       return this.page(req, all, (k) => this.keyJson(k, false), { nullIds: true });
     }
     if (req.path === '/v1/organization/admin_api_keys' && req.method === 'POST') {
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))
-        return this.fail(
-          400,
-          'We could not parse the JSON body of your request. Send application/json.',
-          'invalid_request_error',
-        );
-      const body = jsonBody(req) as { name?: unknown; expires_in_seconds?: unknown } | undefined;
-      if (typeof body?.name !== 'string' || body.name.length === 0)
-        return this.fail(
-          400,
-          "Missing required parameter: 'name'.",
-          'invalid_request_error',
-          'name',
-          'missing_required_parameter',
-        );
+      const named = this.namedBody<{ expires_in_seconds?: unknown }>(req);
+      if ('refused' in named) return named.refused;
+      const { body } = named;
       const lifetime = body.expires_in_seconds;
       if (lifetime !== undefined && (!Number.isInteger(lifetime) || (lifetime as number) < 1))
         return this.fail(
