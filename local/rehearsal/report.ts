@@ -158,7 +158,7 @@ th{background:#f9fafb} tr.fail td:last-child{color:#b91c1c;font-weight:600} tr.p
 </style></head><body>
 <h1>rekey rehearsal</h1>
 <div class="meta">${escapeHtml(report.startedAt)} · ${o.keys} keys · ${o.instances} instances · ${o.rps} calls/s · providers ${escapeHtml(o.providers.join(', '))} · seed ${o.seed} · clock ×${o.scale} (grace ${o.graceSeconds}s simulated = ${((o.graceSeconds * 1000) / o.scale / 1000).toFixed(1)}s real) · ${(report.durationMs / 1000).toFixed(1)}s</div>
-<div class="verdict ${report.verdict.ok ? 'pass' : 'fail'}">${report.verdict.ok ? 'PASS — every invariant held in every scenario' : `FAIL — ${report.verdict.breaches.map(escape).join('<br>')}`}</div>
+<div class="verdict ${report.verdict.ok ? 'pass' : 'fail'}">${report.verdict.ok ? 'PASS — every invariant held in every scenario' : `FAIL — ${report.verdict.breaches.map(escapeHtml).join('<br>')}`}</div>
 <h2>Calls per second by key version</h2>
 <svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%">
 ${axis.join('\n')}
