@@ -390,6 +390,25 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
         return (await plansOf(key.id)).length > 0 ? 'accepted' : 'rejected';
       },
 
+      async identifies(key) {
+        // GetApiKey with includeValue returns the key's value: the id names this key when that value is the
+        // one given. NotFoundException is an id the account does not hold in the Region.
+        const call = 'read API key value';
+        const find = `the key's id in \`aws apigateway get-api-keys --include-values --region ${options.region}\` (the API Gateway console's API keys page shows it as the API key ID)`;
+        let apiKey: GetApiKeyCommandOutput;
+        try {
+          apiKey = await read(call, () =>
+            client.send(new GetApiKeyCommand({ apiKey: key.id, includeValue: true })),
+          );
+        } catch (error) {
+          if (awsErrorName(error) === 'NotFoundException') return { verdict: 'differs', find };
+          return failure(call, error);
+        }
+        if (apiKey.value === undefined)
+          throw new ProviderBadResponseError(PROVIDER, call, 'value missing although includeValue was set');
+        return apiKey.value === key.value ? { verdict: 'matches' } : { verdict: 'differs', find };
+      },
+
       // Deleting a key also removes it from every usage plan.
       revokeKey: deleteKey,
     };

@@ -25,7 +25,13 @@ import {
   awsRejected,
   explicitCredentials,
 } from './aws-api.js';
-import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
+import type {
+  KeyMaterial,
+  ProviderClient,
+  ProviderDefinition,
+  ProviderKeyRef,
+  ValidationResult,
+} from './types.js';
 
 /**
  * AWS IAM access keys of one IAM user. The key document's `keyId` is the access key id and `key` the secret
@@ -186,6 +192,38 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
       );
     };
 
+    const validateKey = async (key: KeyMaterial): Promise<ValidationResult> => {
+      const sts = new STSClient(
+        awsClientConfig(context, region, { accessKeyId: key.id, secretAccessKey: key.value }),
+      );
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const identity = await call('validate key', () => sts.send(new GetCallerIdentityCommand({})));
+            const arnUser = identity.Arn?.split(':user/').pop()?.split('/').pop();
+            if (arnUser !== user) {
+              throw new ProviderRejectedError(
+                PROVIDER,
+                'validate key',
+                undefined,
+                `the key authenticates as ${identity.Arn ?? 'an unknown principal'}, not IAM user "${user}"; check options.userName and the key stored in the secret.`,
+              );
+            }
+            return 'accepted';
+          } catch (error) {
+            if (awsErrorIs(error, 'SignatureDoesNotMatch')) return 'rejected';
+            if (!awsErrorIs(error, 'InvalidClientTokenId')) throw error;
+            // Unknown or inactive key id — or a new key IAM has not propagated yet: wait only for that.
+            const wait = PROPAGATION_WAITS_MS[attempt];
+            if (wait === undefined || !(await isYoungActiveKey(key.id))) return 'rejected';
+            await sleep(wait);
+          }
+        }
+      } finally {
+        sts.destroy();
+      }
+    };
+
     return {
       async createKey({ name, likeKeyId }) {
         // An access key carries its user's permissions: nothing to copy from `likeKeyId`.
@@ -262,36 +300,19 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
         return found;
       },
 
-      async validateKey(key) {
-        const sts = new STSClient(
-          awsClientConfig(context, region, { accessKeyId: key.id, secretAccessKey: key.value }),
-        );
-        try {
-          for (let attempt = 0; ; attempt++) {
-            try {
-              const identity = await call('validate key', () => sts.send(new GetCallerIdentityCommand({})));
-              const arnUser = identity.Arn?.split(':user/').pop()?.split('/').pop();
-              if (arnUser !== user) {
-                throw new ProviderRejectedError(
-                  PROVIDER,
-                  'validate key',
-                  undefined,
-                  `the key authenticates as ${identity.Arn ?? 'an unknown principal'}, not IAM user "${user}"; check options.userName and the key stored in the secret.`,
-                );
-              }
-              return 'accepted';
-            } catch (error) {
-              if (awsErrorIs(error, 'SignatureDoesNotMatch')) return 'rejected';
-              if (!awsErrorIs(error, 'InvalidClientTokenId')) throw error;
-              // Unknown or inactive key id — or a new key IAM has not propagated yet: wait only for that.
-              const wait = PROPAGATION_WAITS_MS[attempt];
-              if (wait === undefined || !(await isYoungActiveKey(key.id))) return 'rejected';
-              await sleep(wait);
-            }
-          }
-        } finally {
-          sts.destroy();
-        }
+      validateKey,
+
+      async identifies(key) {
+        // SigV4 signs each request with the secret access key under its access key id: STS accepts a secret
+        // only together with its own access key id (anything else is SignatureDoesNotMatch or
+        // InvalidClientTokenId), so validateKey, which signs GetCallerIdentity with key.id and key.value,
+        // already proves the id — this repeats that call.
+        return (await validateKey(key)) === 'accepted'
+          ? { verdict: 'matches' }
+          : {
+              verdict: 'differs',
+              find: `the access key id (AKIA…) of IAM user "${user}": aws iam list-access-keys --user-name ${user}, or the IAM console's Security credentials tab`,
+            };
       },
 
       async revokeKey(keyId) {

@@ -103,6 +103,14 @@ export const cloudflare: ProviderDefinition<
             : "check the request against Cloudflare's API token reference.";
       throw new ProviderRejectedError('Cloudflare', call, res.status, `${detail ? `${detail}; ` : ''}${fix}`);
     };
+    /** Verify Token (`…/tokens/verify`), made with the token itself. */
+    const verify = (value: string, call: string) =>
+      http.request({
+        call,
+        method: 'GET',
+        path: `${tokens}/verify`,
+        headers: { authorization: `Bearer ${value}` },
+      });
     const getToken = async (id: string, call: string) => {
       const res = await http.request({ call, method: 'GET', path: tokenPath(id), headers: admin });
       if (res.status !== 200) adminFailure(res, call);
@@ -176,12 +184,7 @@ export const cloudflare: ProviderDefinition<
       },
 
       async validateKey(key) {
-        const res = await http.request({
-          call: 'verify token',
-          method: 'GET',
-          path: `${tokens}/verify`,
-          headers: { authorization: `Bearer ${key.value}` },
-        });
+        const res = await verify(key.value, 'verify token');
         // A disabled or expired token still verifies (200) but reports its status.
         if (res.status === 200)
           return http.parse(Envelope(z.object({ status: z.string() })), res, 'verify token').result.status ===
@@ -195,6 +198,27 @@ export const cloudflare: ProviderDefinition<
           res.status,
           `unexpected status for GET ${tokens}/verify.`,
         );
+      },
+
+      async identifies(key) {
+        // Verify Token answers, for the token that makes the call, that token's own id (result.id, required in
+        // iam_token_verify_response_single_segment): Cloudflare names the id of the value itself.
+        const call = 'verify token id';
+        const res = await verify(key.value, call);
+        if (res.status !== 200)
+          throw new ProviderRejectedError(
+            'Cloudflare',
+            call,
+            res.status,
+            `the token does not verify at GET ${tokens}/verify; it must be ${options.accountId ? `an account-owned token of account ${options.accountId}` : 'a user-owned token'}.`,
+          );
+        const { id } = http.parse(Envelope(z.object({ id: z.string().min(1) })), res, call).result;
+        if (id === key.id) return { verdict: 'matches' };
+        return {
+          verdict: 'differs',
+          providerKeyId: id,
+          find: `GET ${tokens}/verify made with the token answers its id (result.id)`,
+        };
       },
 
       async revokeKey(keyId) {

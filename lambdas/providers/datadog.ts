@@ -55,6 +55,13 @@ const FullKeySchema = z.object({
     }),
   }),
 });
+/** GetAPIKey's answer as identifies reads it: FullAPIKeyAttributes' `key` and `last4` are both optional. */
+const ShownKeySchema = z.object({
+  data: z.object({
+    id: z.string().min(1),
+    attributes: z.object({ key: z.string().min(1).optional(), last4: z.string().min(1).optional() }),
+  }),
+});
 const ListSchema = z.object({
   data: z.array(z.object({ id: z.string(), attributes: KeyAttributes })),
   meta: z.object({ page: z.object({ total_filtered_count: z.number() }).optional() }).optional(),
@@ -171,6 +178,32 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
           res.status,
           'unexpected status for GET /api/v1/validate.',
         );
+      },
+
+      async identifies(key) {
+        // GetAPIKey returns FullAPIKeyAttributes: the key itself (`key`) and its last four characters (`last4`).
+        // The id names this key when what Datadog shows under it agrees with the value; 404 is an id the
+        // organization does not hold.
+        const call = 'read key by id';
+        const find =
+          'the id of the key whose attributes.last4 are its last four characters, in GET /api/v2/api_keys (Organization Settings → API Keys)';
+        const res = await http.request({ call, method: 'GET', path: keyPath(key.id), headers: admin });
+        if (res.status === 404) return { verdict: 'differs', find };
+        if (res.status !== 200) adminFailure(res, call);
+        const shown = http.parse(ShownKeySchema, res, call).data.attributes;
+        const agrees =
+          shown.key !== undefined
+            ? shown.key === key.value
+            : shown.last4 !== undefined
+              ? key.value.endsWith(shown.last4)
+              : undefined;
+        if (agrees === undefined)
+          return {
+            verdict: 'unconfirmed',
+            checked: `the organization holds API key ${key.id}, but Datadog showed neither its key nor its last4`,
+            find,
+          };
+        return agrees ? { verdict: 'matches' } : { verdict: 'differs', find };
       },
 
       async revokeKey(keyId) {

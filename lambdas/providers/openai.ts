@@ -44,6 +44,7 @@ const OptionsSchema = z
 const AdminKeySchema = z.object({
   id: z.string().min(1),
   name: z.string().nullable().optional(),
+  redacted_value: z.string().optional(),
   last_used_at: z.number().nullable().optional(),
 });
 const ListSchema = z.object({
@@ -74,6 +75,7 @@ const ProjectKeyListSchema = z.object({
   data: z.array(
     z.object({
       id: z.string().min(1),
+      redacted_value: z.string().optional(),
       last_used_at: z.number().nullable().optional(),
       owner: z
         .object({
@@ -133,6 +135,19 @@ async function pageAll<S extends PageSchema>(
 }
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+/**
+ * Whether a key's `redacted_value` agrees with a key value. The description calls it "the redacted value of
+ * the API key" and its examples show the key's first and last characters around "..." ("sk-admin...def"):
+ * agreeing means the value starts and ends with those. Undefined when it is in no such form.
+ */
+export function redactedAgrees(redacted: string | undefined, value: string): boolean | undefined {
+  const match = redacted === undefined ? null : /^(.*?)(?:\.\.\.|…)(.+)$/s.exec(redacted);
+  if (!match) return undefined;
+  const head = match[1]!;
+  const tail = match[2]!;
+  return value.length >= head.length + tail.length && value.startsWith(head) && value.endsWith(tail);
+}
 
 function adminKeysClient(http: ProviderHttp, credential: Credential): ProviderClient {
   const admin = bearer(credential.adminKey);
@@ -198,6 +213,38 @@ function adminKeysClient(http: ProviderHttp, credential: Credential): ProviderCl
         res.status,
         `unexpected status for GET ${keys}.`,
       );
+    },
+
+    async identifies(key) {
+      // Retrieve admin key answers the key's redacted_value: the id names this key when it agrees with the
+      // value. An id the organization does not hold answers 404. Where it does not agree, the listing's
+      // redacted values say which key it is, when exactly one agrees.
+      const call = 'read admin key by id';
+      const find =
+        "the key_… id in GET /v1/organization/admin_api_keys (the dashboard's Admin keys page), whose redacted_value shows the key's first and last characters";
+      const differs = async () => {
+        const agreeing: string[] = [];
+        await pageAll(http, 'list admin keys', keys, admin, ListSchema, adminFailure, (page) => {
+          for (const listed of page.data)
+            if (redactedAgrees(listed.redacted_value, key.value)) agreeing.push(listed.id);
+        });
+        return {
+          verdict: 'differs' as const,
+          find,
+          ...(agreeing.length === 1 ? { providerKeyId: agreeing[0]! } : {}),
+        };
+      };
+      const res = await http.request({ call, method: 'GET', path: keyPath(key.id), headers: admin });
+      if (res.status === 404) return differs();
+      if (res.status !== 200) adminFailure(res, call);
+      const agrees = redactedAgrees(http.parse(AdminKeySchema, res, call).redacted_value, key.value);
+      if (agrees === undefined)
+        return {
+          verdict: 'unconfirmed',
+          checked: `the organization holds admin key ${key.id}, but its redacted_value is in no form rekey can compare`,
+          find,
+        };
+      return agrees ? { verdict: 'matches' } : differs();
     },
 
     async revokeKey(keyId) {
@@ -308,6 +355,43 @@ function serviceAccountsClient(
           ? 'OpenAI answers 403 to requests from a country, region or territory it does not support, which says nothing about the key; run the rotation from a supported region.'
           : 'unexpected status for GET /v1/models.',
       );
+    },
+
+    async identifies(key) {
+      // The key id is the service account's id. List project API keys answers each key's owner and
+      // redacted_value: the id names this key when a key the service account owns agrees with the value.
+      // A service account that owns no key in the project (or does not exist) is no id of this key.
+      const find = `the id (svc_acct_…) of the service account that owns the key: GET ${project}/api_keys lists each key's owner.service_account.id and redacted_value`;
+      const owned: Array<boolean | undefined> = [];
+      const agreeing = new Set<string>();
+      await pageAll(
+        http,
+        'list project API keys',
+        `${project}/api_keys`,
+        admin,
+        ProjectKeyListSchema,
+        projectFailure,
+        (page) => {
+          for (const listed of page.data) {
+            const agrees = redactedAgrees(listed.redacted_value, key.value);
+            const owner = listed.owner?.service_account?.id;
+            if (owner === key.id) owned.push(agrees);
+            if (agrees && owner) agreeing.add(owner);
+          }
+        },
+      );
+      if (owned.includes(true)) return { verdict: 'matches' };
+      if (owned.length > 0 && owned.every((agrees) => agrees === undefined))
+        return {
+          verdict: 'unconfirmed',
+          checked: `service account ${key.id} owns a key in project ${projectId}, but its redacted_value is in no form rekey can compare`,
+          find,
+        };
+      return {
+        verdict: 'differs',
+        find,
+        ...(agreeing.size === 1 ? { providerKeyId: [...agreeing][0]! } : {}),
+      };
     },
 
     revokeKey(keyId) {

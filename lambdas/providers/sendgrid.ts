@@ -183,6 +183,27 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
         );
       },
 
+      async identifies(key) {
+        // SendGrid's API never says which id a key value has: GetApiKey (GET /v3/api_keys/{api_key_id}) only
+        // tells whether the account holds a key with that id (404 when it does not) and what it is named.
+        const call = 'read key by id';
+        const find = "the key's API Key ID, in GET /v3/api_keys or the SendGrid app's Settings → API Keys";
+        const res = await http.request({
+          call,
+          method: 'GET',
+          path: `/v3/api_keys/${encodeURIComponent(key.id)}`,
+          headers: admin,
+        });
+        if (res.status === 404) return { verdict: 'differs', find };
+        if (res.status !== 200) adminFailure(res, call);
+        const named = http.parse(GetSchema, res, call).result[0]!.name;
+        return {
+          verdict: 'unconfirmed',
+          checked: `the account holds API key ${key.id}${named ? ` (named ${JSON.stringify(named)})` : ''}; SendGrid's API does not say which key a value belongs to`,
+          find,
+        };
+      },
+
       async revokeKey(keyId) {
         const res = await http.request({
           call: 'delete key',

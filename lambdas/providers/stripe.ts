@@ -67,6 +67,17 @@ export const stripe: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
           'unexpected status for GET /v1/balance.',
         );
       },
+      // Stripe has no key API: the id rekey records for a Stripe key is derived from its value (stripeKeyId,
+      // the prefix and last four characters the Dashboard lists it by), so the value alone decides. No call.
+      async identifies(key) {
+        const id = stripeKeyId(key.value);
+        if (id === key.id) return { verdict: 'matches' };
+        return {
+          verdict: 'differs',
+          providerKeyId: id,
+          find: "rekey's id of a Stripe key is its prefix and last four characters, as the Dashboard (Developers → API keys) lists it",
+        };
+      },
       revokeKey: () => manual('revoke key'),
     };
   },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
-import type { ProviderClient, ProviderDefinition } from './types.js';
+import type { KeyMaterial, ProviderClient, ProviderDefinition, ValidationResult } from './types.js';
 
 /**
  * Twilio API keys through the IAM API (`iam.twilio.com/v1/Keys`, the current key API: it alone creates
@@ -10,6 +10,8 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
  * returned only by the create call; a key a crashed attempt created is revoked and replaced.
  */
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+/** An API key's sid: SK and 32 hex digits. */
+const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
 
 const CredentialSchema = z.object({
   /** The account SID (with its auth token) or a Main API key's SK sid (with its secret). */
@@ -77,6 +79,25 @@ export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
       );
     };
 
+    const validateKey = async (key: KeyMaterial): Promise<ValidationResult> => {
+      // Reading the account balance is the cheapest call a standard key may make; a restricted key
+      // without that permission is still authenticated (403, not 401).
+      const account = `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}`;
+      const read = (path: string) =>
+        api.request({ call: 'validate key', method: 'GET', path, headers: basic(key.id, key.value) });
+      let res = await read(`${account}/Balance.json`);
+      // Subaccounts carry no balance information (twilio-oai FetchBalance): read the account itself.
+      if (res.status === 404) res = await read(`${account}.json`);
+      if (res.status === 200 || res.status === 403) return 'accepted';
+      if (res.status === 401) return 'rejected';
+      throw new ProviderRejectedError(
+        'Twilio',
+        'validate key',
+        res.status,
+        `unexpected status for GET ${account}/Balance.json (or ${account}.json); check options.accountSid.`,
+      );
+    };
+
     return {
       async createKey({ name, likeKeyId }) {
         const current = await iam.request({
@@ -131,23 +152,18 @@ export const twilio: ProviderDefinition<z.infer<typeof CredentialSchema>, z.infe
         return found;
       },
 
-      async validateKey(key) {
-        // Reading the account balance is the cheapest call a standard key may make; a restricted key
-        // without that permission is still authenticated (403, not 401).
-        const account = `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}`;
-        const read = (path: string) =>
-          api.request({ call: 'validate key', method: 'GET', path, headers: basic(key.id, key.value) });
-        let res = await read(`${account}/Balance.json`);
-        // Subaccounts carry no balance information (twilio-oai FetchBalance): read the account itself.
-        if (res.status === 404) res = await read(`${account}.json`);
-        if (res.status === 200 || res.status === 403) return 'accepted';
-        if (res.status === 401) return 'rejected';
-        throw new ProviderRejectedError(
-          'Twilio',
-          'validate key',
-          res.status,
-          `unexpected status for GET ${account}/Balance.json (or ${account}.json); check options.accountSid.`,
-        );
+      validateKey,
+
+      async identifies(key) {
+        // An API key authenticates as HTTP basic auth "<SK sid>:<secret>": Twilio accepts a secret only with
+        // its own key's sid, so validateKey, which authenticates with key.id and key.value together, already
+        // proves the id — this repeats that call. An AC account sid authenticates with the account's auth
+        // token, which is no API key (rekey cannot create, copy or delete it): that is not a key id either.
+        const find = `the key's SID (SK…) in the Twilio Console (Account → API keys & tokens) or GET https://iam.twilio.com/v1/Keys?AccountSid=${options.accountSid}`;
+        if (!API_KEY_SID.test(key.id)) return { verdict: 'differs', find };
+        return (await validateKey(key)) === 'accepted'
+          ? { verdict: 'matches' }
+          : { verdict: 'differs', find };
       },
 
       async revokeKey(keyId) {

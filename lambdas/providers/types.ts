@@ -42,6 +42,23 @@ export type ValidationResult = 'accepted' | 'rejected';
 export type RevocationResult = 'revoked' | 'already-gone';
 
 /**
+ * What a provider's API says of a key's id (`ProviderClient.identifies`):
+ * - `matches`: `key.id` is the provider's id of `key.value` — the provider named that id for the value,
+ *   authenticated the id and the value together, or shows under that id a value (whole, or redacted to its
+ *   first and last characters, where that is all it shows) that agrees with `key.value`;
+ * - `differs`: it is not — the id names another key, or no key at all (an unknown id is `differs`, not an
+ *   error); `providerKeyId` is the value's real id where the provider's answer names it;
+ * - `unconfirmed`: the provider's API never relates a value to its id; `checked` says what was verified
+ *   instead (that a key with that id exists).
+ * `find` says where a person finds the right id: the provider's list endpoint or dashboard. Neither it nor
+ * `checked` ever holds a key value.
+ */
+export type KeyIdVerdict =
+  | { verdict: 'matches' }
+  | { verdict: 'differs'; find: string; providerKeyId?: string }
+  | { verdict: 'unconfirmed'; checked: string; find: string };
+
+/**
  * One provider's key API, bound to a rotator credential. Every call retries transient failures
  * (429 honouring Retry-After, 5xx, timeouts) with backoff and jitter before it throws a typed error.
  */
@@ -59,6 +76,13 @@ export interface ProviderClient {
   findKeysByName(name: string): Promise<ProviderKeyRef[]>;
   /** The provider's cheapest authenticated call, made with `key`: does the provider accept it? */
   validateKey(key: KeyMaterial): Promise<ValidationResult>;
+  /**
+   * Whether `key.id` is the provider's id of `key.value`, from the provider's documented API, for a key
+   * `validateKey` accepted (`rekey import` checks `--key-id` with it before storing anything). Absent where
+   * the provider's API cannot tell (the generic HTTP adapter). Failures of the call itself throw the usual
+   * typed errors; an id the provider does not know is `differs`.
+   */
+  identifies?(key: KeyMaterial): Promise<KeyIdVerdict>;
   /** Revokes a key; a key that is already gone counts as done. */
   revokeKey(keyId: string): Promise<RevocationResult>;
   /** When the key was last used, where `capabilities.lastUsed`; null when never used. */

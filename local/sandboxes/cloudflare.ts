@@ -191,10 +191,13 @@ export class CloudflareSandbox extends ProviderSandbox {
     if (sub === 'verify' && req.method === 'GET') {
       // A token verifies only against its own owner's endpoint.
       if (caller.owner !== owner) return this.fail(401, 1000, 'Invalid API Token');
+      // iam_token_verify_response_single_segment: the calling token's own id and status, and its validity
+      // window where it has one.
       return this.ok({
         id: caller.id,
         status: this.status(caller),
         ...(caller.window.expires_on ? { expires_on: caller.window.expires_on } : {}),
+        ...(caller.window.not_before ? { not_before: caller.window.not_before } : {}),
       });
     }
     const adminGroup =

@@ -12,6 +12,7 @@ providerContract({
   // GetApiKeys' default page; the adapter asks for 500, the most API Gateway returns.
   listPageSize: 25,
   keyLimit: API_GATEWAY_KEY_QUOTA,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new ApiGatewaySandbox({ now });
     await sandbox.start();

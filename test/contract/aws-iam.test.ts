@@ -18,6 +18,7 @@ const queryError =
 providerContract({
   provider: awsIam,
   keyLimit: 2,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new AwsIamSandbox({ now });
     await sandbox.start();

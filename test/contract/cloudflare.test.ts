@@ -30,6 +30,7 @@ function cloudflareFixture(accountOwned: boolean): ContractFixture {
     variant: accountOwned ? 'account-owned tokens' : 'user-owned tokens',
     ...(accountOwned ? { listPageSize: 50 } : {}),
     keyLimit: accountOwned ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA,
+    keyIdCheck: 'full',
     async seed(now): Promise<SeededProvider> {
       const sandbox = new CloudflareSandbox({ now });
       await sandbox.start();

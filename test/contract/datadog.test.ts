@@ -11,6 +11,7 @@ const datadogError = (body: unknown): boolean => {
 providerContract({
   provider: datadog,
   keyLimit: DATADOG_MAX_KEYS,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new DatadogSandbox({ now });
     await sandbox.start();

@@ -54,6 +54,12 @@ export interface ContractFixture {
   listPageSize?: number;
   /** The provider's documented key limit, where it has one (the fixture then implements `fillToLimit`). */
   keyLimit?: number;
+  /**
+   * What the adapter's `identifies` can tell of a key id: `full` — whether it is the id of the value given;
+   * `existence` — only whether a key with that id exists (the provider's API never relates a value to its
+   * id). Omitted: the adapter has no `identifies`.
+   */
+  keyIdCheck?: 'full' | 'existence';
   /** A started sandbox with its seeds; `now` is the clock the sandbox stamps events with. */
   seed(now: () => Date): Promise<SeededProvider>;
 }

@@ -16,6 +16,7 @@ const openAiError = (body: unknown): boolean => {
 providerContract({
   provider: openai,
   listPageSize: 100,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new OpenAiSandbox({ now });
     await sandbox.start();
@@ -82,6 +83,7 @@ providerContract({
   provider: openai,
   variant: 'project service accounts',
   listPageSize: 100,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new OpenAiSandbox({ now });
     await sandbox.start();

@@ -11,6 +11,7 @@ const sendGridError = (body: unknown): boolean =>
 providerContract({
   provider: sendgrid,
   keyLimit: SENDGRID_MAX_KEYS,
+  keyIdCheck: 'existence',
   async seed(): Promise<SeededProvider> {
     const sandbox = new SendGridSandbox();
     await sandbox.start();

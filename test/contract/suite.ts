@@ -135,6 +135,41 @@ export function providerContract(fixture: ContractFixture): void {
       assert.equal(await client.validateKey(created), 'rejected');
     });
 
+    it(`tells whether a key id is the provider’s id of a key (${fixture.keyIdCheck ?? 'cannot tell'})`, async () => {
+      if (fixture.keyIdCheck === undefined) {
+        // Import then warns that the id could not be checked; an adapter that gains the method must say so here.
+        assert.equal(client.identifies, undefined, 'the fixture declares no keyIdCheck');
+        return;
+      }
+      assert.ok(client.identifies, `the fixture declares keyIdCheck "${fixture.keyIdCheck}"`);
+      // Prepare: another key of the account, whose id is then given with the current key's value
+      const other = await client.createKey({ name: 'rekey-contract-id', likeKeyId: seeded.current.id });
+      const withOtherId = { id: other.id, value: seeded.current.value };
+      // Act
+      const own = await client.identifies(seeded.current);
+      const created = await client.identifies(other);
+      const another = await client.identifies(withOtherId);
+      await client.revokeKey(other.id);
+      // An id the provider does not know (the revoked key's): `differs`, never an error.
+      const unknown = await client.identifies(withOtherId);
+      // Assess
+      const expected =
+        fixture.keyIdCheck === 'full'
+          ? ['matches', 'matches', 'differs', 'differs']
+          : ['unconfirmed', 'unconfirmed', 'unconfirmed', 'differs'];
+      assert.deepEqual(
+        [own, created, another, unknown].map((v) => v.verdict),
+        expected,
+      );
+      for (const verdict of [another, unknown]) {
+        // Where the provider's answer names the value's real id, it is the current key's.
+        if (verdict.verdict === 'differs' && verdict.providerKeyId !== undefined)
+          assert.equal(verdict.providerKeyId, seeded.current.id);
+        if (verdict.verdict !== 'matches') assert.ok(verdict.find.length > 0, 'says where the id is found');
+        assertNoSecretIn(JSON.stringify(verdict));
+      }
+    });
+
     it('revokes a key so it stops authenticating, and a second revocation reports it already gone', async () => {
       // Prepare
       const created = await client.createKey({ name: 'rekey-contract-4', likeKeyId: seeded.current.id });

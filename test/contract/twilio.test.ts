@@ -19,6 +19,7 @@ const basic = (user: string, password: string) =>
 providerContract({
   provider: twilio,
   listPageSize: 1000,
+  keyIdCheck: 'full',
   async seed(now): Promise<SeededProvider> {
     const sandbox = new TwilioSandbox({ now });
     await sandbox.start();
