@@ -15,6 +15,8 @@ interface DatadogApiKey {
   createdAt: Date;
   lastUsed: Date | null;
   remoteConfigReadEnabled: boolean;
+  /** Whether GET /api/v2/api_keys/{id} includes `key` (FullAPIKeyAttributes' `key` is optional; `last4` is always shown). */
+  keyShown: boolean;
 }
 
 export const DATADOG_MAX_API_KEYS = 50;
@@ -27,7 +29,8 @@ export const DATADOG_KEY_ADMIN_PERMISSIONS = ['api_keys_read', 'api_keys_write',
  * api_keys_write to create and api_keys_delete to delete. Errors are `{errors: [string]}`, bad credentials
  * 403. A 429 carries `X-RateLimit-Limit/Period/Remaining/Reset/Name`, Reset being the seconds until the
  * limit resets (no Retry-After). An organization holds at most 50 API keys; a key's value is readable by
- * id, and its last use (`date_last_used`) is reported. `POST /api/v2/series` is the call simulated
+ * id (unless seeded with `keyShown: false`: then GetAPIKey answers only `last4`, as FullAPIKeyAttributes allows),
+ * and its last use (`date_last_used`) is reported. `POST /api/v2/series` is the call simulated
  * applications make with their API key.
  */
 export class DatadogSandbox extends ProviderSandbox {
@@ -38,8 +41,14 @@ export class DatadogSandbox extends ProviderSandbox {
     super();
   }
 
-  seedApiKey(name: string, remoteConfigReadEnabled = false): { id: string; value: string } {
+  /** An API key made in the Datadog UI; `keyShown: false` for one whose GET answers `last4` but not `key`. */
+  seedApiKey(
+    name: string,
+    remoteConfigReadEnabled = false,
+    { keyShown = true }: { keyShown?: boolean } = {},
+  ): { id: string; value: string } {
     const key = this.newKey(name, remoteConfigReadEnabled);
+    key.keyShown = keyShown;
     return { id: key.id, value: key.key };
   }
 
@@ -99,6 +108,7 @@ export class DatadogSandbox extends ProviderSandbox {
       createdAt: this.clock.now(),
       lastUsed: null,
       remoteConfigReadEnabled,
+      keyShown: true,
     };
     this.keys.set(key.id, key);
     this.recordIssued(key.key);
@@ -120,7 +130,12 @@ export class DatadogSandbox extends ProviderSandbox {
         modified_at: key.createdAt.toISOString(),
         name: key.name,
         remote_config_read_enabled: key.remoteConfigReadEnabled,
-        ...(full ? { key: key.key, date_last_used: key.lastUsed?.toISOString() ?? null } : {}),
+        ...(full
+          ? {
+              ...(key.keyShown ? { key: key.key } : {}),
+              date_last_used: key.lastUsed?.toISOString() ?? null,
+            }
+          : {}),
       },
     };
   }

@@ -59,7 +59,10 @@ const forged = (key: KeyMaterial): KeyMaterial => ({
   value: `${key.value.slice(0, -1)}${key.value.at(-1) === 'a' ? 'b' : 'a'}`,
 });
 
-/** The contract flows every key-managing adapter goes through: create, find, validate, revoke twice. */
+/**
+ * The contract flows every key-managing adapter goes through: create, find, validate, check key ids (where the
+ * adapter can: the current key's own, another key's, and an unknown one), revoke twice.
+ */
 async function keyLifecycle(client: ProviderClient, current: KeyMaterial, name: string): Promise<void> {
   const created = await client.createKey({ name, likeKeyId: current.id });
   assert.deepEqual(
@@ -70,9 +73,15 @@ async function keyLifecycle(client: ProviderClient, current: KeyMaterial, name: 
   assert.equal(await client.validateKey(current), 'accepted');
   assert.equal(await client.validateKey(created), 'accepted');
   assert.equal(await client.validateKey(forged(current)), 'rejected');
+  const withCreatedId = { id: created.id, value: current.value };
+  if (client.identifies) {
+    assert.notEqual((await client.identifies(current)).verdict, 'differs');
+    assert.notEqual((await client.identifies(withCreatedId)).verdict, 'matches');
+  }
   assert.equal(await client.revokeKey(created.id), 'revoked');
   assert.equal(await client.revokeKey(created.id), 'already-gone');
   assert.equal(await client.validateKey(created), 'rejected');
+  if (client.identifies) assert.equal((await client.identifies(withCreatedId)).verdict, 'differs');
 }
 
 /** Checks a run's recording, prints the count, and fails on any violation or unexercised operation. */
@@ -223,6 +232,10 @@ describe('conformance: each adapter and its sandbox against the provider’s pub
     const document = { credential: { apiKey: admin.value, applicationKey: appKey }, options: {} };
     const client = recorder.connect(datadog, sandbox, document);
     await keyLifecycle(client, current, 'rekey-conformance-1');
+    // A key whose GetAPIKey answers last4 but not key (both optional in FullAPIKeyAttributes): last4 decides.
+    const unshown = sandbox.seedApiKey('legacy-agent', false, { keyShown: false });
+    assert.deepEqual(await client.identifies?.(unshown), { verdict: 'matches' });
+    assert.equal((await client.identifies?.(forged(unshown)))?.verdict, 'differs');
     assert.equal(await client.lastUsed?.(current.id), null);
     await fetch(new URL('/api/v2/series', sandbox.url), {
       method: 'POST',
@@ -407,6 +420,14 @@ describe('conformance: each adapter and its sandbox against the provider’s pub
     const client = recorder.connect(stripe, sandbox, { credential: {}, options: {} });
     assert.equal(await client.validateKey({ id: 'sk_test_…', value: key }), 'accepted');
     assert.equal(await client.validateKey(forged({ id: 'sk_test_…', value: key })), 'rejected');
+    // The id rekey records for a Stripe key is derived from the value (no call): its prefix and last four.
+    const id = stripe.assisted!.keyIdOf(key);
+    assert.deepEqual(await client.identifies?.({ id, value: key }), { verdict: 'matches' });
+    assert.deepEqual(await client.identifies?.({ id: 'sk_test_…0000', value: key }), {
+      verdict: 'differs',
+      providerKeyId: id,
+      find: "rekey's id of a Stripe key is its prefix and last four characters, as the Dashboard (Developers → API keys) lists it",
+    });
     sandbox.injectFault({ status: 429, times: 1, retryAfterSeconds: 1 });
     assert.equal(await client.validateKey({ id: 'sk_test_…', value: key }), 'accepted');
     assertConforms(stripeFacts, recorder);
