@@ -44,14 +44,45 @@ export interface ImportRequest {
 }
 
 export type ImportResult =
-  | { outcome: 'imported'; secretArn: string; versionId: string }
+  | {
+      outcome: 'imported';
+      secretArn: string;
+      versionId: string;
+      /** Why the provider could not confirm that `keyId` is the key's id (one line), when it could not. */
+      keyIdWarning?: string;
+    }
   | { outcome: 'already-imported'; secretArn: string; versionId: string };
 
 /**
+ * The provider says `--key-id` is not the id of the key given: storing it would make rotation copy another
+ * key's permissions and the revoker act on the wrong key. Nothing was stored.
+ */
+export class KeyIdMismatchError extends InvalidInputError {
+  constructor(
+    plan: ManagedKeyPlan,
+    provider: string,
+    keyId: string,
+    verdict: { find: string; providerKeyId?: string },
+  ) {
+    const { providerKeyId, find } = verdict;
+    super(
+      'INVALID_INPUT',
+      `${provider} says key id ${keyId} given for "${plan.name}" (secret ${plan.secretName}) is not the id of the key on standard input${providerKeyId ? `; its id is ${providerKeyId}` : ''}; nothing was stored. ` +
+        (providerKeyId
+          ? `Run \`rekey import ${plan.name}\` again with --key-id ${providerKeyId}.`
+          : `Find the key's id (${find}) and run \`rekey import ${plan.name}\` again with it as --key-id.`),
+      { secretId: plan.secretName, field: '--key-id' },
+    );
+  }
+}
+
+/**
  * Stores an existing provider key as the current version of its managed secret, so the first rotation has
- * a current key and its id. The key is validated at the provider first; nothing is stored when the provider
- * rejects it, when the secret is mid-rotation, or when it already holds a different managed key (unless
- * `force`). Storing the same key again changes nothing.
+ * a current key and its id. The key is validated at the provider first, and then its id
+ * (`ProviderClient.identifies`); nothing is stored when the provider rejects the key or says the id is
+ * another's (KeyIdMismatchError), when the secret is mid-rotation, or when it already holds a different
+ * managed key (unless `force`). Where the provider cannot tell a key's id, the import proceeds and the result
+ * carries `keyIdWarning`. Storing the same key again changes nothing.
  */
 export async function importKey(
   sm: SecretsManagerClient,
@@ -63,6 +94,13 @@ export async function importKey(
   logger.protect(value);
   const secretId = plan.existingSecretArn ?? plan.secretName;
   const where = { secretId: plan.secretName };
+  if (value.length > 0 && request.keyId.includes(value))
+    // Never echoed: the messages below name the key id, and this one is the key itself.
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `--key-id for "${plan.name}" holds the key itself; pass the provider's id of the key (its key value is read from standard input only). Nothing was stored.`,
+      { ...where, field: '--key-id' },
+    );
   const describe = async (id: string, what: string, fix: string) => {
     try {
       return await sm.send(new DescribeSecretCommand({ SecretId: id }));
@@ -145,10 +183,21 @@ async function storeImportedKey(
   if (verdict !== 'accepted') {
     throw new InvalidInputError(
       'INVALID_INPUT',
-      `${provider.displayName} does not accept the key given for "${plan.name}" (key id ${keyId}); nothing was stored. Check that stdin holds the key currently in use.`,
+      `${provider.displayName} does not accept the key given for "${plan.name}" (key id ${keyId}); nothing was stored. Check that stdin holds the key currently in use, and --key-id its id.`,
       where,
     );
   }
+  // A valid key under a wrong id breaks later: rotation copies another key's permissions, the revoker
+  // revokes or watches the wrong key. Ask the provider before storing anything.
+  const identity = client.identifies ? await client.identifies({ id: keyId, value }) : undefined;
+  if (identity?.verdict === 'differs')
+    throw new KeyIdMismatchError(plan, provider.displayName, keyId, identity);
+  const keyIdWarning =
+    identity === undefined
+      ? `key id ${keyId} of "${plan.name}" could not be checked at ${provider.displayName}, whose API cannot tell a key's id from its value; make sure it is the id of the key you imported.`
+      : identity.verdict === 'unconfirmed'
+        ? `key id ${keyId} of "${plan.name}" could not be fully checked at ${provider.displayName}: ${identity.checked}; make sure it is ${identity.find}.`
+        : undefined;
   await fence();
   const put = await sm.send(
     new PutSecretValueCommand({ SecretId: secretArn, SecretString: serializeManagedKey(doc) }),
@@ -159,18 +208,25 @@ async function storeImportedKey(
       Tags: [{ Key: TAGS.gracePeriod, Value: plan.gracePeriod }],
     }),
   );
-  return { outcome: 'imported', secretArn, versionId: put.VersionId! };
+  return {
+    outcome: 'imported',
+    secretArn,
+    versionId: put.VersionId!,
+    ...(keyIdWarning ? { keyIdWarning } : {}),
+  };
 }
 
 const USAGE = `Usage: rekey import <name> --key-id <provider key id> [--created-at <ISO date>] [--force]
                     [--inventory rekey.yaml] [--endpoint <provider API URL>]  < key
 
 Stores the key your applications use today as the current version of the managed secret of inventory
-entry <name>, after checking at the provider that it authenticates. The key is read from standard input,
+entry <name>, after checking at the provider that it authenticates and that --key-id is its id (a wrong id
+is refused; where the provider cannot tell, a warning says so). The key is read from standard input,
 never from the command line. Afterwards set \`imported: true\` for the entry and run \`cdk deploy\` to
 attach its rotation schedule.
 
-  --key-id       the provider's id of the key (SendGrid: api_key_id, from GET /v3/api_keys)
+  --key-id       the provider's id of the key (SendGrid: api_key_id, from GET /v3/api_keys; Twilio: the SK…
+                 sid; AWS IAM: the access key id; OpenAI with options.projectId: the service account id)
   --created-at   when the key was created (default: now); the first rotation is scheduled regardless
   --force        replace a managed key already stored (not during a rotation)
   --endpoint     provider API base URL (default: the inventory's providers.<name>.endpoint or the public API)`;
@@ -243,6 +299,11 @@ export const importCommand: Command = {
         },
         runtime.lease,
       );
+      if (result.outcome === 'imported' && result.keyIdWarning) {
+        const logger = cliLogger(io);
+        logger.protect(value);
+        logger.warn(result.keyIdWarning, { secretId: plan.secretName });
+      }
       io.out(
         result.outcome === 'already-imported'
           ? `${plan.name}: this key is already the current version (${result.versionId}) of ${plan.secretName}; nothing changed.`

@@ -6,7 +6,7 @@ import { parseManagedKey } from '../../lambdas/secret-format.js';
 import { CliEnv, captureIO } from './import-env.js';
 
 describe('rekey import', () => {
-  const env = new CliEnv();
+  const env = new CliEnv({ keyIdProviders: true });
   before(() => env.start());
   after(() => env.stop());
 
@@ -20,10 +20,25 @@ describe('rekey import', () => {
     env.sandbox.url,
     ...extra,
   ];
-  const versions = async () =>
+  const versions = async (secretArn = env.secretArn) =>
     Object.keys(
-      (await env.sm.send(new DescribeSecretCommand({ SecretId: env.secretArn }))).VersionIdsToStages ?? {},
+      (await env.sm.send(new DescribeSecretCommand({ SecretId: secretArn }))).VersionIdsToStages ?? {},
     ).length;
+  const currentValue = async (secretArn: string) =>
+    (await env.sm.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: 'AWSCURRENT' })))
+      .SecretString;
+  /** `rekey import <entry> --key-id <keyId>` against the entry's sandbox. */
+  const importTo = (
+    setup: { entry: string; sandbox: { url: string } },
+    keyId: string,
+    io: ReturnType<typeof captureIO>,
+  ) =>
+    importCommand.run(
+      [setup.entry, '--key-id', keyId, '--inventory', env.inventoryPath, '--endpoint', setup.sandbox.url],
+      io,
+    );
+  const keyIdWarnings = (io: ReturnType<typeof captureIO>) =>
+    io.stderr.filter((line) => /could not be (fully )?checked/.test(line));
 
   it('refuses a key the provider rejects and stores nothing', async () => {
     // Prepare
@@ -39,6 +54,86 @@ describe('rekey import', () => {
     );
     assert.ok(!io.all().includes('SG.not-a-real-key'), 'the key value is not echoed');
     assert.equal(await versions(), before);
+  });
+
+  it('import refuses a valid key given with a wrong --key-id', async () => {
+    // Prepare: a token Cloudflare accepts, given with another token's id; a SendGrid key with an id the
+    // account does not hold
+    const { cloudflare } = env;
+    const cloudflareBefore = await versions(cloudflare.secretArn);
+    const sendgridBefore = await versions();
+    const cf = captureIO(`${cloudflare.current.value}\n`);
+    const sg = captureIO(env.current.value);
+    // Act
+    const cfCode = await importTo(cloudflare, cloudflare.other.id, cf);
+    const sgCode = await importTo(
+      { entry: 'sendgrid-api-key', sandbox: env.sandbox },
+      'unknownKeyId0000',
+      sg,
+    );
+    // Assess: refused, naming the entry, the secret, the id given and the fix; nothing stored
+    assert.equal(cfCode, 1, cf.all());
+    assert.match(
+      cf.all(),
+      new RegExp(
+        `Cloudflare says key id ${cloudflare.other.id} given for "cloudflare-dns-token" \\(secret prod/cloudflare/dns-token\\) is not the id of the key on standard input; its id is ${cloudflare.current.id}; nothing was stored\\. Run \`rekey import cloudflare-dns-token\` again with --key-id ${cloudflare.current.id}\\.`,
+      ),
+    );
+    assert.equal(sgCode, 1, sg.all());
+    assert.match(
+      sg.all(),
+      /SendGrid says key id unknownKeyId0000 given for "sendgrid-api-key" \(secret prod\/sendgrid\/api-key\) is not the id of the key on standard input; nothing was stored\. Find the key's id \(the key's API Key ID, in GET \/v3\/api_keys or the SendGrid app's Settings → API Keys\) and run `rekey import sendgrid-api-key` again with it as --key-id\./,
+    );
+    assert.equal(await versions(cloudflare.secretArn), cloudflareBefore);
+    assert.equal(
+      await currentValue(cloudflare.secretArn),
+      env.placeholder,
+      'the placeholder is still current',
+    );
+    assert.equal(await versions(), sendgridBefore);
+    assert.equal(await currentValue(env.secretArn), env.placeholder);
+    assert.ok(!cf.all().includes(cloudflare.current.value), 'the key value is not echoed');
+    assert.ok(!sg.all().includes(env.current.value), 'the key value is not echoed');
+  });
+
+  it('stores a Cloudflare token given with its own id, without a key-id warning', async () => {
+    // Act
+    const io = captureIO(`${env.cloudflare.current.value}\n`);
+    const code = await importTo(env.cloudflare, env.cloudflare.current.id, io);
+    // Assess
+    assert.equal(code, 0, io.all());
+    const doc = parseManagedKey(await currentValue(env.cloudflare.secretArn), {
+      secretId: env.cloudflare.secretArn,
+    });
+    assert.equal(doc.keyId, env.cloudflare.current.id);
+    assert.equal(doc.key, env.cloudflare.current.value);
+    assert.deepEqual(keyIdWarnings(io), []);
+    assert.ok(!io.all().includes(env.cloudflare.current.value), 'the key value is not echoed');
+  });
+
+  it('imports with a one-line warning where the provider cannot tell a key’s id (the generic HTTP adapter)', async () => {
+    // Act
+    const io = captureIO(env.gateway.current.value);
+    const code = await importTo(env.gateway, env.gateway.current.id, io);
+    // Assess
+    assert.equal(code, 0, io.all());
+    assert.deepEqual(keyIdWarnings(io), [
+      `rekey: warn: key id ${env.gateway.current.id} of "internal-gateway-key" could not be checked at HTTP key service, whose API cannot tell a key's id from its value; make sure it is the id of the key you imported. (secretId=prod/internal/gateway-key)`,
+    ]);
+    const doc = parseManagedKey(await currentValue(env.gateway.secretArn), {
+      secretId: env.gateway.secretArn,
+    });
+    assert.equal(doc.keyId, env.gateway.current.id);
+    assert.ok(!io.all().includes(env.gateway.current.value), 'the key value is not echoed');
+  });
+
+  it('refuses a --key-id that is the key itself, without echoing it', async () => {
+    const io = captureIO(env.current.value);
+    const code = await importTo({ entry: 'sendgrid-api-key', sandbox: env.sandbox }, env.current.value, io);
+    assert.equal(code, 1);
+    assert.match(io.all(), /--key-id for "sendgrid-api-key" holds the key itself/);
+    assert.ok(!io.all().includes(env.current.value), 'the key value is not echoed');
+    assert.equal(await currentValue(env.secretArn), env.placeholder);
   });
 
   it('refuses an empty stdin: the key never comes from the command line', async () => {
@@ -74,6 +169,10 @@ describe('rekey import', () => {
     );
     assert.match(io.all(), /is now AWSCURRENT of prod\/sendgrid\/api-key.*\n.*set `imported: true`/);
     assert.ok(!io.all().includes(env.current.value), 'the key value is not echoed');
+    // SendGrid's API tells only that a key with the id exists (and its name): the import says so.
+    assert.deepEqual(keyIdWarnings(io), [
+      `rekey: warn: key id ${env.current.id} of "sendgrid-api-key" could not be fully checked at SendGrid: the account holds API key ${env.current.id} (named "notification-service"); SendGrid's API does not say which key a value belongs to; make sure it is the key's API Key ID, in GET /v3/api_keys or the SendGrid app's Settings → API Keys. (secretId=prod/sendgrid/api-key)`,
+    ]);
   });
 
   it('changes nothing when the same key is imported again', async () => {
