@@ -34,7 +34,7 @@ import {
   recordRevocationDue,
 } from './rotation.js';
 import type { KeyRoute, KeyRoutes, ScopeFor } from './routes.js';
-import type { ManagedKey } from './secret-format.js';
+import { type ManagedKey, PLACEHOLDER, parseManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
   AWSPENDING,
@@ -42,6 +42,7 @@ import {
   connectionFor,
   connectProvider,
   describeSecret,
+  getSecretValueIfPresent,
   isAwsError,
   type ProviderRegistry,
   readManagedKey,
@@ -426,10 +427,15 @@ class RevocationRun {
       // AWSPREVIOUS too: a labelled previous key is in its grace period (the revoker unlabels revoked keys).
       for (const stage of [AWSCURRENT, AWSPENDING, AWSPREVIOUS]) {
         const versionId = versionWithStage(metadata, stage);
-        const held = versionId
-          ? await readManagedKey(sm, this.log, { SecretId: id, VersionId: versionId })
-          : undefined;
-        if (held?.doc.keyId === previousKeyId)
+        if (!versionId) continue;
+        // A sibling deployed but not imported yet holds the stack's placeholder: no key at all. Anything
+        // else unreadable still fails closed (it might hold this very key).
+        const value = await getSecretValueIfPresent(sm, { SecretId: id, VersionId: versionId });
+        if (!value || value.SecretString === PLACEHOLDER) continue;
+        this.log.protect(value.SecretString);
+        const held = parseManagedKey(value.SecretString, { secretId: sibling.secretName, versionId });
+        this.log.protect(held.key);
+        if (held.keyId === previousKeyId)
           return this.abort(
             `key ${previousKeyId} is ${stage} of ${sibling.secretName}, which shares this provider account; the request is not rekey's`,
           );

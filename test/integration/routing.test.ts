@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { RoutingMismatchError } from '../../lambdas/errors.js';
 import type { RevocationRequest } from '../../lambdas/revocation.js';
-import type { ManagedKey } from '../../lambdas/secret-format.js';
+import { type ManagedKey, PLACEHOLDER } from '../../lambdas/secret-format.js';
 import { startRotation } from '../../lambdas/start-rotation.js';
 import { TAGS, tagMap } from '../../lambdas/tags.js';
 import type { AwsIamSandbox } from '../../local/sandboxes/aws-iam.js';
@@ -289,6 +289,43 @@ describe('the revoker verifies every request against stored state (issue 13, fin
     const bTags = tagMap((await env.sm.send(new DescribeSecretCommand({ SecretId: b.arn }))).Tags);
     assert.equal(bTags[TAGS.lastRevokedKeyId], undefined, 'nothing recorded on B');
     assert.deepEqual(env.leakedLines(), []);
+  });
+
+  it('a sibling deployed but not imported yet (the stack’s placeholder) does not block the revocation', async () => {
+    // Found in the local playground: two SendGrid entries, one imported; an emergency on it never revoked.
+    const placeholder = await env.sm.send(
+      new CreateSecretCommand({ Name: B_NAME, SecretString: PLACEHOLDER }),
+    );
+    env.redeploy(testRoute(B_NAME, 'sendgrid'));
+    const old = await env.read('AWSCURRENT');
+    await startRotation(env.secretName, { emergency: true }, env.revocationDeps());
+    await env.aws.secretsManager.settled();
+    await env.aws.runDue();
+    assert.ok(!env.sandbox.accepts(old.key), 'the old key is revoked');
+    assert.ok(env.sandbox.accepts((await env.read('AWSCURRENT')).key));
+    const bTags = tagMap((await env.sm.send(new DescribeSecretCommand({ SecretId: placeholder.ARN }))).Tags);
+    assert.equal(bTags[TAGS.lastRevokedKeyId], undefined, 'nothing recorded on the placeholder');
+    assert.deepEqual(
+      env
+        .alerts()
+        .map((a) => a.message.event)
+        .filter((e) => e === 'revocation-failed'),
+      [],
+    );
+  });
+
+  it('a sibling holding something that is neither a key document nor the placeholder still fails closed', async () => {
+    await env.sm.send(new CreateSecretCommand({ Name: B_NAME, SecretString: '{"apiKey":"not-a-document"}' }));
+    env.redeploy(testRoute(B_NAME, 'sendgrid'));
+    const old = await env.read('AWSCURRENT');
+    await startRotation(env.secretName, { emergency: true }, env.revocationDeps());
+    await env.aws.secretsManager.settled();
+    await env.aws.runDue();
+    assert.ok(env.sandbox.accepts(old.key), 'not revoked while a sibling might hold it');
+    assert.ok(
+      env.alerts().some((a) => /field "provider" is missing/.test(String(a.message.detail))),
+      'the alert names the unreadable sibling document',
+    );
   });
 
   it('the revoker refuses a request for a secret outside the deployment', async () => {
