@@ -77,11 +77,21 @@ export interface RehearsalReport {
     scale: number;
     graceSeconds: number;
   };
+  /** The managed keys' providers, for the report's per-provider charts (a staging report has target.secrets). */
+  keys?: Array<{ secret: string; provider: string }>;
   durationMs: number;
   scenarios: ScenarioResult[];
   timeline: {
-    /** Calls per real second, by key label ("<secret>#<n>": the n-th key of that secret) and failures. */
-    buckets: Array<{ second: number; byKey: Record<string, number>; failed: number }>;
+    /**
+     * Calls per real second, by key label ("<secret>#<n>": the n-th key of that secret); failed calls in
+     * all and by key label (labels without failures left out).
+     */
+    buckets: Array<{
+      second: number;
+      byKey: Record<string, number>;
+      failed: number;
+      failedByKey: Record<string, number>;
+    }>;
     events: TimelineEvent[];
   };
   verdict: { ok: boolean; breaches: string[] };
@@ -203,6 +213,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       scale: options.scale,
       graceSeconds: options.graceSeconds,
     },
+    keys: world.keys.map((key) => ({ secret: key.name, provider: key.provider })),
     durationMs: Date.now() - startedAt.getTime(),
     scenarios: results,
     timeline: timeline(fleet, monitor),
@@ -329,11 +340,15 @@ export function callBuckets(fleet: Fleet): RehearsalReport['timeline']['buckets'
   const buckets: RehearsalReport['timeline']['buckets'] = [];
   for (const call of [...fleet.calls].sort((a, b) => a.at - b.at)) {
     const second = Math.floor(call.at / 1000);
-    while (buckets.length <= second) buckets.push({ second: buckets.length, byKey: {}, failed: 0 });
+    while (buckets.length <= second)
+      buckets.push({ second: buckets.length, byKey: {}, failed: 0, failedByKey: {} });
     const bucket = buckets[second]!;
-    if (!call.ok) bucket.failed += 1;
     const key = label(call.secret, call.keyId);
     bucket.byKey[key] = (bucket.byKey[key] ?? 0) + 1;
+    if (!call.ok) {
+      bucket.failed += 1;
+      bucket.failedByKey[key] = (bucket.failedByKey[key] ?? 0) + 1;
+    }
   }
   return buckets;
 }

@@ -1,8 +1,21 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { defaultScale } from '../../bin/commands/rehearse.js';
 import type { TimelineEvent } from '../../local/rehearsal/monitor.js';
 import type { InvariantResult, RehearsalReport, ScenarioResult } from '../../local/rehearsal/rehearsal.js';
-import { renderHtml } from '../../local/rehearsal/report.js';
+import {
+  REPORT_SCHEMA_VERSION,
+  REPORT_UNITS,
+  renderHtml,
+  reportText,
+  writeReport,
+} from '../../local/rehearsal/report.js';
+import type { StagingReport } from '../../local/rehearsal/staging.js';
 
 const PROVIDERS = ['sendgrid', 'twilio', 'datadog', 'cloudflare', 'openai', 'aws-iam', 'api-gateway', 'http'];
 /** Each key's share of the fleet's calls per real second, as in `npm start` (120 calls/s over 8 keys). */
@@ -207,10 +220,14 @@ function rehearsalReport({ keys, failing }: { keys: number; failing: boolean }):
   const buckets: RehearsalReport['timeline']['buckets'] = [];
   for (const call of calls) {
     const second = Math.floor(call.at / 1000);
-    while (buckets.length <= second) buckets.push({ second: buckets.length, byKey: {}, failed: 0 });
+    while (buckets.length <= second)
+      buckets.push({ second: buckets.length, byKey: {}, failed: 0, failedByKey: {} });
     const bucket = buckets[second]!;
     bucket.byKey[call.label] = (bucket.byKey[call.label] ?? 0) + 1;
-    if (!call.ok) bucket.failed += 1;
+    if (!call.ok) {
+      bucket.failed += 1;
+      bucket.failedByKey[call.label] = (bucket.failedByKey[call.label] ?? 0) + 1;
+    }
   }
 
   const scenarios: ScenarioResult[] = windows.map(({ name, startedAt, endedAt }) => {
@@ -266,9 +283,10 @@ function rehearsalReport({ keys, failing }: { keys: number; failing: boolean }):
       providers: PROVIDERS.slice(0, keys),
       scenarios: windows.map((w) => w.name),
       seed: 1,
-      scale: 1200,
+      scale: defaultScale(keys),
       graceSeconds: 3600,
     },
+    keys: secrets.map((secret) => ({ secret, provider: secret.split('/')[1]! })),
     durationMs: clock + 400,
     scenarios,
     timeline: { buckets, events: timeline.events },
@@ -276,12 +294,28 @@ function rehearsalReport({ keys, failing }: { keys: number; failing: boolean }):
   };
 }
 
+/** The report as `rekey rehearse --target staging` writes it: real time, the secrets under `target`, no `keys`. */
+function asStaging({ keys, ...report }: RehearsalReport): StagingReport {
+  return {
+    ...report,
+    options: { ...report.options, scale: 1 },
+    target: {
+      kind: 'staging',
+      accountId: '111122223333',
+      callerArn: 'arn:aws:iam::111122223333:user/ci',
+      region: 'eu-west-1',
+      endpoint: 'https://secretsmanager.eu-west-1.amazonaws.com',
+      secrets: keys!.map(({ secret, provider }) => ({ name: secret, provider, keyIdBefore: 'k-1' })),
+    },
+  };
+}
+
 /** The text a browser shows for an HTML fragment: tags dropped, character references decoded. */
 const textOf = (html: string): string =>
-  html
-    .replace(/<br>/g, '\n')
-    .replace(/<[^>]+>/g, '')
-    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+  html.replace(/<[^>]+>/g, '').replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+
+const embeddedJson = (html: string): Record<string, unknown> =>
+  JSON.parse(/<script type="application\/json" id="rekey-report">([\s\S]*?)<\/script>/.exec(html)![1]!);
 
 describe('rehearsal report (HTML and JSON)', () => {
   it('shows a failing verdict as readable text, each breach HTML-escaped, not URL-escaped', () => {
@@ -297,4 +331,227 @@ describe('rehearsal report (HTML and JSON)', () => {
     assert.doesNotMatch(banner, /<AWSPENDING>/, 'markup in a breach is escaped, not rendered');
     for (const breach of breaches) assert.ok(textOf(banner).includes(breach), `the banner reads "${breach}"`);
   });
+
+  it("writes the JSON with its schema version and the unit of every timed field, readers' fields unchanged", async () => {
+    const report = rehearsalReport({ keys: 8, failing: false });
+    const dir = await mkdtemp(join(tmpdir(), 'rekey-report-'));
+    try {
+      await writeReport(report, join(dir, 'r'));
+      const written = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as Record<string, unknown>;
+      const { schemaVersion, units, ...rest } = written;
+      assert.equal(schemaVersion, 1);
+      assert.equal(REPORT_SCHEMA_VERSION, 1);
+      assert.deepEqual(
+        rest,
+        JSON.parse(JSON.stringify(report)),
+        'every field as before, under the same names',
+      );
+      assert.deepEqual(units, REPORT_UNITS);
+      for (const field of [
+        'durationMs',
+        'scenarios[].startedAt',
+        'scenarios[].timeToRevokeMs',
+        'timeline.buckets[].second',
+        'timeline.events[].at',
+      ])
+        assert.match(
+          REPORT_UNITS[field as keyof typeof REPORT_UNITS],
+          /^(ms|s), real/,
+          `${field} is real time`,
+        );
+      assert.match(REPORT_UNITS['options.graceSeconds'], /^s, simulated/);
+      assert.match(REPORT_UNITS['options.scale'], /simulated ms per real ms/);
+      for (const document of [
+        JSON.parse(reportText(report, join(dir, 'r'), true)) as Record<string, unknown>,
+        embeddedJson(await readFile(join(dir, 'r.html'), 'utf8')),
+      ]) {
+        assert.equal(document.schemaVersion, 1, '--json and the embedded data carry it too');
+        assert.deepEqual(document.units, REPORT_UNITS);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("draws one chart per provider, from the rehearsal's keys or a staging run's target secrets", () => {
+    const report = rehearsalReport({ keys: 16, failing: false });
+    const providersIn = (html: string) =>
+      [...html.matchAll(/<figure class="provider" data-provider="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(providersIn(renderHtml(report)), PROVIDERS);
+    assert.deepEqual(providersIn(renderHtml(asStaging(report))), PROVIDERS);
+  });
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+const overlap = (a: Box, b: Box) =>
+  a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+const inside = (inner: Box, outer: Box) =>
+  inner.x >= outer.x &&
+  inner.y >= outer.y &&
+  inner.x + inner.width <= outer.x + outer.width &&
+  inner.y + inner.height <= outer.y + outer.height;
+
+/** Every text of a chart as the browser laid it out: inside the chart, on top of no other text and no mark. */
+async function assertTextsReadable(chart: Locator, name: string): Promise<void> {
+  const frame = (await chart.boundingBox())!;
+  // One round trip for all the boxes (the DOM types are not in this project's lib: the shape is declared).
+  const texts = await chart
+    .locator('text')
+    .evaluateAll((nodes: Array<{ textContent: string | null; getBoundingClientRect(): Box }>) =>
+      nodes.map((node) => {
+        const { x, y, width, height } = node.getBoundingClientRect();
+        return { text: node.textContent ?? '', box: { x, y, width, height } };
+      }),
+    );
+  const marks = await chart.locator('.moment').evaluateAll((nodes: Array<{ getBoundingClientRect(): Box }>) =>
+    nodes.map((node) => {
+      const { x, y, width, height } = node.getBoundingClientRect();
+      return { x, y, width, height };
+    }),
+  );
+  assert.ok(texts.length > 0, `${name}: has text`);
+  texts.forEach(({ text, box }, i) => {
+    assert.ok(box.width > 0 && box.height > 0, `${name}: "${text}" is rendered`);
+    assert.ok(inside(box, frame), `${name}: "${text}" lies inside the chart (${JSON.stringify(box)})`);
+    for (const other of texts.slice(0, i))
+      assert.ok(!overlap(box, other.box), `${name}: "${text}" overlaps "${other.text}"`);
+    const covered = marks.find((mark) => overlap(box, mark));
+    assert.ok(!covered, `${name}: "${text}" covers a moment's mark (${JSON.stringify(covered)})`);
+  });
+}
+
+describe('rehearsal report in headless Chromium', {
+  skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`,
+}, () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  /** The report as a person opens it: offline, every request the page might make refused and recorded. */
+  async function open(report: RehearsalReport): Promise<{ page: Page; requests: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const requests: string[] = [];
+    await page.route('**/*', (route) => {
+      requests.push(route.request().url());
+      return route.abort();
+    });
+    await page.setContent(renderHtml(report), { waitUntil: 'load' });
+    return { page, requests };
+  }
+
+  const simulatedHours = [
+    '0',
+    '30 min',
+    '1 h',
+    '1 h 30 min',
+    '2 h',
+    '2 h 30 min',
+    '3 h',
+    '3 h 30 min',
+    '4 h',
+  ];
+  for (const { name, report, axis, ticks } of [
+    {
+      name: 'passing, 8 keys',
+      report: rehearsalReport({ keys: 8, failing: false }),
+      axis: 'simulated time since the fleet started (clock ×1200: 13 s real = 4 h 20 min simulated)',
+      ticks: simulatedHours,
+    },
+    {
+      name: 'failing, 8 keys',
+      report: rehearsalReport({ keys: 8, failing: true }),
+      axis: 'simulated time since the fleet started (clock ×1200: 13 s real = 4 h 20 min simulated)',
+      ticks: simulatedHours,
+    },
+    {
+      name: 'passing, 50 keys',
+      report: rehearsalReport({ keys: 50, failing: false }),
+      axis: 'simulated time since the fleet started (clock ×288: 13 s real = 1 h 2 min simulated)',
+      ticks: ['0', '10 min', '20 min', '30 min', '40 min', '50 min', '1 h'],
+    },
+    {
+      name: 'staging, 8 keys',
+      report: asStaging(rehearsalReport({ keys: 8, failing: false })),
+      axis: 'time since the fleet started (real time: the clock is not compressed; 13 s)',
+      ticks: ['0', '2 s', '4 s', '6 s', '8 s', '10 s', '12 s'],
+    },
+  ])
+    it(`reads at a glance (${name}): banner, named scenario bands, labelled moments, time axis, per provider`, async () => {
+      const { page, requests } = await open(report);
+      try {
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text, as a person reads it, is the point
+        const banner = await page.locator('.verdict').innerText();
+        assert.doesNotMatch(banner, /%[0-9A-F]{2}/, 'the banner is not URL-escaped');
+        if (report.verdict.ok) assert.equal(banner, 'PASS — every invariant held in every scenario');
+        else {
+          assert.match(banner, new RegExp(`^FAIL — ${report.verdict.breaches.length} breaches\n`));
+          for (const breach of report.verdict.breaches)
+            assert.ok(banner.includes(breach), `the banner reads "${breach}"`);
+        }
+
+        const timeline = page.locator('svg#timeline');
+        const bandLabels = await timeline.locator('text.band-label').allTextContents();
+        assert.deepEqual(
+          bandLabels,
+          report.scenarios.map((s) => (s.ok ? s.name : `✗ ${s.name}`)),
+          'every scenario band is named on the chart',
+        );
+        const lanes = await timeline.locator('text.lane-label').allTextContents();
+        const kinds = new Set(report.timeline.events.map((e) => e.kind));
+        assert.deepEqual(
+          lanes,
+          [
+            ...[
+              ['rotate', 'rotation started'],
+              ['promote', 'promoted'],
+              ['revoke', 'key revoked'],
+              ['rollback', 'rolled back'],
+              ['fault', 'fault injected'],
+              ['recover', 'recovered'],
+            ].flatMap(([kind, label]) => (kinds.has(kind as TimelineEvent['kind']) ? [label] : [])),
+            'failed calls',
+          ],
+          'each kind of moment is named in the picture',
+        );
+        const counts = await timeline.locator('text.moment-count').allTextContents();
+        if (report.verdict.ok)
+          assert.ok(
+            counts.includes(`×${report.options.keys}`),
+            `×${report.options.keys} promotions (${counts})`,
+          );
+        else
+          assert.ok(
+            counts.some((c) => Number(c) >= 100),
+            `failed calls per second are written (${counts})`,
+          );
+        assert.equal(await timeline.locator('text.axis-title').textContent(), axis);
+        assert.deepEqual(await timeline.locator('text.tick').allTextContents(), ticks);
+
+        await assertTextsReadable(timeline, 'timeline');
+        const providers = page.locator('figure.provider');
+        assert.equal(await providers.count(), Math.min(report.options.keys, PROVIDERS.length));
+        for (const figure of await providers.all()) {
+          const provider = (await figure.getAttribute('data-provider'))!;
+          assert.match(
+            (await figure.locator('figcaption').textContent()) ?? '',
+            new RegExp(`^${provider} · `),
+          );
+          await assertTextsReadable(figure.locator('svg'), provider);
+        }
+        assert.deepEqual(requests, [], 'the page fetches nothing');
+      } finally {
+        await page.close();
+      }
+    });
 });
