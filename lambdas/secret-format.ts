@@ -8,6 +8,15 @@ const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/
  * The JSON document stored in every version of a managed key's secret. `key` is the only field that is
  * secret; everything else is metadata that may be logged.
  */
+/**
+ * What a secret created by the stack holds until `rekey import` stores the real key (the local playground
+ * deploys the same), deliberately not a key document.
+ */
+export const PLACEHOLDER = JSON.stringify({
+  rekey: 'placeholder',
+  next: 'run `rekey import <name>` with the current key on stdin, then set `imported: true` and deploy',
+});
+
 export const ManagedKeySchema = z
   .object({
     /** Provider adapter name, e.g. "sendgrid". */

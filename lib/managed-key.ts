@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { PLACEHOLDER } from '../lambdas/secret-format.js';
 import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
 import type { RekeyFunction } from './function.js';
@@ -12,13 +13,7 @@ import type { ManagedKeyPlan } from './inventory.js';
 import { KeyRoles, keyRoleNames, ROTATION_ACTIONS, roleArn } from './key-roles.js';
 import { grantProviderAccess } from './provider-access.js';
 
-export { ROTATION_ACTIONS };
-
-/** What a secret created by the stack holds until `rekey import` stores the real key. */
-export const PLACEHOLDER = JSON.stringify({
-  rekey: 'placeholder',
-  next: 'run `rekey import <name>` with the current key on stdin, then set `imported: true` and deploy',
-});
+export { PLACEHOLDER, ROTATION_ACTIONS };
 
 /**
  * What the resource policy of a secret the stack creates denies to everyone but the key's two roles, the CDK
