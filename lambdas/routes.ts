@@ -119,12 +119,12 @@ export class KeyRoutes {
     return route;
   }
 
-  /** Like `find`, but a secret outside the deployment is refused with a clear error. */
+  /** Like `find`, but a secret outside the deployment is refused with a clear error naming `actor`. */
   require(id: string, actor: string): KeyRoute {
     const route = this.find(id);
     if (route) return route;
     throw new RoutingMismatchError(
-      `${actor}: secret ${id} is not one of this deployment's keys; rekey acts only on the secrets its inventory names (add it to rekey.yaml and deploy). Nothing was changed.`,
+      `secret ${id} is not one of this deployment's keys (${actor}); rekey acts only on the secrets its inventory names (add it to rekey.yaml and deploy). Nothing was changed.`,
       { secretId: id, field: 'secretId' },
     );
   }

@@ -70,7 +70,7 @@ export async function startRotation(
   deps: StartRotationDeps,
 ): Promise<StartedRotation> {
   const sm = deps.secretsManager;
-  const route = deps.routes.require(secretId, 'rekey rotate');
+  const route = deps.routes.require(secretId, 'starting a rotation');
   const deployedGrace = parseDurationSeconds(route.gracePeriod) ?? 0;
   if (options.emergency && (options.graceSeconds ?? 0) > deployedGrace)
     throw new InvalidInputError(

@@ -6,6 +6,7 @@ import {
   destroy,
   reportError,
   revocationDeps,
+  secretIdOf,
   usageError,
   warnWithoutLease,
 } from './runtime.js';
@@ -16,7 +17,7 @@ const USAGE = `Usage: rekey rollback <secret> [--revoke-now] [--inventory rekey.
 Makes the previous key AWSCURRENT again — only while it still authenticates at the provider — cancels its
 pending revocation, and schedules revocation of the rejected key after the grace period.
 
-  <secret>       secret name or ARN
+  <secret>       the inventory entry's name, or its secret's name or ARN
   --revoke-now   revoke the rejected key at once instead of after the grace period
   --inventory    the inventory the stack was deployed from — default rekey.yaml
   --json         print the result as JSON
@@ -55,7 +56,10 @@ export const rollback: Command = {
     try {
       const deps = revocationDeps(runtime);
       warnWithoutLease(io, runtime, 'rollback');
-      const report = await rollbackKey({ secretId: positionals[0]!, revokeNow: values['revoke-now'] }, deps);
+      const report = await rollbackKey(
+        { secretId: secretIdOf(runtime.routes, positionals[0]!), revokeNow: values['revoke-now'] },
+        deps,
+      );
       if (values.json) io.out(JSON.stringify(report, null, 2));
       else
         io.out(

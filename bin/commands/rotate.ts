@@ -9,6 +9,7 @@ import {
   cliRuntime,
   destroy,
   reportError,
+  secretIdOf,
   shownArg,
   usageError,
   waitFor,
@@ -21,7 +22,7 @@ const USAGE = `Usage: rekey rotate <secret> [--emergency [--grace 0s|5m]] [--pro
 
 Starts a rotation now through Secrets Manager's RotateSecret, then waits until the new key is AWSCURRENT.
 
-  <secret>         secret name or ARN (the inventory's vault_path)
+  <secret>         the inventory entry's name, or its secret's name (vault_path) or ARN
   --emergency      the key is compromised: cancel a stuck rotation first (revoking the keys it created),
                    and revoke the old key as soon as the new one is current instead of after the grace period
   --grace <d>      with --emergency: keep the old key valid this long (e.g. 5m) — default 0s
@@ -61,7 +62,7 @@ export const rotate: Command = {
       // The key comes from stdin, never argv (which lands in shell history and process lists).
       const providedKey = provideKey ? (await io.stdin()).trim() : undefined;
       const rotation = await startRotation(
-        secret,
+        secretIdOf(runtime.routes, secret),
         { emergency, graceSeconds, ...(providedKey === undefined ? {} : { providedKey }) },
         runtime,
       );
@@ -138,7 +139,7 @@ function parse(args: string[]) {
       json: { type: 'boolean', default: false },
     },
   });
-  if (positionals.length !== 1) throw new Error('name exactly one secret');
+  if (positionals.length !== 1) throw new Error('name exactly one secret (or inventory entry)');
   if (values.grace !== undefined && !values.emergency)
     throw new Error(
       "--grace applies to --emergency rotations; a scheduled rotation uses the key's own grace period",

@@ -67,6 +67,16 @@ export function cliRuntime(
   };
 }
 
+/**
+ * The secret a command names: a secret name or ARN of the deployment as given, else the secret of the
+ * inventory entry of that name (as `status` and `import` accept), else as given (to be refused by name).
+ */
+export function secretIdOf(routes: KeyRoutes, nameOrSecret: string): string {
+  if (routes.find(nameOrSecret)) return nameOrSecret;
+  const entry = routes.routes.find((route) => route.name === nameOrSecret);
+  return entry ? (entry.secretArn ?? entry.secretName) : nameOrSecret;
+}
+
 /** The lease for a command that changes a secret; without REKEY_LEASE_TABLE, says what it cannot exclude. */
 export function warnWithoutLease(io: CommandIO, runtime: Pick<CliRuntime, 'lease'>, command: string): void {
   if (!runtime.lease)
