@@ -282,14 +282,16 @@ export async function revokePreviousKey(
 ): Promise<RevocationReport> {
   const request = parseRevocationRequest(rawRequest);
   const route = deps.routes.find(request.secretArn);
-  const run = new RevocationRun(request, route ? { ...deps, ...deps.scopeFor?.(route) } : deps, route);
+  // Every call on the secret is made with the key's revocation role: the function's own may not read it.
+  const scoped = route ? { ...deps, ...deps.scopeFor?.(route) } : deps;
+  const run = new RevocationRun(request, scoped, route);
   // Final: a secret outside the deployment is no revocation of rekey's; re-scheduling would not change that.
   if (!route)
     return run.abort(
       `secret ${request.secretArn} is not one of this deployment's keys (rekey.yaml); the request is not rekey's`,
     );
   try {
-    const metadata = await describeSecret(deps.secretsManager, request.secretArn);
+    const metadata = await describeSecret(scoped.secretsManager, request.secretArn);
     run.secretName = metadata.Name ?? request.secretArn;
     if (deps.fence) return await run.decideAndAct(deps.fence);
     if (!deps.lease) return await run.decideAndAct(async () => {});

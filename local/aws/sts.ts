@@ -29,6 +29,7 @@ export class StsService implements AwsService {
   callerArn: string;
   private readonly roles = new Map<string, RolePolicy>();
   private readonly sessions = new Map<string, Session>();
+  private readonly accessKeys = new Map<string, { policy: RolePolicy; principalArn: string }>();
   /** Every AssumeRole answered: which role, which session name. */
   readonly assumed: Array<{ roleArn: string; sessionName: string }> = [];
 
@@ -45,13 +46,29 @@ export class StsService implements AwsService {
   }
 
   /**
+   * A principal's own access key with what it may do — e.g. the credentials Lambda gives a function of its
+   * execution role — so a call a function makes without assuming a key's role is held to that role's policy.
+   */
+  defineAccessKey(accessKeyId: string, policy: RolePolicy, principalArn: string): void {
+    this.accessKeys.set(accessKeyId, { policy, principalArn });
+  }
+
+  /**
    * Why the request signed with `accessKeyId` is refused, or undefined when it may go ahead: a request
-   * outside any session (the loopback user) always may.
+   * with neither a session nor a defined access key (the loopback user) always may.
    */
   refusal(
     accessKeyId: string,
     call: { service: string; operation: string; input: Record<string, unknown> },
   ): { code: string; message: string } | undefined {
+    const principal = this.accessKeys.get(accessKeyId);
+    if (principal)
+      return principal.policy(call)
+        ? undefined
+        : {
+            code: 'AccessDeniedException',
+            message: `User: ${principal.principalArn} is not authorized to perform: ${call.service}:${call.operation} because no identity-based policy allows the ${call.service}:${call.operation} action`,
+          };
     const session = this.sessions.get(accessKeyId);
     if (!session) return undefined;
     if (session.expiration.getTime() <= this.clock.now().getTime())

@@ -20,6 +20,7 @@ import { type KeyRoute, ROUTES_FILE } from '../../lambdas/routes.js';
 import { type ManagedKey, parseManagedKey } from '../../lambdas/secret-format.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { ManualClock } from '../../local/clock.js';
+import { FUNCTION_ACCESS_KEY_ID, FUNCTION_ROLE_POLICY } from '../../local/playground.js';
 import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
 import { HttpKeysSandbox } from '../../local/sandboxes/http-keys.js';
 import { SENDGRID_ADMIN_SCOPES, SendGridSandbox } from '../../local/sandboxes/sendgrid.js';
@@ -186,7 +187,15 @@ describe('the deployed handlers on loopback: routes from the bundle, a session o
       REKEY_ROLLBACK_TOPIC_ARN: aws.sns.createTopic('rekey-rollback'),
       REKEY_LEASE_TABLE: 'rekey-leases',
       AWS_LAMBDA_LOG_LEVEL: 'ERROR',
+      // The functions sign with their execution role's credentials, which may not touch a secret: every
+      // call on a key must go through that key's role. (This test's own clients resolved theirs above.)
+      AWS_ACCESS_KEY_ID: FUNCTION_ACCESS_KEY_ID,
     });
+    aws.sts.defineAccessKey(
+      FUNCTION_ACCESS_KEY_ID,
+      FUNCTION_ROLE_POLICY,
+      `arn:aws:sts::${ACCOUNT}:assumed-role/rekey-function/handler`,
+    );
     // Each handler reads its wiring when it loads. The gateway's function has no endpoint override: the
     // credential's baseUrl is used, on the origin the inventory pins.
     const load = async (file: string) =>
