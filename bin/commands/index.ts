@@ -1,4 +1,5 @@
 import { importCommand } from './import.js';
+import { local } from './local.js';
 import { rehearse } from './rehearse.js';
 import { rollback } from './rollback.js';
 import { rotate } from './rotate.js';
@@ -6,4 +7,4 @@ import { status } from './status.js';
 import type { Command } from './types.js';
 
 /** Every `rekey` subcommand, in the order `rekey --help` lists them. */
-export const COMMANDS: Command[] = [rehearse, status, importCommand, rotate, rollback];
+export const COMMANDS: Command[] = [rehearse, local, status, importCommand, rotate, rollback];

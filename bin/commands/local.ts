@@ -1,0 +1,130 @@
+import { rmSync } from 'node:fs';
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type DeployResult, Playground, writeEnvironmentFile } from '../../local/playground.js';
+import { reportError, shownArg, usageError } from './runtime.js';
+import type { Command } from './types.js';
+
+const DEFAULT_PORT = 4599;
+
+const USAGE = `Usage: rekey local [--inventory rekey.yaml] [--port ${DEFAULT_PORT}] [--dir .rekey-local]
+
+A playground for every command, offline: starts the loopback AWS endpoint (Secrets Manager, Scheduler,
+Lambda, SNS, STS, DynamoDB, CloudWatch) and a sandbox for each provider of the inventory, and deploys rekey
+into it as \`cdk deploy\` would — a placeholder secret per entry, the per-key roles, the rotation functions,
+the revoker and rollback running the deployed handlers. Each sandbox holds a key "your apps use today" for
+every entry, written to <dir>/keys/<entry> (never printed), ready for \`rekey import\`.
+
+It writes <dir>/env; in another terminal \`source <dir>/env\` and run any rekey command against it. Editing
+the inventory redeploys (set \`imported: true\` after \`rekey import\` to attach rotation). Everything is held
+in memory: Ctrl-C stops it and removes <dir>/env and the key files. The functions' log lines (JSON, as
+CloudWatch Logs would hold them) follow on standard output.
+
+  --inventory   the inventory to deploy (default rekey.yaml)
+  --port        port of the AWS endpoint on 127.0.0.1 (default ${DEFAULT_PORT}; 0 picks a free one)
+  --dir         where the environment file and the key files go (default .rekey-local)`;
+
+export const local: Command = {
+  name: 'local',
+  summary: 'a local playground: the loopback AWS endpoint and sandboxes, with rekey deployed into them',
+  usage: USAGE,
+  async run(args, io) {
+    let options: { inventoryPath: string; port: number; dir: string };
+    try {
+      options = parse(args);
+    } catch (error) {
+      return usageError(io, 'local', error, USAGE);
+    }
+    const playground = new Playground(options);
+    let first: DeployResult;
+    try {
+      first = await playground.start();
+    } catch (error) {
+      await playground.stop().catch(() => {});
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        return reportError(
+          io,
+          'local',
+          new Error(
+            `port ${options.port} on 127.0.0.1 is in use (another rekey local?); pass --port <n>, or --port 0 for a free one.`,
+          ),
+        );
+      return reportError(io, 'local', error);
+    }
+    const envFile = writeEnvironmentFile(options.dir, playground.environment());
+    const shown = relative(process.cwd(), envFile) || envFile;
+    io.out(
+      [
+        `rekey local: ${options.inventoryPath} deployed into the loopback AWS endpoint ${playground.aws.url}`,
+        '',
+        ...[...playground.sandboxes].map(
+          ([provider, s]) => `  ${provider.padEnd(12)} sandbox ${s.sandbox.url}`,
+        ),
+        '',
+        deployText(first),
+        '',
+        'In another terminal:',
+        `  source ${shown}`,
+        '  npx rekey status',
+        '',
+        'Ctrl-C stops it. The functions’ log lines follow.',
+      ].join('\n'),
+    );
+    playground.watchInventory((result) => {
+      if (result instanceof Error) io.err(`rekey local: not redeployed: ${result.message}`);
+      else io.out(`rekey local: ${options.inventoryPath} changed, redeployed\n${deployText(result)}`);
+    });
+    await stopSignal();
+    await playground.stop();
+    rmSync(envFile, { force: true });
+    for (const key of playground.keys.values()) rmSync(key.keyFile, { force: true });
+    io.out('rekey local: stopped; its state was in memory and is gone.');
+    return 0;
+  },
+};
+
+/** One line per entry: its secret, the key the apps use today at the sandbox, and its rotation. */
+function deployText(result: DeployResult): string {
+  const width = Math.max(...result.keys.map((k) => k.name.length), 5);
+  const lines = result.keys.map((k) => {
+    const file = relative(process.cwd(), k.keyFile) || k.keyFile;
+    const rotation = k.rotationAttached ? 'rotation attached' : 'rotation waits for imported: true';
+    return `  ${k.name.padEnd(width)}  ${k.secretName}  key ${k.keyId} in ${file}  ${rotation}`;
+  });
+  return [
+    'Deployed, as the stack would:',
+    ...lines,
+    ...result.skipped.map((s) => `  left out: ${s}`),
+    ...result.problems.map((p) => `  ✗ ${p}`),
+  ].join('\n');
+}
+
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function parse(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      inventory: { type: 'string' },
+      port: { type: 'string' },
+      dir: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new Error(`unexpected argument ${shownArg(positionals[0]!)}`);
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be a port number 0–65535, got ${shownArg(values.port!)}`);
+  return { inventoryPath: values.inventory ?? 'rekey.yaml', port, dir: values.dir ?? '.rekey-local' };
+}
