@@ -23,6 +23,7 @@ import {
   LeaseBusyError,
   ProviderNotFoundError,
   ProviderRejectedError,
+  RekeyError,
 } from './errors.js';
 import { type LeaseDeps, SecretLease } from './lease.js';
 import type { Logger } from './logger.js';
@@ -48,7 +49,7 @@ import {
   readManagedKey,
   versionWithStage,
 } from './secrets.js';
-import { emergencyFor, TAGS, tagMap, versionList } from './tags.js';
+import { emergencyFor, TAGS, tagMap, tagText, versionList } from './tags.js';
 import { DIMENSIONS, METRICS, type RevocationOutcome } from './telemetry.js';
 import type { NewKeyUse, UsageEvidence, UsageSource, UsageVerdict } from './usage.js';
 
@@ -577,10 +578,16 @@ class RevocationRun {
    */
   async failed(error: unknown): Promise<RevocationReport> {
     const message = this.log.redact(error instanceof Error ? error.message : String(error));
-    if (!isRetryable(error))
+    if (!isRetryable(error)) {
       await this.alert('revocation-failed', `rekey: revocation failed for ${this.secretName}`, message).catch(
         () => undefined,
       );
+      if (this.route)
+        await this.recordFailure(
+          error instanceof RekeyError ? error.code : error instanceof Error ? error.name : 'Error',
+          message,
+        );
+    }
     try {
       return await this.retryLater(`the revocation failed: ${message}`, 'failed');
     } catch (rescheduleError) {
@@ -599,7 +606,28 @@ class RevocationRun {
       `rekey: revocation aborted for ${this.secretName}`,
       `${why}; nothing was revoked.`,
     );
+    if (this.route) await this.recordFailure('ABORTED', `${why}; nothing was revoked`);
     return this.report('aborted');
+  }
+
+  /**
+   * Leaves "<old version> revocation <code>" and why on the secret (the tags a failed rotation step leaves),
+   * so `rekey rotate --emergency` and `rekey status` say why the old key still works instead of waiting.
+   */
+  private async recordFailure(code: string, reason: string): Promise<void> {
+    try {
+      await this.deps.secretsManager.send(
+        new TagResourceCommand({
+          SecretId: this.request.secretArn,
+          Tags: [
+            { Key: TAGS.lastFailure, Value: tagText(`${this.request.previousVersionId} revocation ${code}`) },
+            { Key: TAGS.lastFailureReason, Value: tagText(reason) },
+          ],
+        }),
+      );
+    } catch (error) {
+      this.log.warn('could not record the failed revocation on the secret', { error });
+    }
   }
 
   private alert(event: string, subject: string, detail: string): Promise<void> {

@@ -98,12 +98,26 @@ export const rotate: Command = {
         result.status = 'promoted';
         if (!json) io.out(`${elapsed()}  new key is AWSCURRENT`);
         if (emergency && graceSeconds === 0 && rotation.previousVersionId) {
+          // Revoked, or the revoker's record of why not (it tries again later): either ends the wait.
+          let refused: ReturnType<typeof failureOf>;
           const revoked = await waitFor(
             runtime.secretsManager,
             rotation.arn,
-            (m) => tagMap(m.Tags)[TAGS.lastRevokedVersion] === rotation.previousVersionId,
+            (m) => {
+              const tags = tagMap(m.Tags);
+              const failure = failureOf(tags, rotation.previousVersionId!);
+              refused = failure?.step === 'revocation' ? failure : undefined;
+              return tags[TAGS.lastRevokedVersion] === rotation.previousVersionId || refused !== undefined;
+            },
             timeoutMs,
           );
+          if (refused) {
+            io.err(
+              `rekey rotate: the new key of ${rotation.secret} is AWSCURRENT, but the old key was not revoked (${refused.code}): ${refused.reason}. It still works at the provider; the revoker tries again later and alerts — fix the cause, or revoke it at the provider by hand. See \`rekey status ${rotation.secret}\`.`,
+            );
+            if (json) io.out(JSON.stringify({ ...result, status: 'revocation-failed', ...refused }, null, 2));
+            return 1;
+          }
           if (!revoked) {
             io.err(
               `rekey rotate: the old key of ${rotation.secret} was not revoked within ${timeoutMs / 1000}s; check the alert topic and the revoker's logs.`,

@@ -46,6 +46,8 @@ export interface KeyStatus {
   pendingRevocation?: { dueAt: string; versionId?: string; keyId?: string };
   /** The step that failed in the rotation still pending, as the rotation function recorded it. */
   failedRotation?: { versionId: string; step: string; code: string; reason: string };
+  /** The revoker's record of why the pending revocation's old key is not revoked yet (it tries again). */
+  failedRevocation?: { versionId: string; code: string; reason: string };
   health: Health;
 }
 
@@ -92,6 +94,8 @@ export async function keyStatus(
     ([, s]) => s.includes(AWSPENDING) && !s.includes(AWSCURRENT),
   )?.[0];
   const failure = pendingVersion ? failureOf(tags, pendingVersion) : undefined;
+  const revoking = tags[TAGS.revokeVersion];
+  const revocationFailure = revoking ? failureOf(tags, revoking) : undefined;
   const rotationEnabled = meta.RotationEnabled === true;
   // A revocation is "overdue" once an hour past due: the revoker re-checks usage before revoking.
   const revocationOverdue = dueAt !== undefined && Date.parse(dueAt) + 3600_000 < now.getTime();
@@ -111,6 +115,15 @@ export async function keyStatus(
     versions,
     ...(pendingRevocation ? { pendingRevocation } : {}),
     ...(failure && pendingVersion ? { failedRotation: { versionId: pendingVersion, ...failure } } : {}),
+    ...(revoking && revocationFailure?.step === 'revocation'
+      ? {
+          failedRevocation: {
+            versionId: revoking,
+            code: revocationFailure.code,
+            reason: revocationFailure.reason,
+          },
+        }
+      : {}),
     health,
   };
 }
@@ -143,6 +156,11 @@ export function formatStatus(status: KeyStatus): string {
     ...(status.failedRotation
       ? [
           `  rotation of version ${status.failedRotation.versionId} failed in ${status.failedRotation.step} (${status.failedRotation.code}): ${status.failedRotation.reason}`,
+        ]
+      : []),
+    ...(status.failedRevocation
+      ? [
+          `  revocation of version ${status.failedRevocation.versionId} failed (${status.failedRevocation.code}): ${status.failedRevocation.reason}; the old key still works and the revoker tries again`,
         ]
       : []),
   ].join('\n');

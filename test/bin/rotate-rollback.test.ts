@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { rollback } from '../../bin/commands/rollback.js';
 import { outcomeOf, rotate } from '../../bin/commands/rotate.js';
 import { cliLogger } from '../../bin/commands/runtime.js';
 import { status as statusCommand } from '../../bin/commands/status.js';
 import type { CommandIO } from '../../bin/commands/types.js';
 import { SendGridRotationEnv } from '../support/managed-key-env.js';
+import { testRoute } from '../support/rotation-env-base.js';
 
 function captureIO(): CommandIO & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
@@ -81,6 +83,37 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
     assert.match(
       io.stderr.join('\n'),
       /rekey rollback: cannot roll back prod\/sendgrid\/api-key: the previous key \S+ \(version [\w-]+\) was already revoked at \S+; rotate instead: rekey rotate prod\/sendgrid\/api-key --emergency/,
+    );
+  });
+
+  it('rotate --emergency says why the old key was not revoked instead of waiting out --timeout', async () => {
+    // A sibling in the same provider account holds a document rekey cannot read: the revoker fails closed.
+    await env.sm.send(
+      new CreateSecretCommand({ Name: 'prod/sendgrid/billing-key', SecretString: '{"apiKey":"unreadable"}' }),
+    );
+    env.redeploy(testRoute('prod/sendgrid/billing-key', 'sendgrid'));
+    const old = await env.read('AWSCURRENT');
+    const io = captureIO();
+    const started = Date.now();
+    const code = await rotate.run(
+      [env.secretName, '--inventory', env.writeInventory(), '--emergency', '--timeout', '120s'],
+      io,
+    );
+    assert.equal(code, 1);
+    assert.ok(Date.now() - started < 60_000, 'answered from the revoker’s record, not the timeout');
+    assert.match(io.stdout.join('\n'), /new key is AWSCURRENT/);
+    assert.match(
+      io.stderr.join('\n'),
+      /rekey rotate: the new key of prod\/sendgrid\/api-key is AWSCURRENT, but the old key was not revoked \(INVALID_SECRET\): secret prod\/sendgrid\/billing-key .*field provider is missing/,
+    );
+    assert.ok(env.sandbox.accepts(old.key), 'the old key still works, as the message says');
+    const shown = captureIO();
+    await statusCommand.run([env.secretName, '--inventory', env.writeInventory()], shown);
+    assert.match(
+      shown.stdout.join('\n'),
+      new RegExp(
+        `revocation of version ${old.versionId} failed \\(INVALID_SECRET\\): .*the revoker tries again`,
+      ),
     );
   });
 
