@@ -164,10 +164,10 @@ async function rollbackHoldingLease(
       ],
     }),
   );
+  // Instances that already picked up the rejected key need the usual grace to move back.
+  const rejectedDueAt = new Date(now.getTime() + routeGraceSeconds(route, metadata, name) * 1000);
   if (!revokeNow) {
-    // Instances that already picked up the rejected key need the usual grace to move back.
-    const graceSeconds = routeGraceSeconds(route, metadata, name);
-    await scheduleRevocation(request, new Date(now.getTime() + graceSeconds * 1000), {
+    await scheduleRevocation(request, rejectedDueAt, {
       ...deps,
       logger: log,
       secretName: name,
@@ -183,7 +183,19 @@ async function rollbackHoldingLease(
     }),
   );
   const cancelledSchedules = await cancelRevocation(name, previousVersion, deps);
-  if (tags[TAGS.revokeVersion] === previousVersion) {
+  // The pending revocation is now the rejected key's (what `rekey status` shows), or none.
+  if (!revokeNow) {
+    await sm.send(
+      new TagResourceCommand({
+        SecretId: arn,
+        Tags: [
+          { Key: TAGS.revokeDueAt, Value: rejectedDueAt.toISOString() },
+          { Key: TAGS.revokeVersion, Value: currentVersion },
+          { Key: TAGS.revokeKeyId, Value: current.doc.keyId },
+        ],
+      }),
+    );
+  } else if (tags[TAGS.revokeVersion] === previousVersion) {
     await sm.send(
       new UntagResourceCommand({
         SecretId: arn,

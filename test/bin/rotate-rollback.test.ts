@@ -73,6 +73,19 @@ describe('rekey rotate and rekey rollback against the loopback endpoint', () => 
     assert.ok(env.sandbox.accepts(old.key) && !env.sandbox.accepts(rejected.key));
   });
 
+  it('after a rollback, rekey status shows the rejected key’s pending revocation (it said "none")', async () => {
+    assert.equal(await rotate.run([env.secretName, '--inventory', env.writeInventory()], captureIO()), 0);
+    const rejected = await env.read('AWSCURRENT');
+    const io = captureIO();
+    assert.equal(await rollback.run([env.secretName, '--inventory', env.writeInventory()], io), 0);
+    const shown = captureIO();
+    await statusCommand.run([env.secretName, '--inventory', env.writeInventory()], shown);
+    assert.match(
+      shown.stdout.join('\n'),
+      new RegExp(`pending revocation revoke ${rejected.keyId.replace(/[-]/g, '\\-')} at \\d{4}-`),
+    );
+  });
+
   it('rollback after an emergency rotation refuses with exit 1 and says what to do', async () => {
     assert.equal(
       await rotate.run([env.secretName, '--inventory', env.writeInventory(), '--emergency'], captureIO()),
