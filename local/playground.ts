@@ -93,18 +93,26 @@ export class Playground {
 
   constructor(readonly options: PlaygroundOptions) {
     this.aws = new LoopbackAws();
-    this.sm = new SecretsManagerClient({});
+    this.sm = new SecretsManagerClient({ credentials: DEPLOYER });
   }
 
   /** Starts the endpoint, deploys the inventory, and writes the environment file. */
   async start(): Promise<DeployResult> {
     const plans = loadInventory(this.options.inventoryPath, Object.keys(PROVIDERS));
     const url = await this.aws.start(this.options.port);
-    // The functions run in this process: their SDK clients reach the endpoint as the CLI's will.
-    Object.assign(process.env, loopbackEnvironment(url, this.aws.region));
+    // The functions run in this process and sign with their execution role's key, held to its policy;
+    // the playground deploys with the deployer's, and the CLI uses the operator's (see environment()).
+    Object.assign(process.env, loopbackEnvironment(url, this.aws.region), {
+      AWS_ACCESS_KEY_ID: FUNCTION_ACCESS_KEY_ID,
+    });
     delete process.env.AWS_PROFILE;
+    this.aws.sts.defineAccessKey(
+      FUNCTION_ACCESS_KEY_ID,
+      FUNCTION_ROLE_POLICY,
+      `arn:aws:sts::${this.aws.accountId}:assumed-role/rekey-function/playground`,
+    );
     mkdirSync(join(this.options.dir, 'keys'), { recursive: true });
-    const dynamodb = new DynamoDBClient({});
+    const dynamodb = new DynamoDBClient({ credentials: DEPLOYER });
     await dynamodb.send(
       new CreateTableCommand({
         TableName: LEASE_TABLE,
@@ -114,7 +122,7 @@ export class Playground {
       }),
     );
     dynamodb.destroy();
-    const scheduler = new SchedulerClient({});
+    const scheduler = new SchedulerClient({ credentials: DEPLOYER });
     await scheduler.send(new CreateScheduleGroupCommand({ Name: SCHEDULE_GROUP }));
     scheduler.destroy();
     const { accountId, region } = this.aws;
@@ -374,12 +382,15 @@ function unsupported(plan: ManagedKeyPlan): string | undefined {
   return undefined;
 }
 
+/** The loopback account's own user, unrestricted: the playground deploys with it, the CLI runs as it. */
+const DEPLOYER = { accessKeyId: 'AKIDLOOPBACK', secretAccessKey: 'loopback-secret' };
+
 function loopbackEnvironment(url: string, region: string): Record<string, string> {
   return {
     AWS_ENDPOINT_URL: url,
     AWS_REGION: region,
-    AWS_ACCESS_KEY_ID: 'AKIDLOOPBACK',
-    AWS_SECRET_ACCESS_KEY: 'loopback-secret',
+    AWS_ACCESS_KEY_ID: DEPLOYER.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: DEPLOYER.secretAccessKey,
   };
 }
 
