@@ -151,10 +151,25 @@ function humanLine(line: string): string {
  * returns 1; 2 is for command lines that were not understood (`usageError`). Never a stack.
  */
 export function reportError(io: CommandIO, command: string, error: unknown, json = false): number {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = withFix(error instanceof Error ? error.message : String(error), error);
   if (json) io.out(JSON.stringify({ error: { code: errorCode(error), message } }, null, 2));
   else io.err(`rekey ${command}: ${message}`);
   return 1;
+}
+
+/**
+ * The AWS SDK's own words for a missing configuration or an unreachable endpoint say nothing of the fix;
+ * this adds it. Anything else is shown as it is.
+ */
+function withFix(message: string, error: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (/^Region is missing$/.test(message))
+    return 'no AWS Region is configured: set AWS_REGION (or a profile with a region via AWS_PROFILE); against `rekey local`, `source .rekey-local/env` first.';
+  if ((error as Error | null)?.name === 'CredentialsProviderError')
+    return `no AWS credentials were found (${message}): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; against \`rekey local\`, \`source .rekey-local/env\` first.`;
+  if (code === 'ECONNREFUSED' && env.AWS_ENDPOINT_URL)
+    return `nothing answers at AWS_ENDPOINT_URL ${env.AWS_ENDPOINT_URL} (${message}): start \`rekey local\` again (and source its env file), or unset AWS_ENDPOINT_URL to use AWS.`;
+  return message;
 }
 
 /** A refusal's stable code (rekey's), else the AWS or Node error name. */

@@ -218,6 +218,8 @@ export const status: Command = {
       for (const plan of plans) statuses.push(await keyStatus(sm, plan, now));
       io.out(values.json ? JSON.stringify(statuses, null, 2) : statuses.map(formatStatus).join('\n\n'));
       return statuses.every((s) => s.health === 'ok') ? 0 : 1;
+    } catch (error) {
+      return reportError(io, 'status', error, values.json);
     } finally {
       sm.destroy();
     }

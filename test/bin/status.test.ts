@@ -28,6 +28,28 @@ describe('rekey status', () => {
     return { code, statuses: JSON.parse(io.stdout.join('\n')) as KeyStatus[], text: io.all() };
   };
 
+  it('an unconfigured Region or an endpoint that does not answer is named with the fix, not the SDK’s bare words', async () => {
+    const saved = { ...process.env };
+    try {
+      delete process.env.AWS_REGION;
+      delete process.env.AWS_DEFAULT_REGION;
+      const noRegion = captureIO();
+      assert.equal(await status.run(['--inventory', env.inventoryPath], noRegion), 1);
+      assert.match(noRegion.all(), /^rekey status: no AWS Region is configured: set AWS_REGION/);
+      process.env.AWS_REGION = 'us-east-1';
+      // A port nothing listens on: the endpoint of a playground that was stopped.
+      process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9';
+      const down = captureIO();
+      assert.equal(await status.run(['--inventory', env.inventoryPath], down), 1);
+      assert.match(
+        down.all(),
+        /^rekey status: nothing answers at AWS_ENDPOINT_URL http:\/\/127\.0\.0\.1:9 \(connect ECONNREFUSED[^)]*\): start `rekey local` again/,
+      );
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('reports a deployed key awaiting import and a key whose secret does not exist', async () => {
     const { code, statuses } = await json();
     assert.equal(code, 1, 'not every key is ok');
