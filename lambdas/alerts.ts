@@ -20,7 +20,8 @@ export async function publishAlert(
   alert: Alert,
   logger: Logger,
 ): Promise<void> {
-  logger.warn('alert', { alert });
+  // The subject in the message too: a person reading the CLI's warnings sees what happened.
+  logger.warn(`alert: ${alert.subject}`, { alert });
   if (!sns || !topicArn) return;
   try {
     await sns.send(
