@@ -53,6 +53,7 @@ export interface PlaygroundKey {
   provider: string;
   /** The key the applications use today, created at the sandbox; its value is in `keyFile` only. */
   keyId: string;
+  /** `<dir>/keys/<entry>.key`; its id is in `<entry>.id` beside it. */
   keyFile: string;
   /** The rotation schedule is attached (the entry says `imported: true` and its key is stored). */
   rotationAttached: boolean;
@@ -240,9 +241,10 @@ export class Playground {
       // An IAM access key belongs to the user the entry names.
       const userName = plan.options.userName;
       const seeded = sandbox.seedAppKey(typeof userName === 'string' ? userName : plan.name);
-      const keyFile = join(this.options.dir, 'keys', plan.name);
+      const keyFile = join(this.options.dir, 'keys', `${plan.name}.key`);
       writeFileSync(keyFile, `${seeded.value}\n`, { mode: 0o600 });
       chmodSync(keyFile, 0o600);
+      writeFileSync(join(this.options.dir, 'keys', `${plan.name}.id`), `${seeded.id}\n`);
       this.keys.set(plan.name, {
         name: plan.name,
         secretName: plan.secretName,

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type DeployResult, Playground, writeEnvironmentFile } from '../../local/playground.js';
 import { reportError, shownArg, usageError } from './runtime.js';
@@ -13,7 +13,8 @@ A playground for every command, offline: starts the loopback AWS endpoint (Secre
 Lambda, SNS, STS, DynamoDB, CloudWatch) and a sandbox for each provider of the inventory, and deploys rekey
 into it as \`cdk deploy\` would — a placeholder secret per entry, the per-key roles, the rotation functions,
 the revoker and rollback running the deployed handlers. Each sandbox holds a key "your apps use today" for
-every entry, written to <dir>/keys/<entry> (never printed), ready for \`rekey import\`.
+every entry: its value in <dir>/keys/<entry>.key (never printed) and its id in <entry>.id, ready for
+\`rekey import\`.
 
 It writes <dir>/env; in another terminal \`source <dir>/env\` and run any rekey command against it. Editing
 the inventory redeploys (set \`imported: true\` after \`rekey import\` to attach rotation). Everything is held
@@ -53,15 +54,19 @@ export const local: Command = {
     }
     const envFile = writeEnvironmentFile(options.dir, playground.environment());
     const shown = relative(process.cwd(), envFile) || envFile;
+    const keys = relative(process.cwd(), join(options.dir, 'keys')) || join(options.dir, 'keys');
+    const sandboxes = [...playground.sandboxes].map(([provider, s]) => [provider, s.sandbox.url] as const);
+    const width = Math.max(...sandboxes.map(([p]) => p.length), 'provider'.length);
     io.out(
       [
-        `rekey local: ${options.inventoryPath} deployed into the loopback AWS endpoint ${playground.aws.url}`,
+        `rekey local: ${options.inventoryPath} deployed, as \`cdk deploy\` would, into the loopback AWS endpoint ${playground.aws.url}`,
         '',
-        ...[...playground.sandboxes].map(
-          ([provider, s]) => `  ${provider.padEnd(12)} sandbox ${s.sandbox.url}`,
-        ),
+        `  ${'provider'.padEnd(width)}  sandbox`,
+        ...sandboxes.map(([provider, url]) => `  ${provider.padEnd(width)}  ${url}`),
         '',
         deployText(first),
+        '',
+        `Each key's value is in ${keys}/<entry>.key and its id in ${keys}/<entry>.id (never printed).`,
         '',
         'In another terminal:',
         `  source ${shown}`,
@@ -72,28 +77,34 @@ export const local: Command = {
     );
     playground.watchInventory((result) => {
       if (result instanceof Error) io.err(`rekey local: not redeployed: ${result.message}`);
-      else io.out(`rekey local: ${options.inventoryPath} changed, redeployed\n${deployText(result)}`);
+      else io.out(`rekey local: ${options.inventoryPath} changed; redeployed:\n${deployText(result)}`);
     });
     await stopSignal();
     await playground.stop();
     rmSync(envFile, { force: true });
-    for (const key of playground.keys.values()) rmSync(key.keyFile, { force: true });
+    for (const key of playground.keys.values()) {
+      rmSync(key.keyFile, { force: true });
+      rmSync(key.keyFile.replace(/\.key$/, '.id'), { force: true });
+    }
     io.out('rekey local: stopped; its state was in memory and is gone.');
     return 0;
   },
 };
 
-/** One line per entry: its secret, the key the apps use today at the sandbox, and its rotation. */
+/** A table of the entries: secret, the key the apps use today at the sandbox, rotation; then what was left out. */
 function deployText(result: DeployResult): string {
-  const width = Math.max(...result.keys.map((k) => k.name.length), 5);
-  const lines = result.keys.map((k) => {
-    const file = relative(process.cwd(), k.keyFile) || k.keyFile;
-    const rotation = k.rotationAttached ? 'rotation attached' : 'rotation waits for imported: true';
-    return `  ${k.name.padEnd(width)}  ${k.secretName}  key ${k.keyId} in ${file}  ${rotation}`;
-  });
+  const rows = [
+    ['entry', 'secret', 'key your apps use today', 'rotation'],
+    ...result.keys.map((k) => [
+      k.name,
+      k.secretName,
+      k.keyId,
+      k.rotationAttached ? 'attached' : 'waits for imported: true',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return [
-    'Deployed, as the stack would:',
-    ...lines,
+    ...rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd()),
     ...result.skipped.map((s) => `  left out: ${s}`),
     ...result.problems.map((p) => `  ✗ ${p}`),
   ].join('\n');
