@@ -89,6 +89,7 @@ export class Playground {
   private revoke: Handler | undefined;
   private rollback: Handler | undefined;
   private deploys = 0;
+  private deploying: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private wiring: Record<string, string> = {};
 
@@ -153,20 +154,24 @@ export class Playground {
 
   /** Redeploys whenever the inventory file changes; `report` hears each result (or the validator's error). */
   watchInventory(report: (result: DeployResult | Error) => void): void {
+    // One deploy at a time, each of the file as it is then: two quick edits must not deploy concurrently.
     watchFile(this.options.inventoryPath, { interval: 300 }, () => {
-      let plans: ManagedKeyPlan[];
-      try {
-        plans = loadInventory(this.options.inventoryPath, Object.keys(PROVIDERS));
-      } catch (error) {
-        report(error as Error);
-        return;
-      }
-      this.deploy(plans).then(report, report);
+      this.deploying = this.deploying.then(async () => {
+        let plans: ManagedKeyPlan[];
+        try {
+          plans = loadInventory(this.options.inventoryPath, Object.keys(PROVIDERS));
+        } catch (error) {
+          report(error as Error);
+          return;
+        }
+        await this.deploy(plans).then(report, report);
+      });
     });
   }
 
   async stop(): Promise<void> {
     unwatchFile(this.options.inventoryPath);
+    await this.deploying;
     if (this.timer) clearInterval(this.timer);
     this.sm.destroy();
     await this.aws.stop();
