@@ -11,6 +11,7 @@ import {
   jsonResponse,
   parseJsonBody,
 } from './protocol.js';
+import { nextRotationDate, type RotationRules } from './rotation-window.js';
 
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
@@ -40,6 +41,8 @@ interface Secret {
   rotationLambdaArn?: string;
   rotationRules?: Record<string, unknown>;
   lastRotated?: Date;
+  /** When RotateSecret last set the rotation rules: a rate counts from here until the first rotation. */
+  rulesSetAt?: Date;
   /** The version id of a rotation whose steps are running now. */
   rotating?: string;
   /** ClientRequestTokens of RotateSecret calls that started a rotation. */
@@ -216,12 +219,20 @@ export class SecretsManagerService implements AwsService {
       ...(secret.rotationLambdaArn ? { RotationLambdaARN: secret.rotationLambdaArn } : {}),
       ...(secret.rotationRules ? { RotationRules: secret.rotationRules } : {}),
       ...(secret.lastRotated ? { LastRotatedDate: epochSeconds(secret.lastRotated) } : {}),
+      ...this.nextRotation(secret),
       LastChangedDate: epochSeconds(secret.lastChanged),
       ...(secret.lastAccessed ? { LastAccessedDate: epochSeconds(secret.lastAccessed) } : {}),
       CreatedDate: epochSeconds(secret.created),
       Tags: [...secret.tags].map(([Key, Value]) => ({ Key, Value })),
       VersionIdsToStages: versionsToStages(secret),
     };
+  }
+
+  private nextRotation(secret: Secret): { NextRotationDate?: number } {
+    if (!secret.rotationEnabled) return {};
+    const since = secret.lastRotated ?? secret.rulesSetAt ?? secret.created;
+    const next = nextRotationDate(secret.rotationRules as RotationRules | undefined, this.clock.now(), since);
+    return next ? { NextRotationDate: epochSeconds(next) } : {};
   }
 
   private getSecretValue(input: Record<string, unknown>): unknown {
@@ -447,8 +458,10 @@ export class SecretsManagerService implements AwsService {
     }
     secret.rotationLambdaArn = lambdaArn;
     secret.rotationEnabled = true;
-    if (input.RotationRules && typeof input.RotationRules === 'object')
+    if (input.RotationRules && typeof input.RotationRules === 'object') {
       secret.rotationRules = input.RotationRules as Record<string, unknown>;
+      secret.rulesSetAt = this.clock.now();
+    }
     if (input.RotateImmediately === false) {
       await this.testRotationConfiguration(secret, lambdaArn);
       return { ARN: secret.arn, Name: secret.name };
