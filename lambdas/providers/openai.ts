@@ -290,6 +290,19 @@ function serviceAccountsClient(
             : "unexpected status; check the request against OpenAI's project service account reference.",
     );
   };
+  /** Every API key of the project, page after page (its owner, redacted value and last use). */
+  const eachProjectKey = (visit: (key: z.infer<typeof ProjectKeyListSchema>['data'][number]) => void) =>
+    pageAll(
+      http,
+      'list project API keys',
+      `${project}/api_keys`,
+      admin,
+      ProjectKeyListSchema,
+      projectFailure,
+      (page) => {
+        for (const key of page.data) visit(key);
+      },
+    );
   const deleteAccount = async (id: string, call: string) => {
     const res = await http.request({ call, method: 'DELETE', path: accountPath(id), headers: admin });
     if (res.status === 200 || res.status === 204) return 'revoked' as const;
@@ -364,22 +377,12 @@ function serviceAccountsClient(
       const find = `the id (svc_acct_…) of the service account that owns the key: GET ${project}/api_keys lists each key's owner.service_account.id and redacted_value`;
       const owned: Array<boolean | undefined> = [];
       const agreeing = new Set<string>();
-      await pageAll(
-        http,
-        'list project API keys',
-        `${project}/api_keys`,
-        admin,
-        ProjectKeyListSchema,
-        projectFailure,
-        (page) => {
-          for (const listed of page.data) {
-            const agrees = redactedAgrees(listed.redacted_value, key.value);
-            const owner = listed.owner?.service_account?.id;
-            if (owner === key.id) owned.push(agrees);
-            if (agrees && owner) agreeing.add(owner);
-          }
-        },
-      );
+      await eachProjectKey((listed) => {
+        const agrees = redactedAgrees(listed.redacted_value, key.value);
+        const owner = listed.owner?.service_account?.id;
+        if (owner === key.id) owned.push(agrees);
+        if (agrees && owner) agreeing.add(owner);
+      });
       if (owned.includes(true)) return { verdict: 'matches' };
       if (owned.length > 0 && owned.every((agrees) => agrees === undefined))
         return {
@@ -401,22 +404,12 @@ function serviceAccountsClient(
     async lastUsed(keyId) {
       let owned = false;
       let latest: number | null = null;
-      await pageAll(
-        http,
-        'list project API keys',
-        `${project}/api_keys`,
-        admin,
-        ProjectKeyListSchema,
-        projectFailure,
-        (page) => {
-          for (const key of page.data) {
-            if (key.owner?.service_account?.id !== keyId) continue;
-            owned = true;
-            if (typeof key.last_used_at === 'number' && (latest === null || key.last_used_at > latest))
-              latest = key.last_used_at;
-          }
-        },
-      );
+      await eachProjectKey((key) => {
+        if (key.owner?.service_account?.id !== keyId) return;
+        owned = true;
+        if (typeof key.last_used_at === 'number' && (latest === null || key.last_used_at > latest))
+          latest = key.last_used_at;
+      });
       if (!owned)
         throw new ProviderNotFoundError(
           'OpenAI',
