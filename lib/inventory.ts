@@ -590,7 +590,13 @@ export function resolveInventory(
       }
     }
     if (!key.rotator_secret) {
-      problems.push(`${label(i)}: field "rotator_secret" is missing; ${FIX.rotator_secret}`);
+      // Required also where the credential is {} (the functions act with the key's own roles, or there is no
+      // admin API): the keys naming one rotator secret are one provider account to the revoker and emergency
+      // rotation, and each key document names it. So say what to create instead of naming an admin key.
+      const fix = definition?.credentialSchema.safeParse({}).success
+        ? `${definition.displayName} needs no admin credential, but every key names its rotator secret (keys naming the same one are one provider account): create a secret holding {} and name it, e.g. "rekey/rotator/${adapter}"`
+        : FIX.rotator_secret;
+      problems.push(`${label(i)}: field "rotator_secret" is missing; ${fix}`);
       return;
     }
     const entry = scheduleOf.get(i);

@@ -694,6 +694,36 @@ describe('inventory: malformed inventories name the entry, the field and the fix
     assert.match(message, /known providers: sendgrid/);
   });
 
+  it('a missing rotator_secret of a provider whose credential is {} (AWS IAM, API Gateway, Stripe) says to store {}', () => {
+    // rotator_secret stays required for them (README, "Inventory"): the keys naming one secret are one
+    // provider account to the revoker, and the key document names it. The message says what to create.
+    const needsNone = Object.values(PROVIDERS).filter((p) => p.credentialSchema.safeParse({}).success);
+    assert.deepEqual(needsNone.map((p) => p.name).sort(), ['api-gateway', 'aws-iam', 'stripe']);
+    for (const provider of needsNone) {
+      const inv = valid();
+      Object.assign(key(inv), { provider: provider.displayName, options: {} });
+      delete key(inv).rotator_secret;
+      delete key(inv).provider_api;
+      inv.rotation_schedules = [];
+      let problems: string[] = [];
+      try {
+        resolveInventory(parseInventory(inv, 'test.yaml'), Object.keys(PROVIDERS), 'test.yaml');
+      } catch (error) {
+        assert.ok(error instanceof InventoryError);
+        problems = error.problems;
+      }
+      const line = problems.find((p) => p.includes('field "rotator_secret" is missing'));
+      assert.ok(line, `${provider.name}: ${problems.join('; ')}`);
+      assert.match(line, new RegExp(`${provider.displayName} needs no admin credential.*holding \\{\\}`));
+      assert.match(line, new RegExp(`e\\.g\\. "rekey/rotator/${provider.name}"`));
+    }
+    // A provider with an admin credential keeps the generic fix.
+    assert.doesNotMatch(
+      problemsOf((inv) => delete key(inv).rotator_secret),
+      /holding \{\}/,
+    );
+  });
+
   it('names the YAML line of a syntax error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-inv-'));
     const path = join(dir, 'broken.yaml');
