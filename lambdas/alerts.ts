@@ -21,7 +21,7 @@ export async function publishAlert(
   logger: Logger,
 ): Promise<void> {
   // The subject in the message too: a person reading the CLI's warnings sees what happened.
-  logger.warn(`alert: ${alert.subject}`, { alert });
+  logger.warn(`alert: ${alert.subject.replace(/^rekey: /, '')}`, { alert });
   if (!sns || !topicArn) return;
   try {
     await sns.send(
