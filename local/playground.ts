@@ -51,7 +51,10 @@ export interface PlaygroundKey {
   name: string;
   secretName: string;
   provider: string;
-  /** The key the applications use today, created at the sandbox; its value is in `keyFile` only. */
+  /**
+   * The key the applications use: the one created at the sandbox (its value is in `keyFile` only) until a
+   * rotation replaces it, then AWSCURRENT's.
+   */
   keyId: string;
   /** `<dir>/keys/<entry>.key`; its id is in `<entry>.id` beside it. */
   keyFile: string;
@@ -205,7 +208,7 @@ export class Playground {
         if (problem) result.problems.push(problem);
         else key.rotationAttached = true;
       }
-      result.keys.push(key);
+      result.keys.push({ ...key, keyId: (await this.currentKeyId(plan)) ?? key.keyId });
     }
     return result;
   }
@@ -358,6 +361,18 @@ export class Playground {
       return `${plan.name}: attaching rotation failed: ${(error as Error).message}`;
     }
     return undefined;
+  }
+
+  /** The key id AWSCURRENT holds once a key is imported (rotations change it); undefined before. */
+  private async currentKeyId(plan: ManagedKeyPlan): Promise<string | undefined> {
+    const stored = await this.sm.send(
+      new GetSecretValueCommand({ SecretId: this.secretArns.get(plan.secretName)! }),
+    );
+    try {
+      return parseManagedKey(stored.SecretString, { secretId: plan.secretName }).keyId;
+    } catch {
+      return undefined; // the placeholder
+    }
   }
 
   private async storeKey(plan: ManagedKeyPlan, key: { id: string; value: string }): Promise<void> {
