@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ShellCommand } from './markdown.js';
+import type { Block, ShellCommand } from './markdown.js';
 
 export interface CliFacts {
   /** Command name → its usage text (`rekey <command> --help`). */
@@ -96,4 +96,18 @@ export function commandProblems(command: ShellCommand, facts: CliFacts): string[
   const cli = /^tsx bin\/rekey\.ts(?:\s+(\S+))?\s*$/.exec(body);
   if (cli) return rekeyProblems(cli[1] ? [cli[1], ...passed] : passed, facts, shown);
   return scriptFlagProblems(script, body, passed, facts, shown);
+}
+
+/**
+ * The CLI's synopsis (a bare block of `rekey <command> [--flag …] <arg> …` lines) as commands to check: the
+ * command and every `--flag` a line names, wherever it sits in the brackets. Not shell: `<secret>`, `|` and
+ * `< key` are notation there.
+ */
+export function synopsisCommands(block: Pick<Block, 'code' | 'line'>): ShellCommand[] {
+  return block.code.split('\n').flatMap((text, i) => {
+    const command = /^rekey (\S+)/.exec(text);
+    if (!command) return [];
+    const flags = [...text.matchAll(/(?<![\w-])--[A-Za-z][\w-]*/g)].map((m) => m[0]);
+    return [{ words: ['rekey', command[1]!, ...flags], line: block.line + i }];
+  });
 }

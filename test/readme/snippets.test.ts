@@ -26,7 +26,7 @@ import {
   resolveInventory,
 } from '../../lib/inventory.js';
 import { SCENARIOS } from '../../local/rehearsal/scenarios.js';
-import { type CliFacts, commandProblems } from './commands.js';
+import { type CliFacts, commandProblems, synopsisCommands } from './commands.js';
 import { type Block, blocksOf, sectionOf, shellCommands, tableRows } from './markdown.js';
 import {
   packageEntryPoints,
@@ -165,16 +165,29 @@ describe('README.md: every rekey command and npm script in a shell block exists,
     ).scripts,
     root: REPO,
   };
-  const commands = BLOCKS.filter((b) => isShell(b) || isSynopsis(b)).flatMap(shellCommands);
+  const commands = [
+    ...BLOCKS.filter(isShell).flatMap(shellCommands),
+    ...BLOCKS.filter(isSynopsis).flatMap(synopsisCommands),
+  ];
 
   it('npx rekey <command> names a command of bin/commands/index.ts and only flags its usage names', () => {
     const rekey = commands.filter(
       (c) => c.words[0] === 'rekey' || c.words.slice(0, 2).join(' ') === 'npx rekey',
     );
     assert.ok(rekey.length >= 7, `README.md shows ${rekey.length} rekey command lines`);
+    const flags = rekey.flatMap((c) => c.words.filter((w) => w.startsWith('--')));
+    assert.ok(flags.length >= 20, `the rekey command lines pass ${flags.length} flags to check`);
     assert.deepEqual(
       rekey.flatMap((c) => commandProblems(c, facts)),
       [],
+    );
+  });
+
+  it("the CLI section's synopsis has a line for every command", () => {
+    const synopsis = BLOCKS.filter(isSynopsis).flatMap(synopsisCommands);
+    assert.deepEqual(
+      [...new Set(synopsis.map((c) => c.words[1]))].sort(),
+      COMMANDS.map((c) => c.name).sort(),
     );
   });
 
@@ -197,6 +210,15 @@ describe('README.md: every rekey command and npm script in a shell block exists,
     assert.match(problems('npm run faults -- --seed 3').join(), /npm run faults has no --seed/);
     assert.match(problems('npm start -- --kyes 5').join(), /rekey rehearse has no --kyes/);
     assert.match(problems('npm ci && npm run rekey -- rotat').join(), /"rotat" is not a rekey command/);
+    assert.match(
+      synopsisCommands({
+        code: 'rekey rotate <secret> [--emergency [--grac 0s|5m]] [--provide-key < key]',
+        line: 3,
+      })
+        .flatMap((command) => commandProblems(command, facts))
+        .join(),
+      /README\.md:3: .*rekey rotate has no --grac\b/,
+    );
     assert.deepEqual(
       problems(
         [
