@@ -17,6 +17,7 @@ import { before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { COMMANDS } from '../../bin/commands/index.js';
 import { PROVIDERS } from '../../lambdas/providers/index.js';
+import { ManagedKeySchema } from '../../lambdas/secret-format.js';
 import {
   ApiKeySchema,
   InventoryError,
@@ -386,6 +387,40 @@ describe('README.md: the drift issue 15 listed stays fixed', () => {
         [],
         entry[0],
       );
+    }
+  });
+
+  it('every json block parses; the key document and the HTTP description are valid for rekey', () => {
+    const json = BLOCKS.filter((b) => b.lang === 'json');
+    assert.ok(json.length >= 2, `README.md has ${json.length} JSON blocks`);
+    const parsed = json.map((block) => {
+      try {
+        return { block, value: JSON.parse(block.code) as unknown };
+      } catch (error) {
+        throw new assert.AssertionError({
+          message: `README.md:${block.line}: the JSON block does not parse: ${String(error)}`,
+        });
+      }
+    });
+    const document = parsed.find((p) => p.block.section === 'Secret format');
+    assert.ok(document, 'README.md\'s "Secret format" shows a key document');
+    const checked = ManagedKeySchema.safeParse(document.value);
+    assert.ok(checked.success, `README.md:${document.block.line}: ${checked.error?.message}`);
+    const description = parsed.find(
+      (p) => (p.value as { description?: unknown }).description === 'gateway.internal',
+    );
+    assert.ok(description, "README.md shows the HTTP provider's description of the guide's gateway");
+    const options = PROVIDERS.http!.optionsSchema.safeParse(description.value);
+    assert.ok(options.success, `README.md:${description.block.line}: ${options.error?.message}`);
+  });
+
+  it("the key document's field table lists every field and says required exactly where the schema does", () => {
+    const rows = table('Secret format', 'field');
+    assert.deepEqual([...rows.keys()].sort(), Object.keys(ManagedKeySchema.shape).sort());
+    for (const [field, row] of rows) {
+      const optional =
+        ManagedKeySchema.shape[field as keyof typeof ManagedKeySchema.shape].safeParse(undefined);
+      assert.equal(row.required, optional.success ? 'no' : 'yes', `${field}: required is ${row.required}`);
     }
   });
 
