@@ -22,7 +22,8 @@ in memory: Ctrl-C stops it and removes <dir>/env and the key files. The function
 CloudWatch Logs would hold them) follow on standard output.
 
   --inventory   the inventory to deploy (default rekey.yaml)
-  --port        port of the AWS endpoint on 127.0.0.1 (default ${DEFAULT_PORT}; 0 picks a free one)
+  --port        port of the AWS endpoint on 127.0.0.1 (default $REKEY_LOCAL_PORT, else ${DEFAULT_PORT}; 0 picks
+                a free one)
   --dir         where the environment file and the key files go (default .rekey-local)`;
 
 export const local: Command = {
@@ -134,8 +135,11 @@ function parse(args: string[]) {
     allowPositionals: true,
   });
   if (positionals.length > 0) throw new Error(`unexpected argument ${shownArg(positionals[0]!)}`);
-  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  const given = values.port ?? process.env.REKEY_LOCAL_PORT;
+  const port = given === undefined || given === '' ? DEFAULT_PORT : Number(given);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--port must be a port number 0–65535, got ${shownArg(values.port!)}`);
+    throw new Error(
+      `${values.port === undefined ? 'REKEY_LOCAL_PORT' : '--port'} must be a port number 0–65535, got ${shownArg(given!)}`,
+    );
   return { inventoryPath: values.inventory ?? 'rekey.yaml', port, dir: values.dir ?? '.rekey-local' };
 }

@@ -70,6 +70,8 @@ describe('README: the rekey local walkthrough, followed as written', () => {
     AWS_REGION: '',
     AWS_ACCESS_KEY_ID: '',
     AWS_SECRET_ACCESS_KEY: '',
+    // README's `npx rekey local` as written, on a free port: a playground someone runs meanwhile keeps 4599.
+    REKEY_LOCAL_PORT: '0',
   };
   /** Waits until the playground has printed `marker`; returns what it printed from `from` on. */
   const waitForPlayground = async (marker: string, from: number): Promise<string> => {
