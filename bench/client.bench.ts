@@ -235,7 +235,7 @@ function printClientTables(figures: Figure[]): string[] {
   let behind = false;
   for (const group of Object.values(GROUPS)) {
     const names = [group.mine, ...group.peers];
-    const rows = figures.map((f) => {
+    const rows = figures.map((f, i) => {
       const mine = f.values.get(group.mine)!.median;
       const cells = names.map((n) => showSpread(f.values.get(n)!));
       const vs = group.peers.map((p) => {
@@ -250,7 +250,7 @@ function printClientTables(figures: Figure[]): string[] {
       const best = f.better === 'higher' ? Math.max(...peers) : Math.min(...peers);
       const isBehind = f.better === 'higher' ? mine < best : mine > best;
       if (isBehind && f.gate) behind = true;
-      return [f.label, ...cells, ...vs, isBehind ? `← ${group.mine} is behind` : ''];
+      return [`${i + 1}. ${f.label}`, ...cells, ...vs, isBehind ? `← ${group.mine} is behind` : ''];
     });
     out.push(
       '',
@@ -320,7 +320,7 @@ async function main(): Promise<void> {
   const cold = await coldStart(COLD);
 
   const out = [
-    `rekey client benchmark — node ${process.version}, ${cpus().length} CPUs; loopback Secrets Manager + SendGrid sandbox; max key age ${MAX_AGE_S} s for every contender`,
+    `rekey client benchmark — node ${process.version}, ${cpus().length} CPUs; loopback Secrets Manager + SendGrid sandbox; every contender at a ${MAX_AGE_S} s maximum key age while Secrets Manager answers (not in an outage: figure 3)`,
     '',
     'Contenders (configured as their docs recommend; bench/contenders.ts cites what was followed):',
     ...Object.entries(DESCRIPTIONS).map(([name, d]) => `  ${name.padEnd(12)} ${d}`),
