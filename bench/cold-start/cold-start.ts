@@ -40,8 +40,11 @@ export interface ColdStartFigures {
       withMap: Spread;
       /** ms in import(), source maps off. */
       withoutMap: Spread;
-      /** The measured rounds in order (round i of every bundle ran in the same pass), for paired ratios. */
-      samples: { withMap: number[]; withoutMap: number[] };
+      /**
+       * Per measured round, in order (round i of every bundle ran in the same pass), that round's samples —
+       * one, or several for the reference — for ratios paired by round.
+       */
+      samples: { withMap: number[][]; withoutMap: number[][] };
     }
   >;
   rounds: number;
@@ -139,27 +142,34 @@ export async function coldStart(options: { rounds: number; warmup: number }): Pr
   try {
     const bundles = await bundleAll(dir);
     const samples = new Map(
-      bundles.map((b) => [b.name, { withMap: [] as number[], withoutMap: [] as number[] }]),
+      bundles.map((b) => [b.name, { withMap: [] as number[][], withoutMap: [] as number[][] }]),
     );
+    // The reference is every ratio's denominator: it is measured several times a round, spread through it.
+    const reference = bundles.find((b) => b.kind === 'reference')!;
     // Warm-up: every file read once (the map too), so no round pays the first read from disk.
     for (let round = 0; round < options.warmup; round++) for (const b of bundles) importMs(b, true);
     for (let round = 0; round < options.rounds; round++) {
+      for (const s of samples.values()) {
+        s.withMap.push([]);
+        s.withoutMap.push([]);
+      }
       // Interleaved, the order rotated each round and the two modes alternating which goes first, so drift
       // on the machine spreads over every bundle and mode.
-      const order = bundles.map((_, i) => bundles[(i + round) % bundles.length]!);
+      const rotated = bundles.map((_, i) => bundles[(i + round) % bundles.length]!);
+      const order = rotated.flatMap((b, i) => (i % 4 === 3 && b !== reference ? [b, reference] : [b]));
       for (const b of order) {
         const modes = round % 2 ? [false, true] : [true, false];
         for (const sourceMaps of modes) {
           const ms = importMs(b, sourceMaps);
-          samples.get(b.name)![sourceMaps ? 'withMap' : 'withoutMap'].push(ms);
+          samples.get(b.name)![sourceMaps ? 'withMap' : 'withoutMap'][round]!.push(ms);
         }
       }
     }
     return {
       bundles: bundles.map((b) => ({
         ...b,
-        withMap: spread(samples.get(b.name)!.withMap),
-        withoutMap: spread(samples.get(b.name)!.withoutMap),
+        withMap: spread(samples.get(b.name)!.withMap.flat()),
+        withoutMap: spread(samples.get(b.name)!.withoutMap.flat()),
         samples: samples.get(b.name)!,
       })),
       rounds: options.rounds,
