@@ -11,6 +11,7 @@ import {
   AwsServiceError,
   jsonError,
 } from './protocol.js';
+import { RateQuotas } from './quotas.js';
 import { SchedulerService } from './scheduler.js';
 import { SecretsManagerService } from './secrets-manager.js';
 import { SnsService } from './sns.js';
@@ -20,6 +21,8 @@ export interface LoopbackAwsOptions {
   clock?: Clock;
   region?: string;
   accountId?: string;
+  /** The real-time clock of the request-rate quotas, in ms (tests freeze it); default performance.now. */
+  rateClock?: () => number;
 }
 
 /**
@@ -42,6 +45,8 @@ export class LoopbackAws {
   private server: Server | undefined;
   private outage: 'none' | 'unavailable' | 'refuse' = 'none';
   private readonly faults: AwsFault[] = [];
+  /** The documented request-rate quotas, enforced on every request (see quotas.ts). */
+  readonly quotas: RateQuotas;
   /** Requests answered, by service and operation, for assertions ("exactly one GetSecretValue"). */
   readonly requestCounts = new Map<string, number>();
 
@@ -50,6 +55,7 @@ export class LoopbackAws {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
     this.lambdas = new LambdaRegistry(this.region, this.accountId, this.clock);
+    this.quotas = new RateQuotas(undefined, options.rateClock);
     this.secretsManager = new SecretsManagerService(this.clock, this.lambdas, this.region, this.accountId);
     this.scheduler = new SchedulerService(this.clock, this.lambdas, this.region, this.accountId);
     this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
@@ -185,8 +191,11 @@ export class LoopbackAws {
         operation: operationName(request),
         input: jsonInput(request.body),
       });
+      const overQuota = refused ? undefined : this.quotas.take(operation);
       if (refused) {
         response = jsonError(new AwsServiceError(refused.code, refused.message, 400));
+      } else if (overQuota) {
+        response = jsonError(new AwsServiceError('ThrottlingException', 'Rate exceeded', 400));
       } else if (fault?.kind === 'before' || fault?.kind === 'throttle') {
         response = jsonError(
           fault.kind === 'throttle'
