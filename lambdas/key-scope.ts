@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { FUNCTION_AWS_RETRY } from './aws-retry.js';
 import { InvalidInputError } from './errors.js';
 import type { KeyRoute, KeyScope, ScopeFor } from './routes.js';
 
@@ -42,7 +43,7 @@ export function assumedKeyScopes(options: AssumedKeyScopesOptions): ScopeFor {
     const sessionName = `${options.actor}-${route.name}`.replace(/[^\w+=,.@-]+/g, '-').slice(0, 64);
     const credentials = sessionCredentials(options.sts, roleArn, sessionName, now);
     const scope: KeyScope = {
-      secretsManager: new SecretsManagerClient({ credentials }),
+      secretsManager: new SecretsManagerClient({ ...FUNCTION_AWS_RETRY, credentials }),
       awsCredentials: credentials,
     };
     scopes.set(roleArn, scope);

@@ -4,6 +4,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import { publishAlert } from './alerts.js';
+import { FUNCTION_AWS_RETRY } from './aws-retry.js';
 import { emfRecord } from './emf.js';
 import { RekeyError } from './errors.js';
 import { assumedKeyScopes } from './key-scope.js';
@@ -31,7 +32,7 @@ export function rotationHandler(provider: ProviderDefinition) {
   const lease = leaseFromEnv(logger, { waitMs: 30_000 });
   const deps: RotationDeps = {
     // Each step swaps in its key's scoped client (scopeFor); the function's own role holds no secret grants.
-    secretsManager: new SecretsManagerClient({}),
+    secretsManager: new SecretsManagerClient(FUNCTION_AWS_RETRY),
     logger,
     provider,
     routes: bundledRoutes(),

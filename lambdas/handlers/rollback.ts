@@ -4,6 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
+import { FUNCTION_AWS_RETRY } from '../aws-retry.js';
 import { InvalidInputError } from '../errors.js';
 import { assumedKeyScopes } from '../key-scope.js';
 import { leaseFromEnv } from '../lease.js';
@@ -18,7 +19,7 @@ const logger = rootLogger.child({ function: 'rekey-rollback' });
 // A rollback waits for a busy secret (a revocation in progress), within the function's 2-minute timeout.
 const lease = leaseFromEnv(logger, { waitMs: 60_000 });
 const clients = {
-  secretsManager: new SecretsManagerClient({}),
+  secretsManager: new SecretsManagerClient(FUNCTION_AWS_RETRY),
   scheduler: new SchedulerClient({}),
   sns: new SNSClient({}),
   endpoints: providerEndpointsFromEnv(),

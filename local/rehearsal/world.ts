@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
+import { FUNCTION_AWS_RETRY } from '../../lambdas/aws-retry.js';
 import { formatDuration } from '../../lambdas/duration.js';
 import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
@@ -82,7 +83,8 @@ export class RehearsalWorld {
 
   async start(): Promise<void> {
     this.aws = await startLoopbackAws({ clock: this.clock });
-    this.sm = new SecretsManagerClient({});
+    // The functions' Secrets Manager client, configured as theirs is.
+    this.sm = new SecretsManagerClient(FUNCTION_AWS_RETRY);
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
     this.dynamodb = new DynamoDBClient({});
