@@ -209,20 +209,14 @@ export function contenders(secretArn: string): Contender[] {
         }
         return { value, keyId };
       });
-    const invoke = (event: CallEvent = {}) => handler(event, lambdaContext());
-    list.push({
-      name: 'rekey-middy',
-      group: 'middy',
-      hot: async (n) => {
-        for (let i = 0; i < n; i++) await invoke();
-      },
-      get: invoke,
-      call: async (send) => {
-        await invoke({ send });
-      },
-      reads: () => counter.reads,
-      close: () => client.close(),
-    });
+    list.push(
+      middyContender(
+        'rekey-middy',
+        (event) => handler(event, lambdaContext()),
+        counter,
+        () => client.close(),
+      ),
+    );
   }
 
   // @middy/secrets-manager 6.4.5: its installed README points to https://middy.js.org/docs/middlewares/secrets-manager,
@@ -257,21 +251,38 @@ export function contenders(secretArn: string): Contender[] {
         setToContext: true,
       }),
     );
-    const invoke = (event: CallEvent = {}) => handler(event, lambdaContext());
-    list.push({
-      name: 'middy',
-      group: 'middy',
-      hot: async (n) => {
-        for (let i = 0; i < n; i++) await invoke();
-      },
-      get: invoke,
-      call: async (send) => {
-        await invoke({ send });
-      },
-      reads: () => counter.reads,
-      // Stops its refresh timer.
-      close: () => clearMiddyCache([cacheKey]),
-    });
+    // Closing stops its refresh timer.
+    list.push(
+      middyContender(
+        'middy',
+        (event) => handler(event, lambdaContext()),
+        counter,
+        () => clearMiddyCache([cacheKey]),
+      ),
+    );
   }
   return list;
+}
+
+/** A contender that is a middy handler: every call is one invocation. */
+function middyContender(
+  name: string,
+  handle: (event: CallEvent) => Promise<Key>,
+  counter: { reads: number },
+  close: () => void,
+): Contender {
+  const invoke = (event: CallEvent = {}) => handle(event);
+  return {
+    name,
+    group: 'middy',
+    hot: async (n) => {
+      for (let i = 0; i < n; i++) await invoke();
+    },
+    get: invoke,
+    call: async (send) => {
+      await invoke({ send });
+    },
+    reads: () => counter.reads,
+    close,
+  };
 }
