@@ -13,7 +13,7 @@ import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { type RevocationDeps, revocationHandOver, revokePreviousKey } from '../../lambdas/revocation.js';
 import { type RotationDeps, runRotationStep } from '../../lambdas/rotation.js';
-import { type KeyRoute, KeyRoutes } from '../../lambdas/routes.js';
+import { type KeyRoute, KeyRoutes, type KeyScope, type ScopeFor } from '../../lambdas/routes.js';
 import { parseManagedKey } from '../../lambdas/secret-format.js';
 import { TAGS } from '../../lambdas/tags.js';
 import type { UsageSource } from '../../lambdas/usage.js';
@@ -83,7 +83,7 @@ export class RehearsalWorld {
 
   async start(): Promise<void> {
     this.aws = await startLoopbackAws({ clock: this.clock });
-    // The functions' Secrets Manager client, configured as theirs is.
+    // What the world itself and the CLI-like actors use; the functions act through scopeFor (below).
     this.sm = new SecretsManagerClient(FUNCTION_AWS_RETRY);
     this.scheduler = new SchedulerClient({});
     this.sns = new SNSClient({});
@@ -187,6 +187,7 @@ export class RehearsalWorld {
     if (this.timer) clearInterval(this.timer);
     await this.aws.secretsManager.settled();
     for (const client of [this.sm, this.scheduler, this.sns, this.dynamodb]) client?.destroy();
+    for (const scope of this.keyScopes.values()) scope.secretsManager.destroy();
     await this.aws.stop();
     for (const sandbox of this.sandboxes.values()) await sandbox.sandbox.stop();
   }
@@ -202,11 +203,29 @@ export class RehearsalWorld {
     this.routes = new KeyRoutes(this.deployed);
   }
 
+  /**
+   * Each key's own Secrets Manager client, as a deployed function has one per key (its role's session,
+   * lambdas/key-scope.ts): so many rotations at once do not share one client's retry budget, which no
+   * function in AWS would.
+   */
+  readonly scopeFor: ScopeFor = (route) => {
+    let scope = this.keyScopes.get(route.secretName);
+    if (!scope) {
+      const secretsManager = new SecretsManagerClient(FUNCTION_AWS_RETRY);
+      secretsManager.middlewareStack.add(countResends('secretsmanager', this.resent), { step: 'initialize' });
+      scope = { secretsManager };
+      this.keyScopes.set(route.secretName, scope);
+    }
+    return scope;
+  };
+  private readonly keyScopes = new Map<string, KeyScope>();
+
   rotationDeps(provider: string): RotationDeps {
     const definition = REHEARSAL_PROVIDERS[provider]!.definition;
     const { secretsManager: _sm, logger: _logger, ...revocation } = this.revocationDeps();
     return {
       secretsManager: this.sm,
+      scopeFor: this.scopeFor,
       logger: this.logger.child({ function: `rotate-${provider}` }),
       provider: definition,
       routes: this.routes,
@@ -222,6 +241,7 @@ export class RehearsalWorld {
   revocationDeps(): RevocationDeps {
     return {
       secretsManager: this.sm,
+      scopeFor: this.scopeFor,
       scheduler: this.scheduler,
       sns: this.sns,
       logger: this.logger.child({ function: 'rekey-revoker' }),
