@@ -17,7 +17,7 @@ import { PLACEHOLDER, parseManagedKey, serializeManagedKey } from '../lambdas/se
 import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { keyRouteOf, loadInventory, type ManagedKeyPlan } from '../lib/inventory.js';
 import { keyRoleNames, REVOCATION_ACTIONS, ROTATION_ACTIONS } from '../lib/key-actions.js';
-import { LoopbackAws } from './aws/server.js';
+import { LOOPBACK_USER, LoopbackAws, loopbackEnvironment } from './aws/server.js';
 import type { RolePolicy } from './aws/sts.js';
 import { REHEARSAL_PROVIDERS, type RehearsalSandbox } from './rehearsal/providers.js';
 
@@ -98,7 +98,7 @@ export class Playground {
 
   constructor(readonly options: PlaygroundOptions) {
     this.aws = new LoopbackAws();
-    this.sm = new SecretsManagerClient({ credentials: DEPLOYER });
+    this.sm = new SecretsManagerClient({ credentials: LOOPBACK_USER });
   }
 
   /** Starts the endpoint, deploys the inventory, and writes the environment file. */
@@ -106,7 +106,7 @@ export class Playground {
     const plans = loadInventory(this.options.inventoryPath, Object.keys(PROVIDERS));
     const url = await this.aws.start(this.options.port);
     // The functions run in this process and sign with their execution role's key, held to its policy;
-    // the playground deploys with the deployer's, and the CLI uses the operator's (see environment()).
+    // the playground deploys, and the CLI runs, as the loopback account's unrestricted user (environment()).
     Object.assign(process.env, loopbackEnvironment(url, this.aws.region), {
       AWS_ACCESS_KEY_ID: FUNCTION_ACCESS_KEY_ID,
     });
@@ -117,7 +117,7 @@ export class Playground {
       `arn:aws:sts::${this.aws.accountId}:assumed-role/rekey-function/playground`,
     );
     mkdirSync(join(this.options.dir, 'keys'), { recursive: true });
-    const dynamodb = new DynamoDBClient({ credentials: DEPLOYER });
+    const dynamodb = new DynamoDBClient({ credentials: LOOPBACK_USER });
     await dynamodb.send(
       new CreateTableCommand({
         TableName: LEASE_TABLE,
@@ -127,7 +127,7 @@ export class Playground {
       }),
     );
     dynamodb.destroy();
-    const scheduler = new SchedulerClient({ credentials: DEPLOYER });
+    const scheduler = new SchedulerClient({ credentials: LOOPBACK_USER });
     await scheduler.send(new CreateScheduleGroupCommand({ Name: SCHEDULE_GROUP }));
     scheduler.destroy();
     const { accountId, region } = this.aws;
@@ -402,18 +402,6 @@ function unsupported(plan: ManagedKeyPlan): string | undefined {
   if (plan.existingSecretArn)
     return `its secret is an existing ARN (${plan.existingSecretArn}); the playground creates only the secrets the stack creates`;
   return undefined;
-}
-
-/** The loopback account's own user, unrestricted: the playground deploys with it, the CLI runs as it. */
-const DEPLOYER = { accessKeyId: 'AKIDLOOPBACK', secretAccessKey: 'loopback-secret' };
-
-function loopbackEnvironment(url: string, region: string): Record<string, string> {
-  return {
-    AWS_ENDPOINT_URL: url,
-    AWS_REGION: region,
-    AWS_ACCESS_KEY_ID: DEPLOYER.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: DEPLOYER.secretAccessKey,
-  };
 }
 
 /** The environment file: `source` it in another terminal (values are quoted for the shell). */

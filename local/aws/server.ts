@@ -287,11 +287,20 @@ function signingService(authorization: string | undefined): string {
  */
 export async function startLoopbackAws(options: LoopbackAwsOptions = {}): Promise<LoopbackAws> {
   const aws = new LoopbackAws(options);
-  const url = await aws.start();
-  process.env.AWS_ENDPOINT_URL = url;
-  process.env.AWS_REGION = aws.region;
-  process.env.AWS_ACCESS_KEY_ID = 'AKIDLOOPBACK';
-  process.env.AWS_SECRET_ACCESS_KEY = 'loopback-secret';
+  Object.assign(process.env, loopbackEnvironment(await aws.start(), aws.region));
   delete process.env.AWS_PROFILE;
   return aws;
+}
+
+/** The loopback account's own user: unrestricted (no session, no defined access key). */
+export const LOOPBACK_USER = { accessKeyId: 'AKIDLOOPBACK', secretAccessKey: 'loopback-secret' } as const;
+
+/** The standard SDK variables that point a client at the endpoint `url` as the loopback user. */
+export function loopbackEnvironment(url: string, region: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: url,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: LOOPBACK_USER.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOOPBACK_USER.secretAccessKey,
+  };
 }

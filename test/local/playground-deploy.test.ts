@@ -9,6 +9,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { PLACEHOLDER } from '../../lambdas/secret-format.js';
+import { LOOPBACK_USER } from '../../local/aws/server.js';
 import { type DeployResult, Playground } from '../../local/playground.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -32,7 +33,7 @@ describe('rekey local: redeploying when the inventory changes', () => {
     await playground.start();
     playground.watchInventory((result) => heard.push(result));
     sm = new SecretsManagerClient({
-      credentials: { accessKeyId: 'AKIDLOOPBACK', secretAccessKey: 'loopback-secret' },
+      credentials: LOOPBACK_USER,
     });
   });
   after(async () => {
