@@ -41,10 +41,12 @@ import {
   AWSPENDING,
   AWSPREVIOUS,
   connectionFor,
+  connectionTo,
   connectProvider,
   describeSecret,
   getSecretValueIfPresent,
   isAwsError,
+  type ProviderConnection,
   type ProviderRegistry,
   readManagedKey,
   versionWithStage,
@@ -277,15 +279,26 @@ type Decision = { stop: RevocationReport } | ({ revoke: true } & Evidence);
  * only a failure to re-schedule is thrown, for Lambda's retries and the on-failure destination. Safe under
  * at-least-once delivery.
  */
-export async function revokePreviousKey(
+export function revokePreviousKey(rawRequest: unknown, deps: RevocationDeps): Promise<RevocationReport> {
+  return revoke(rawRequest, deps, connectionFor);
+}
+
+/** How a revocation reaches the route's provider, given the deps scoped to that key. */
+type ConnectRoute = (
+  route: KeyRoute,
+  deps: RevocationDeps,
+) => ProviderConnection | Promise<ProviderConnection>;
+
+async function revoke(
   rawRequest: unknown,
   deps: RevocationDeps,
+  connect: ConnectRoute,
 ): Promise<RevocationReport> {
   const request = parseRevocationRequest(rawRequest);
   const route = deps.routes.find(request.secretArn);
   // Every call on the secret is made with the key's revocation role: the function's own may not read it.
   const scoped = route ? { ...deps, ...deps.scopeFor?.(route) } : deps;
-  const run = new RevocationRun(request, scoped, route);
+  const run = new RevocationRun(request, scoped, route, connect);
   // Final: a secret outside the deployment is no revocation of rekey's; re-scheduling would not change that.
   if (!route)
     return run.abort(
@@ -338,6 +351,7 @@ class RevocationRun {
     private readonly request: Request,
     private readonly deps: RevocationDeps,
     private readonly route: KeyRoute | undefined,
+    private readonly connect: ConnectRoute,
   ) {
     this.secretName = request.secretArn;
     this.now = (deps.now ?? (() => new Date()))();
@@ -372,7 +386,7 @@ class RevocationRun {
     const route = this.route!;
     const shared = await this.checkNotLiveElsewhere(route);
     if (shared) return shared;
-    const connection = await connectionFor(route, deps);
+    const connection = await this.connect(route, deps);
     const definition = connection.provider;
     const provider = await connectProvider(sm, log, request.secretArn, current.doc, route, connection);
     const decision = await this.decide(provider, definition, tags, current.doc, previous!.doc);
@@ -852,8 +866,6 @@ export function revocationHandOver(
   deps: Omit<RevocationDeps, 'secretsManager' | 'logger' | 'routes'>,
 ): RevocationHandOver {
   const revocationDeps = (rotation: RotationDeps): RevocationDeps => ({
-    // A rotation function revokes only keys of its own provider, among the keys routed to it.
-    providerFor: () => rotation.provider,
     ...deps,
     routes: rotation.routes,
     ...(rotation.scopeFor ? { scopeFor: rotation.scopeFor } : {}),
@@ -884,7 +896,10 @@ export function revocationHandOver(
       if (!isEmergency(promotion)) return;
       const revocation = revocationDeps(rotation);
       if (promotion.graceSeconds === 0) {
-        const report = await revokePreviousKey(requestOf(promotion), revocation);
+        // A rotation function revokes only keys of its own provider, among the keys routed to it.
+        const report = await revoke(requestOf(promotion), revocation, (_route, scoped) =>
+          connectionTo(rotation.provider, scoped),
+        );
         if (report.outcome === 'revoked' || report.outcome === 'already-revoked')
           await cancelRevocation(promotion.secretName, promotion.previousVersionId, revocation);
       }

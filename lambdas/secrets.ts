@@ -90,16 +90,26 @@ export interface ProviderRegistry {
   awsCredentials?: AwsCredentialIdentityProvider;
 }
 
-/** The connection to `route`'s provider for a function that serves every provider. */
+/**
+ * The connection to `route`'s provider for a function that serves every provider: `deps.providerFor`, else
+ * the registry of every adapter rekey ships (loaded on first use).
+ */
 export async function connectionFor(route: KeyRoute, deps: ProviderRegistry): Promise<ProviderConnection> {
-  // The registry loads every adapter (and the AWS SDK clients of the AWS-backed ones): only functions that
-  // serve every provider load it; rotation functions pass their own.
   const definition = deps.providerFor
     ? deps.providerFor(route.provider)
     : (await import('./providers/index.js')).providerNamed(route.provider, {
         secretId: route.secretName,
         field: 'provider',
       });
+  return connectionTo(definition, deps);
+}
+
+/**
+ * The connection to one known adapter. Rotation functions connect through this, never `connectionFor`: the
+ * registry holds every adapter and the AWS clients of the AWS-backed ones, and esbuild leaves it out of a
+ * bundle only where nothing reachable names it.
+ */
+export function connectionTo(definition: ProviderDefinition, deps: ProviderRegistry): ProviderConnection {
   const endpoint = deps.endpoints?.[definition.name];
   return {
     provider: definition,
