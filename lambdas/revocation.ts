@@ -14,7 +14,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { publishAlert } from './alerts.js';
 import { emfRecord } from './emf.js';
 import {
@@ -57,18 +57,18 @@ import type { NewKeyUse, UsageEvidence, UsageSource, UsageVerdict } from './usag
 
 /** What the revoker is asked to do; it is the Scheduler target's input, so it never holds a key value. */
 export const RevocationRequestSchema = z.object({
-  secretArn: z.string().min(1),
+  secretArn: z.string().check(z.minLength(1)),
   /** Version whose key is revoked (the old AWSCURRENT, or the key a rollback rejected). */
-  previousVersionId: z.string().min(1),
-  previousKeyId: z.string().min(1),
+  previousVersionId: z.string().check(z.minLength(1)),
+  previousKeyId: z.string().check(z.minLength(1)),
   /** Version that replaced it, whose use is the evidence the fleet moved on. */
-  newVersionId: z.string().min(1),
+  newVersionId: z.string().check(z.minLength(1)),
   /** When the new version became AWSCURRENT. */
   promotedAt: z.iso.datetime({ offset: true }),
   /** rotation: usage-gated; emergency and rollback: revoke without waiting for usage evidence. */
-  reason: z.enum(['rotation', 'emergency', 'rollback']).default('rotation'),
+  reason: z._default(z.enum(['rotation', 'emergency', 'rollback']), 'rotation'),
   /** How many times this revocation was already re-scheduled. */
-  attempt: z.number().int().min(0).default(0),
+  attempt: z._default(z.int().check(z.gte(0)), 0),
 });
 export type RevocationRequest = z.input<typeof RevocationRequestSchema>;
 

@@ -6,7 +6,7 @@ import {
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Alert } from './alerts.js';
 import {
   InvalidInputError,
@@ -47,9 +47,9 @@ import { TAGS, tagMap, tagText } from './tags.js';
 /** The event Secrets Manager sends a rotation function. */
 export const RotationEventSchema = z.object({
   Step: z.enum(['createSecret', 'setSecret', 'testSecret', 'finishSecret']),
-  SecretId: z.string().min(1),
-  ClientRequestToken: z.string().min(1),
-  RotationToken: z.string().optional(),
+  SecretId: z.string().check(z.minLength(1)),
+  ClientRequestToken: z.string().check(z.minLength(1)),
+  RotationToken: z.optional(z.string()),
 });
 export type RotationEvent = z.infer<typeof RotationEventSchema>;
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DescribeSecretCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseDurationSeconds } from './duration.js';
 import { InvalidInputError, RoutingMismatchError } from './errors.js';
 import type { ManagedKey } from './secret-format.js';
@@ -13,42 +13,42 @@ import { emergencyFor, SINGLE_KEY_OPT_IN, TAGS, tagMap } from './tags.js';
  * rekey touches for it and where its credentials go. Whoever can write the secret's document or tags may
  * only repeat these; a difference is refused (RoutingMismatchError) before anything is changed.
  */
-export const KeyRouteSchema = z
-  .object({
-    /** The inventory entry's name. */
-    name: z.string().min(1),
-    /** The managed secret's name (vault_path). */
-    secretName: z.string().min(1),
-    /** Its full ARN, when the inventory names an existing secret. */
-    secretArn: z.string().min(1).optional(),
-    /** rekey provider adapter name. */
-    provider: z.string().min(1),
-    /** Name or ARN of the rotator-credential secret (the inventory's rotator_secret). */
-    rotatorSecret: z.string().min(1),
-    /** The provider options the inventory gives (IAM user, region, site, account, URLs, scopes…). */
-    options: z.record(z.string(), z.unknown()),
-    /** The owner accepted an interruption per rotation (single_key_rotation). */
-    singleKey: z.boolean(),
-    /** The inventory's grace period; an emergency may only shorten it. */
-    gracePeriod: z.string().min(1),
-    /** The key's auth-failure alarm may roll it back. */
-    rollbackOnFailure: z.boolean(),
-    /**
-     * The provider API origin the inventory names (provider_api), for adapters whose rotator credential
-     * carries a base URL (http): the credential must name the same origin.
-     */
-    origin: z.string().min(1).optional(),
-    /**
-     * Role names rekey's functions assume to act on this key alone: `rotation` (the four steps) and
-     * `revocation` (revoker and rollback). Unset where the caller acts with its own credentials (the CLI,
-     * the loopback).
-     */
-    roles: z
-      .object({ rotation: z.string().min(1), revocation: z.string().min(1) })
-      .strict()
-      .optional(),
-  })
-  .strict();
+export const KeyRouteSchema = z.strictObject({
+  /** The inventory entry's name. */
+  name: z.string().check(z.minLength(1)),
+  /** The managed secret's name (vault_path). */
+  secretName: z.string().check(z.minLength(1)),
+  /** Its full ARN, when the inventory names an existing secret. */
+  secretArn: z.optional(z.string().check(z.minLength(1))),
+  /** rekey provider adapter name. */
+  provider: z.string().check(z.minLength(1)),
+  /** Name or ARN of the rotator-credential secret (the inventory's rotator_secret). */
+  rotatorSecret: z.string().check(z.minLength(1)),
+  /** The provider options the inventory gives (IAM user, region, site, account, URLs, scopes…). */
+  options: z.record(z.string(), z.unknown()),
+  /** The owner accepted an interruption per rotation (single_key_rotation). */
+  singleKey: z.boolean(),
+  /** The inventory's grace period; an emergency may only shorten it. */
+  gracePeriod: z.string().check(z.minLength(1)),
+  /** The key's auth-failure alarm may roll it back. */
+  rollbackOnFailure: z.boolean(),
+  /**
+   * The provider API origin the inventory names (provider_api), for adapters whose rotator credential
+   * carries a base URL (http): the credential must name the same origin.
+   */
+  origin: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * Role names rekey's functions assume to act on this key alone: `rotation` (the four steps) and
+   * `revocation` (revoker and rollback). Unset where the caller acts with its own credentials (the CLI,
+   * the loopback).
+   */
+  roles: z.optional(
+    z.strictObject({
+      rotation: z.string().check(z.minLength(1)),
+      revocation: z.string().check(z.minLength(1)),
+    }),
+  ),
+});
 export type KeyRoute = z.infer<typeof KeyRouteSchema>;
 
 /**

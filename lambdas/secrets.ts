@@ -177,7 +177,7 @@ export async function connectProvider(
     const field = issue.path.join('.') || '(document)';
     throw new InvalidInputError(
       'ROTATOR_CREDENTIAL',
-      `rotator credential ${doc.rotatorSecretArn} for ${secretId}: field "${field}" ${describeIssue(issue)}; store ${provider.displayName}'s credential document (see README, "Providers").`,
+      `rotator credential ${doc.rotatorSecretArn} for ${secretId}: field "${field}" ${describeIssue(issue, json)}; store ${provider.displayName}'s credential document (see README, "Providers").`,
       { secretId, field: `rotatorSecretArn:${field}` },
     );
   }
@@ -191,7 +191,7 @@ export async function connectProvider(
     const field = `options.${issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(',') : '')}`;
     throw new InvalidInputError(
       'INVALID_SECRET',
-      `secret ${secretId}: field "${field}" ${describeIssue(issue)} for ${provider.displayName}; fix the key document or the inventory.`,
+      `secret ${secretId}: field "${field}" ${describeIssue(issue, doc.options)} for ${provider.displayName}; fix the key document or the inventory.`,
       {
         secretId,
         field,

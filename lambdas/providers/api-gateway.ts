@@ -10,7 +10,7 @@ import {
   UpdateApiKeyCommand,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   InvalidInputError,
   ProviderBadResponseError,
@@ -79,18 +79,16 @@ class MutationPacer {
   }
 }
 
-const OptionsSchema = z
-  .object({
-    /** The Region of the REST API and its keys, e.g. eu-west-1. */
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS Region such as eu-west-1'),
-    /**
-     * A cheap GET on the protected API that requires an API key, e.g.
-     * https://abc1234567.execute-api.eu-west-1.amazonaws.com/prod/health. Without it a key is checked on the
-     * control plane only. Where it may point is checked before each use (see stageUrlRefusal).
-     */
-    validateUrl: z.url({ protocol: /^https?$/ }).optional(),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** The Region of the REST API and its keys, e.g. eu-west-1. */
+  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS Region such as eu-west-1')),
+  /**
+   * A cheap GET on the protected API that requires an API key, e.g.
+   * https://abc1234567.execute-api.eu-west-1.amazonaws.com/prod/health. Without it a key is checked on the
+   * control plane only. Where it may point is checked before each use (see stageUrlRefusal).
+   */
+  validateUrl: z.optional(z.url({ protocol: /^https?$/ })),
+});
 
 /**
  * Why `validateUrl` may not receive a key (undefined when it may). The URL comes from the key's secret, so
@@ -118,7 +116,7 @@ async function stageUrlRefusal(
   return undefined;
 }
 
-const PermissionsSchema = z.array(z.string().min(1));
+const PermissionsSchema = z.array(z.string().check(z.minLength(1)));
 
 const REQUIRED_ACTIONS =
   'the rotation role needs apigateway:GET on arn:aws:apigateway:<region>::/apikeys, /apikeys/*, /usageplans ' +

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   ProviderRateLimitedError,
   ProviderRejectedError,
@@ -21,15 +21,16 @@ import type { ConnectContext } from './types.js';
  * the access key pair of a dedicated rotator user.
  */
 export const AwsCredentialSchema = z
-  .object({
-    accessKeyId: z.string().min(16).optional(),
-    secretAccessKey: z.string().min(1).optional(),
+  .strictObject({
+    accessKeyId: z.optional(z.string().check(z.minLength(16))),
+    secretAccessKey: z.optional(z.string().check(z.minLength(1))),
   })
-  .strict()
-  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
-    message: "set both accessKeyId and secretAccessKey, or neither to use the function's own IAM role",
-    path: ['secretAccessKey'],
-  });
+  .check(
+    z.refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
+      message: "set both accessKeyId and secretAccessKey, or neither to use the function's own IAM role",
+      path: ['secretAccessKey'],
+    }),
+  );
 export type AwsCredential = z.infer<typeof AwsCredentialSchema>;
 
 /** The explicit key pair of a rotator credential, or undefined for the SDK's default chain (the role). */

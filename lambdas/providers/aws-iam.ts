@@ -11,7 +11,7 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderBadResponseError, ProviderOutcomeUnknownError, ProviderRejectedError } from '../errors.js';
 import { sleep as realSleep } from '../retry.js';
 import {
@@ -53,19 +53,16 @@ const CREATE_WINDOW_MS = 5 * 60_000;
 const PROPAGATION_WAITS_MS = [1000, 2000, 4000, 8000];
 const YOUNG_KEY_MS = 2 * 60_000;
 
-const OptionsSchema = z
-  .object({
-    /** The IAM user whose access keys are rotated. */
-    userName: z
-      .string()
-      .regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM user name (1-64 of A-Z a-z 0-9 +=,.@_-)'),
-    /** Region for STS (validation); default the function's region. */
-    region: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
-      .optional(),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** The IAM user whose access keys are rotated. */
+  userName: z
+    .string()
+    .check(z.regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM user name (1-64 of A-Z a-z 0-9 +=,.@_-)')),
+  /** Region for STS (validation); default the function's region. */
+  region: z.optional(
+    z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')),
+  ),
+});
 
 type Options = z.infer<typeof OptionsSchema>;
 

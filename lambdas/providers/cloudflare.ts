@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
@@ -17,43 +17,42 @@ export const CLOUDFLARE_ACCOUNT_TOKEN_QUOTA = 500;
 
 const CredentialSchema = z.object({
   /** A token with "API Tokens Write" (user-owned) or "Account API Tokens Write" (account-owned). */
-  apiToken: z.string().min(1),
+  apiToken: z.string().check(z.minLength(1)),
 });
 
-const OptionsSchema = z
-  .object({
-    /** Manage account-owned tokens of this account; omitted: the rotator's user-owned tokens. */
-    accountId: z
-      .string()
-      .regex(/^[0-9a-f]{32}$/, 'must be a Cloudflare account id (32 hex digits)')
-      .optional(),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** Manage account-owned tokens of this account; omitted: the rotator's user-owned tokens. */
+  accountId: z.optional(
+    z.string().check(z.regex(/^[0-9a-f]{32}$/, 'must be a Cloudflare account id (32 hex digits)')),
+  ),
+});
 
 const ErrorEnvelope = z.object({
-  errors: z.array(z.object({ code: z.number(), message: z.string() })).optional(),
+  errors: z.optional(z.array(z.object({ code: z.number(), message: z.string() }))),
 });
 const PolicySchema = z.object({
   effect: z.enum(['allow', 'deny']),
   resources: z.record(z.string(), z.unknown()),
   permission_groups: z.array(
-    z.object({ id: z.string(), meta: z.record(z.string(), z.unknown()).optional() }),
+    z.object({ id: z.string(), meta: z.optional(z.record(z.string(), z.unknown())) }),
   ),
 });
 const TokenSchema = z.object({
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   name: z.string(),
-  last_used_on: z.iso.datetime({ offset: true }).nullable().optional(),
-  policies: z.array(PolicySchema).optional(),
-  condition: z.record(z.string(), z.unknown()).optional(),
-  not_before: z.iso.datetime({ offset: true }).nullable().optional(),
-  expires_on: z.iso.datetime({ offset: true }).nullable().optional(),
+  last_used_on: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
+  policies: z.optional(z.array(PolicySchema)),
+  condition: z.optional(z.record(z.string(), z.unknown())),
+  not_before: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
+  expires_on: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
 });
-const Envelope = <S extends z.ZodType>(result: S) => z.object({ success: z.literal(true), result });
+const Envelope = <S extends z.ZodMiniType>(result: S) => z.object({ success: z.literal(true), result });
 const ListEnvelope = z.object({
   success: z.literal(true),
   result: z.array(TokenSchema),
-  result_info: z.object({ per_page: z.number().optional(), total_count: z.number().optional() }).optional(),
+  result_info: z.optional(
+    z.object({ per_page: z.optional(z.number()), total_count: z.optional(z.number()) }),
+  ),
 });
 const PER_PAGE = 50;
 /** Pages one listing may take (5,000 tokens, ten times the account quota) before it is taken for a loop. */
@@ -149,7 +148,7 @@ export const cloudflare: ProviderDefinition<
         });
         if (res.status !== 200) adminFailure(res, 'create token');
         const created = http.parse(
-          Envelope(TokenSchema.extend({ value: z.string().min(1) })),
+          Envelope(z.extend(TokenSchema, { value: z.string().check(z.minLength(1)) })),
           res,
           'create token',
         ).result;
@@ -212,7 +211,11 @@ export const cloudflare: ProviderDefinition<
             res.status,
             `the token does not verify at GET ${tokens}/verify; it must be ${options.accountId ? `an account-owned token of account ${options.accountId}` : 'a user-owned token'}.`,
           );
-        const { id } = http.parse(Envelope(z.object({ id: z.string().min(1) })), res, call).result;
+        const { id } = http.parse(
+          Envelope(z.object({ id: z.string().check(z.minLength(1)) })),
+          res,
+          call,
+        ).result;
         if (id === key.id) return { verdict: 'matches' };
         return {
           verdict: 'differs',

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
@@ -30,41 +30,42 @@ export const DATADOG_ROTATOR_PERMISSIONS = ['api_keys_read', 'api_keys_write', '
 
 const CredentialSchema = z.object({
   /** An API key of the organization (sent as DD-API-KEY). */
-  apiKey: z.string().min(1),
+  apiKey: z.string().check(z.minLength(1)),
   /** An application key whose owner holds api_keys_read, api_keys_write and api_keys_delete (DD-APPLICATION-KEY). */
-  applicationKey: z.string().min(1),
+  applicationKey: z.string().check(z.minLength(1)),
 });
 
-const OptionsSchema = z
-  .object({
-    /** The Datadog site the organization lives on (US1 is datadoghq.com, EU1 datadoghq.eu, UK1 uk1.datadoghq.com). */
-    site: z.enum(DATADOG_SITES).default('datadoghq.com'),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** The Datadog site the organization lives on (US1 is datadoghq.com, EU1 datadoghq.eu, UK1 uk1.datadoghq.com). */
+  site: z._default(z.enum(DATADOG_SITES), 'datadoghq.com'),
+});
 
 const KeyAttributes = z.object({
   name: z.string(),
-  remote_config_read_enabled: z.boolean().optional(),
+  remote_config_read_enabled: z.optional(z.boolean()),
 });
 const FullKeySchema = z.object({
   data: z.object({
-    id: z.string().min(1),
-    attributes: KeyAttributes.extend({
-      key: z.string().min(1),
-      date_last_used: z.iso.datetime({ offset: true }).nullable().optional(),
+    id: z.string().check(z.minLength(1)),
+    attributes: z.extend(KeyAttributes, {
+      key: z.string().check(z.minLength(1)),
+      date_last_used: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
     }),
   }),
 });
 /** GetAPIKey's answer as identifies reads it: FullAPIKeyAttributes' `key` and `last4` are both optional. */
 const ShownKeySchema = z.object({
   data: z.object({
-    id: z.string().min(1),
-    attributes: z.object({ key: z.string().min(1).optional(), last4: z.string().min(1).optional() }),
+    id: z.string().check(z.minLength(1)),
+    attributes: z.object({
+      key: z.optional(z.string().check(z.minLength(1))),
+      last4: z.optional(z.string().check(z.minLength(1))),
+    }),
   }),
 });
 const ListSchema = z.object({
   data: z.array(z.object({ id: z.string(), attributes: KeyAttributes })),
-  meta: z.object({ page: z.object({ total_filtered_count: z.number() }).optional() }).optional(),
+  meta: z.optional(z.object({ page: z.optional(z.object({ total_filtered_count: z.number() })) })),
 });
 const PAGE_SIZE = 100;
 /** Full pages one listing may take (10,000 keys of one name) before it is taken for a loop. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidInputError, ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse, resolveOnOrigin } from './http.js';
 import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
@@ -16,29 +16,27 @@ import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types
  */
 const JsonPointer = z
   .string()
-  .regex(/^(\/([^~/]|~[01])*)*$/, 'must be a JSON pointer (RFC 6901) such as "/key/id"');
+  .check(z.regex(/^(\/([^~/]|~[01])*)*$/, 'must be a JSON pointer (RFC 6901) such as "/key/id"'));
 // The transport's own origin rule, checked at synth too: nothing here may send the admin token or a key to
 // another host ("//host", "/\\host", a URL).
 const SOME_BASE = new URL('https://service.invalid');
-const Path = z
-  .string()
-  .regex(/^\/\S*$/, 'must be a path starting with "/"')
-  .refine(
+const Path = z.string().check(
+  z.regex(/^\/\S*$/, 'must be a path starting with "/"'),
+  z.refine<string>(
     (path) => resolveOnOrigin(path, SOME_BASE) instanceof URL,
     'must stay on the base URL\'s origin (a path such as "/admin/keys", not "//host/…", a URL, or one with a backslash or control character)',
-  );
-const Statuses = z.array(z.number().int().min(100).max(599)).min(1);
+  ),
+);
+const Statuses = z.array(z.int().check(z.gte(100), z.lte(599))).check(z.minLength(1));
 const KeyAuth = z.discriminatedUnion('scheme', [
-  z.object({ scheme: z.literal('bearer') }).strict(),
-  z
-    .object({
-      scheme: z.literal('header'),
-      name: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'),
-    })
-    .strict(),
-  z.object({ scheme: z.literal('basic'), username: z.string().optional() }).strict(),
+  z.strictObject({ scheme: z.literal('bearer') }),
+  z.strictObject({
+    scheme: z.literal('header'),
+    name: z.string().check(z.regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')),
+  }),
+  z.strictObject({ scheme: z.literal('basic'), username: z.optional(z.string()) }),
 ]);
-const JsonTemplate: z.ZodType<unknown> = z.lazy(() =>
+const JsonTemplate: z.ZodMiniType<unknown> = z.lazy(() =>
   z.union([
     z.string(),
     z.number(),
@@ -50,70 +48,59 @@ const JsonTemplate: z.ZodType<unknown> = z.lazy(() =>
 );
 const placeholder = (name: string) => (path: string) => path.includes(`{${name}}`);
 
-const OptionsSchema = z
-  .object({
-    /** What the service is, for people reading the inventory. */
-    description: z.string().optional(),
-    /** How the admin token authenticates management calls. */
-    adminAuth: KeyAuth,
-    create: z
-      .object({
-        method: z.enum(['POST', 'PUT']).default('POST'),
-        path: Path,
-        /** JSON body; `{name}` and `{likeKeyId}` are replaced (copy the current key's scopes with the latter). */
-        body: JsonTemplate.optional(),
-        idPointer: JsonPointer,
-        valuePointer: JsonPointer,
-      })
-      .strict(),
-    list: z
-      .object({
-        path: Path,
-        /** Where the array of keys is in the answer ("" when the answer is the array). */
-        itemsPointer: JsonPointer,
-        idPointer: JsonPointer,
-        namePointer: JsonPointer,
-        /** Where a listed key's value is, if the service returns it (then a crashed attempt's key is adopted). */
-        valuePointer: JsonPointer.optional(),
-      })
-      .strict(),
-    validate: z
-      .object({
-        method: z.enum(['GET', 'POST']).default('GET'),
-        path: Path,
-        /** How an application's key authenticates. */
-        keyAuth: KeyAuth,
-        acceptedStatuses: Statuses.default([200]),
-        rejectedStatuses: Statuses.default([401, 403]),
-      })
-      .strict(),
-    revoke: z
-      .object({
-        method: z.enum(['DELETE', 'POST']).default('DELETE'),
-        path: Path.refine(placeholder('id'), 'must contain {id}'),
-        goneStatuses: Statuses.default([404]),
-      })
-      .strict(),
-    /** A reversible step the service requires (or the team wants) before delete. */
-    disable: z
-      .object({
-        method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
-        path: Path.refine(placeholder('id'), 'must contain {id}'),
-        body: JsonTemplate.optional(),
-      })
-      .strict()
-      .optional(),
-    /** Refuse to create a key when this many already exist. */
-    maxActiveKeys: z.number().int().min(1).optional(),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** What the service is, for people reading the inventory. */
+  description: z.optional(z.string()),
+  /** How the admin token authenticates management calls. */
+  adminAuth: KeyAuth,
+  create: z.strictObject({
+    method: z._default(z.enum(['POST', 'PUT']), 'POST'),
+    path: Path,
+    /** JSON body; `{name}` and `{likeKeyId}` are replaced (copy the current key's scopes with the latter). */
+    body: z.optional(JsonTemplate),
+    idPointer: JsonPointer,
+    valuePointer: JsonPointer,
+  }),
+  list: z.strictObject({
+    path: Path,
+    /** Where the array of keys is in the answer ("" when the answer is the array). */
+    itemsPointer: JsonPointer,
+    idPointer: JsonPointer,
+    namePointer: JsonPointer,
+    /** Where a listed key's value is, if the service returns it (then a crashed attempt's key is adopted). */
+    valuePointer: z.optional(JsonPointer),
+  }),
+  validate: z.strictObject({
+    method: z._default(z.enum(['GET', 'POST']), 'GET'),
+    path: Path,
+    /** How an application's key authenticates. */
+    keyAuth: KeyAuth,
+    acceptedStatuses: z._default(Statuses, [200]),
+    rejectedStatuses: z._default(Statuses, [401, 403]),
+  }),
+  revoke: z.strictObject({
+    method: z._default(z.enum(['DELETE', 'POST']), 'DELETE'),
+    path: Path.check(z.refine<string>(placeholder('id'), 'must contain {id}')),
+    goneStatuses: z._default(Statuses, [404]),
+  }),
+  /** A reversible step the service requires (or the team wants) before delete. */
+  disable: z.optional(
+    z.strictObject({
+      method: z._default(z.enum(['POST', 'PUT', 'PATCH']), 'POST'),
+      path: Path.check(z.refine<string>(placeholder('id'), 'must contain {id}')),
+      body: z.optional(JsonTemplate),
+    }),
+  ),
+  /** Refuse to create a key when this many already exist. */
+  maxActiveKeys: z.optional(z.int().check(z.gte(1))),
+});
 export type HttpProviderDescription = z.infer<typeof OptionsSchema>;
 
 const CredentialSchema = z.object({
   /** The service's base URL, e.g. https://gateway.internal; the deployment's endpoint (providers.http.endpoint) wins. */
-  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  baseUrl: z.optional(z.url({ protocol: /^https?$/ })),
   /** The admin token sent as `adminAuth` describes. */
-  token: z.string().min(1),
+  token: z.string().check(z.minLength(1)),
 });
 
 /** Reads an RFC 6901 pointer; undefined when the document has nothing there. */

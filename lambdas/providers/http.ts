@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   InvalidInputError,
   ProviderBadResponseError,
@@ -7,6 +7,7 @@ import {
   ProviderUnavailableError,
 } from '../errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryHooks, type RetryPolicy, withRetry } from '../retry.js';
+import { describeIssue } from '../secret-format.js';
 
 export interface ProviderHttpOptions {
   /** Provider name used in error messages. */
@@ -129,11 +130,13 @@ export class ProviderHttp {
   }
 
   /** Parses a body against the provider's documented schema; a mismatch names the call, never the body. */
-  parse<S extends z.ZodType>(schema: S, res: ProviderResponse, call: string): z.infer<S> {
+  parse<S extends z.ZodMiniType>(schema: S, res: ProviderResponse, call: string): z.infer<S> {
     const parsed = schema.safeParse(res.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const where = issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'invalid';
+      const where = issue
+        ? `${issue.path.join('.') || '(body)'}: ${describeIssue(issue, res.body)}`
+        : 'invalid';
       throw new ProviderBadResponseError(this.provider, call, where);
     }
     return parsed.data;

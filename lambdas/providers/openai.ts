@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderBadResponseError, ProviderNotFoundError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
@@ -24,38 +24,39 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
  */
 const CredentialSchema = z.object({
   /** An admin API key of an organization owner. */
-  adminKey: z.string().min(1),
+  adminKey: z.string().check(z.minLength(1)),
 });
 
-const OptionsSchema = z
-  .object({
-    /** Rotate the project API keys of service accounts in this project (`proj_…`) instead of admin keys. */
-    projectId: z
+const OptionsSchema = z.strictObject({
+  /** Rotate the project API keys of service accounts in this project (`proj_…`) instead of admin keys. */
+  projectId: z.optional(
+    z
       .string()
-      .regex(
-        /^proj_[A-Za-z0-9]+$/,
-        'must be an OpenAI project id ("proj_" then letters and digits, as Settings → Projects shows it)',
-      )
-      .optional(),
-  })
-  .strict();
+      .check(
+        z.regex(
+          /^proj_[A-Za-z0-9]+$/,
+          'must be an OpenAI project id ("proj_" then letters and digits, as Settings → Projects shows it)',
+        ),
+      ),
+  ),
+});
 
 /** openai-openapi's AdminApiKey: `name` may be null or absent (an unnamed key never matches a rekey name). */
 const AdminKeySchema = z.object({
-  id: z.string().min(1),
-  name: z.string().nullable().optional(),
-  redacted_value: z.string().optional(),
-  last_used_at: z.number().nullable().optional(),
+  id: z.string().check(z.minLength(1)),
+  name: z.optional(z.nullable(z.string())),
+  redacted_value: z.optional(z.string()),
+  last_used_at: z.optional(z.nullable(z.number())),
 });
 const ListSchema = z.object({
   data: z.array(AdminKeySchema),
-  last_id: z.string().nullable().optional(),
+  last_id: z.optional(z.nullable(z.string())),
   has_more: z.boolean(),
 });
 /** ProjectServiceAccount, as list-project-service-accounts returns it. */
 const ServiceAccountListSchema = z.object({
-  data: z.array(z.object({ id: z.string().min(1), name: z.string().nullable().optional() })),
-  last_id: z.string().nullable().optional(),
+  data: z.array(z.object({ id: z.string().check(z.minLength(1)), name: z.optional(z.nullable(z.string())) })),
+  last_id: z.optional(z.nullable(z.string())),
   has_more: z.boolean(),
 });
 /**
@@ -63,30 +64,30 @@ const ServiceAccountListSchema = z.object({
  * account is made with `create_service_account_only`, which rekey never sends): its absence is a bad answer.
  */
 const CreatedServiceAccountSchema = z.object({
-  id: z.string().min(1),
-  name: z.string().nullable().optional(),
-  api_key: z
-    .object({ id: z.string().min(1), value: z.string().min(1) })
-    .nullable()
-    .optional(),
+  id: z.string().check(z.minLength(1)),
+  name: z.optional(z.nullable(z.string())),
+  api_key: z.optional(
+    z.nullable(z.object({ id: z.string().check(z.minLength(1)), value: z.string().check(z.minLength(1)) })),
+  ),
 });
 /** ProjectApiKey, as list-project-api-keys returns it: owned by a user or a service account. */
 const ProjectKeyListSchema = z.object({
   data: z.array(
     z.object({
-      id: z.string().min(1),
-      redacted_value: z.string().optional(),
-      last_used_at: z.number().nullable().optional(),
-      owner: z
-        .object({
-          type: z.string().nullable().optional(),
-          service_account: z.object({ id: z.string() }).nullable().optional(),
-        })
-        .nullable()
-        .optional(),
+      id: z.string().check(z.minLength(1)),
+      redacted_value: z.optional(z.string()),
+      last_used_at: z.optional(z.nullable(z.number())),
+      owner: z.optional(
+        z.nullable(
+          z.object({
+            type: z.optional(z.nullable(z.string())),
+            service_account: z.optional(z.nullable(z.object({ id: z.string() }))),
+          }),
+        ),
+      ),
     }),
   ),
-  last_id: z.string().nullable().optional(),
+  last_id: z.optional(z.nullable(z.string())),
   has_more: z.boolean(),
 });
 const PAGE_SIZE = 100;
@@ -95,7 +96,7 @@ const MAX_PAGES = 100;
 
 type Credential = z.infer<typeof CredentialSchema>;
 type Options = z.infer<typeof OptionsSchema>;
-type PageSchema = z.ZodType<{ data: unknown[]; last_id?: string | null | undefined; has_more: boolean }>;
+type PageSchema = z.ZodMiniType<{ data: unknown[]; last_id?: string | null | undefined; has_more: boolean }>;
 
 /**
  * Pages a cursor listing (`after=<last_id>` while `has_more`), handing each page to `onPage`. A listing
@@ -182,7 +183,7 @@ function adminKeysClient(http: ProviderHttp, credential: Credential): ProviderCl
       });
       if (res.status !== 200 && res.status !== 201) adminFailure(res, 'create admin key');
       const created = http.parse(
-        AdminKeySchema.extend({ value: z.string().min(1) }),
+        z.extend(AdminKeySchema, { value: z.string().check(z.minLength(1)) }),
         res,
         'create admin key',
       );

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidInputError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
@@ -32,35 +32,37 @@ export class SendGridScopesUnknownError extends InvalidInputError {
 }
 const CredentialSchema = z.object({
   /** An API key with the api_keys.create, api_keys.read and api_keys.delete scopes. */
-  apiKey: z.string().min(1),
+  apiKey: z.string().check(z.minLength(1)),
 });
 
-const OptionsSchema = z
-  .object({
-    /** Scopes for new keys. Default: copy the current key's scopes (GET /v3/api_keys/{id}). */
-    scopes: z.array(z.string().min(1)).min(1).optional(),
-    /** `on-behalf-of` header for keys of a subuser. */
-    onBehalfOf: z.string().min(1).optional(),
-    /** "eu" for an EU regional subuser (api.eu.sendgrid.com). */
-    region: z.enum(['global', 'eu']).default('global'),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** Scopes for new keys. Default: copy the current key's scopes (GET /v3/api_keys/{id}). */
+  scopes: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+  /** `on-behalf-of` header for keys of a subuser. */
+  onBehalfOf: z.optional(z.string().check(z.minLength(1))),
+  /** "eu" for an EU regional subuser (api.eu.sendgrid.com). */
+  region: z._default(z.enum(['global', 'eu']), 'global'),
+});
 
 const CreatedSchema = z.object({
-  api_key: z.string().min(1),
-  api_key_id: z.string().min(1),
+  api_key: z.string().check(z.minLength(1)),
+  api_key_id: z.string().check(z.minLength(1)),
   name: z.string(),
-  scopes: z.array(z.string()).optional(),
+  scopes: z.optional(z.array(z.string())),
 });
 const ListSchema = z.object({
-  result: z.array(z.object({ api_key_id: z.string().min(1), name: z.string() })),
+  result: z.array(z.object({ api_key_id: z.string().check(z.minLength(1)), name: z.string() })),
 });
 const GetSchema = z.object({
   result: z
     .array(
-      z.object({ api_key_id: z.string().min(1), name: z.string(), scopes: z.array(z.string()).optional() }),
+      z.object({
+        api_key_id: z.string().check(z.minLength(1)),
+        name: z.string(),
+        scopes: z.optional(z.array(z.string())),
+      }),
     )
-    .min(1),
+    .check(z.minLength(1)),
 });
 
 export const SENDGRID_MAX_KEYS = 100;
@@ -118,7 +120,7 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       describePermissions: async (keyId) => options.scopes ?? scopesOf(keyId),
 
       async createKey({ name, likeKeyId, permissions }) {
-        const given = z.array(z.string()).min(1).safeParse(permissions);
+        const given = z.array(z.string()).check(z.minLength(1)).safeParse(permissions);
         const scopes = options.scopes ?? (given.success ? given.data : await scopesOf(likeKeyId));
         const res = await http.request({
           call: 'create key',

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderRejectedError } from '../errors.js';
 import { ProviderHttp } from './http.js';
 import type { ProviderClient, ProviderDefinition } from './types.js';
@@ -9,8 +9,8 @@ import type { ProviderClient, ProviderDefinition } from './types.js';
  * rekey tests it (`GET /v1/balance`), promotes it, then reminds the person to revoke the old key and checks
  * that it really stopped working. The "rotator credential" holds nothing: rekey never holds a Stripe admin key.
  */
-const CredentialSchema = z.object({}).strict();
-const OptionsSchema = z.object({}).strict();
+const CredentialSchema = z.strictObject({});
+const OptionsSchema = z.strictObject({});
 
 /** How rekey names a Stripe key it cannot look up by id: its prefix and last four characters, as the Dashboard shows. */
 export function stripeKeyId(value: string): string {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse } from './http.js';
 import type { KeyMaterial, ProviderClient, ProviderDefinition, ValidationResult } from './types.js';
@@ -15,30 +15,27 @@ const API_KEY_SID = /^SK[0-9a-fA-F]{32}$/;
 
 const CredentialSchema = z.object({
   /** The account SID (with its auth token) or a Main API key's SK sid (with its secret). */
-  sid: z.string().regex(/^(AC|SK)[0-9a-fA-F]{32}$/, 'must be an AC account SID or an SK Main key SID'),
-  secret: z.string().min(1),
+  sid: z
+    .string()
+    .check(z.regex(/^(AC|SK)[0-9a-fA-F]{32}$/, 'must be an AC account SID or an SK Main key SID')),
+  secret: z.string().check(z.minLength(1)),
 });
 
-const OptionsSchema = z
-  .object({
-    /** The account (or subaccount) that owns the keys. */
-    accountSid: z.string().regex(ACCOUNT_SID, 'must be an account SID (AC followed by 32 hex digits)'),
-  })
-  .strict();
+const OptionsSchema = z.strictObject({
+  /** The account (or subaccount) that owns the keys. */
+  accountSid: z.string().check(z.regex(ACCOUNT_SID, 'must be an account SID (AC followed by 32 hex digits)')),
+});
 
-const PolicySchema = z
-  .object({ allow: z.array(z.string()) })
-  .nullable()
-  .optional();
+const PolicySchema = z.optional(z.nullable(z.object({ allow: z.array(z.string()) })));
 const KeySchema = z.object({
-  sid: z.string().min(1),
-  friendly_name: z.string().nullable(),
+  sid: z.string().check(z.minLength(1)),
+  friendly_name: z.nullable(z.string()),
   policy: PolicySchema,
 });
-const NewKeySchema = KeySchema.extend({ secret: z.string().min(1) });
+const NewKeySchema = z.extend(KeySchema, { secret: z.string().check(z.minLength(1)) });
 const ListSchema = z.object({
-  keys: z.array(z.object({ sid: z.string().min(1), friendly_name: z.string().nullable() })),
-  meta: z.object({ next_page_url: z.string().nullable().optional() }),
+  keys: z.array(z.object({ sid: z.string().check(z.minLength(1)), friendly_name: z.nullable(z.string()) })),
+  meta: z.object({ next_page_url: z.optional(z.nullable(z.string())) }),
 });
 
 /** Pages one listing may take (1,000 keys each) before it is taken for a loop. */

@@ -1,5 +1,5 @@
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import type { Logger } from '../logger.js';
 import type { RetryHooks, RetryPolicy } from '../retry.js';
 
@@ -130,9 +130,9 @@ export interface ProviderDefinition<Credential = unknown, Options = unknown> {
   /** Longest key name the provider accepts. */
   readonly maxKeyNameLength: number;
   /** Shape of the rotator credential secret's JSON. */
-  readonly credentialSchema: z.ZodType<Credential>;
+  readonly credentialSchema: z.ZodMiniType<Credential>;
   /** Shape of the key document's `options`. */
-  readonly optionsSchema: z.ZodType<Options>;
+  readonly optionsSchema: z.ZodMiniType<Options>;
   /**
    * Set for providers with no API to create or delete keys (Stripe): a person makes the new key and
    * revokes the old one; rekey stages, tests and promotes it, then reminds and verifies the revocation.

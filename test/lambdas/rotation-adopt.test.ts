@@ -6,7 +6,7 @@ import {
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { Logger } from '../../lambdas/logger.js';
 import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import { keyNameFor, runRotationStep } from '../../lambdas/rotation.js';
@@ -25,7 +25,7 @@ function readableProvider() {
     capabilities: { dualKey: true, maxActiveKeys: null, lastUsed: false, valueReadable: true },
     maxKeyNameLength: 100,
     credentialSchema: z.object({ token: z.string() }),
-    optionsSchema: z.object({}).strict() as unknown as z.ZodType<Record<string, never>>,
+    optionsSchema: z.strictObject({}) as unknown as z.ZodMiniType<Record<string, never>>,
     connect: () => ({
       async createKey({ name }) {
         seq += 1;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import * as z from 'zod/mini';
 import { InvalidInputError } from '../../lambdas/errors.js';
+import { sendgrid } from '../../lambdas/providers/sendgrid.js';
 import { keyNameFor } from '../../lambdas/rotation.js';
-import { parseManagedKey, serializeManagedKey } from '../../lambdas/secret-format.js';
+import { describeIssue, parseManagedKey, serializeManagedKey } from '../../lambdas/secret-format.js';
 
 const valid = {
   provider: 'sendgrid',
@@ -65,6 +67,38 @@ describe('the key document', () => {
 
   it('refuses text that is not JSON without echoing it', () => {
     assert.match(failure('SG.secret-value-123').message, /is not JSON; store the rekey key document/);
+  });
+});
+
+describe('describeIssue: a problem in words, with no locale loaded (zod/mini) and no value echoed', () => {
+  const words = (schema: z.ZodMiniType, input: unknown) => {
+    const parsed = schema.safeParse(input);
+    assert.ok(!parsed.success, 'the input is refused');
+    return describeIssue(parsed.error.issues[0]!, input);
+  };
+
+  it('names the accepted values of an enum', () => {
+    assert.equal(words(sendgrid.optionsSchema, { region: 'moon' }), 'must be one of "global", "eu"');
+  });
+
+  it('gives a bound other than "not empty" with its unit', () => {
+    assert.equal(
+      words(z.object({ id: z.string().check(z.minLength(16)) }), { id: 'AKIA' }),
+      'must be at least 16 characters',
+    );
+    assert.equal(words(z.object({ n: z.number().check(z.gte(100)) }), { n: 7 }), 'must be at least 100');
+    assert.equal(words(z.object({ n: z.number().check(z.lte(599)) }), { n: 700 }), 'must be at most 599');
+  });
+
+  it('tells a missing field from a mistyped one, at any depth', () => {
+    const nested = z.object({ a: z.object({ b: z.string() }) });
+    assert.equal(words(nested, { a: {} }), 'is missing');
+    assert.equal(words(nested, { a: { b: 5 } }), 'must be string');
+  });
+
+  it("keeps a schema's own message (refinements, regexes)", () => {
+    const checked = z.string().check(z.refine((v) => v.startsWith('/'), 'must start with "/"'));
+    assert.equal(words(z.object({ path: checked }), { path: 'x' }), 'must start with "/"');
   });
 });
 
