@@ -66,6 +66,36 @@ export interface RekeyFunctionProps {
    * @default - none: the function acts on no key
    */
   readonly routes?: readonly KeyRoute[];
+  /**
+   * Ship a source map beside the bundle and run with `NODE_OPTIONS=--enable-source-maps`, so stack traces
+   * name the TypeScript files and lines. Node then reads the map at start-up: it costs cold start and zip size.
+   * @default - the `sourceMaps` context value (`cdk deploy -c sourceMaps=true`), else false
+   */
+  readonly sourceMaps?: boolean;
+}
+
+/** The context key that turns source maps on for every rekey function: `cdk deploy -c sourceMaps=true`. */
+const SOURCE_MAPS_CONTEXT = 'sourceMaps';
+
+/**
+ * How every rekey function is bundled, by the local esbuild; the cold-start bench bundles with these too.
+ * ES module output: Lambda's Node.js runtime loads a handler with import(), and a CommonJS file imported so is
+ * first scanned for its exports; the SDK's ES module builds (`mainFields`) let esbuild drop what is unused.
+ * The SDK is bundled: the runtime's copy is not pinned, and rekey runs only the versions its tests ran.
+ */
+export function rekeyBundling(sourceMaps: boolean) {
+  return {
+    forceDockerBundling: false,
+    format: nodejs.OutputFormat.ESM,
+    mainFields: ['module', 'main'],
+    target: 'node24',
+    minify: true,
+    sourceMap: sourceMaps,
+    // The map is for stack traces: file names and lines, not a second copy of the sources.
+    ...(sourceMaps ? { sourcesContent: false } : {}),
+    bundleAwsSDK: true,
+    tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
+  } satisfies nodejs.BundlingOptions;
 }
 
 /**
@@ -93,6 +123,7 @@ export class RekeyFunction extends Construct {
     if (props.memorySize !== undefined && (props.memorySize < 128 || props.memorySize > 10_240)) {
       throw new Error(`\`memorySize\` must be between 128 and 10240 MiB, got ${props.memorySize}`);
     }
+    const sourceMaps = props.sourceMaps ?? sourceMapsFromContext(this);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -123,18 +154,11 @@ export class RekeyFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: { ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}), ...props.environment },
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.CJS,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        // Ship the SDK versions the tests ran against instead of whatever the runtime bundles.
-        bundleAwsSDK: true,
-        tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
+        ...rekeyBundling(sourceMaps),
         // The routes ride in the code asset, so its hash (and the deployed code) changes with them.
         commandHooks: {
           beforeBundling: () => [],
@@ -167,4 +191,11 @@ export class RekeyFunction extends Construct {
   metricThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.function.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5), ...props });
   }
+}
+
+function sourceMapsFromContext(scope: Construct): boolean {
+  const value: unknown = scope.node.tryGetContext(SOURCE_MAPS_CONTEXT);
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new Error(`context \`${SOURCE_MAPS_CONTEXT}\` must be true or false, got ${JSON.stringify(value)}`);
 }
