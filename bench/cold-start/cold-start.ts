@@ -1,139 +1,198 @@
 /**
- * Cold start, measured only: each rotation function and the revoker bundled as lib/function.ts has
- * NodejsFunction bundle them, against a reference handler that imports only the Secrets Manager client
- * (bench/cold-start/reference-handler.ts) bundled the same way. Each figure is the time a fresh `node`
- * process spends in `import()` of the bundle (module load + init; node's own start-up is left out, it is
- * the same for every function), over several rounds, the bundles interleaved within a round.
+ * Cold start, measured only: each rotation function, the revoker and rollback bundled with lib/function.ts's
+ * `rekeyBundling` (the options its NodejsFunction passes to the local esbuild), against a reference handler
+ * that imports only the Secrets Manager client (bench/cold-start/reference-handler.ts). Each figure is the
+ * time a fresh `node` process spends in `import()` of the bundle — how Lambda's Node.js runtime loads a
+ * handler — module load and init; node's own start-up is left out, it is the same for every bundle. Rounds
+ * interleave every bundle, after warm-up.
  *
- * How lib/function.ts bundles (NodejsFunction, aws-cdk-lib/aws-lambda-nodejs/lib/bundling.js, local
- * esbuild): `esbuild --bundle <entry> --target=node24 --platform=node --format=cjs --outfile=<out>/index.js
- * --minify --sourcemap --tsconfig=<root>/tsconfig.json`, no externals (`bundleAwsSDK: true`), then
- * `rekey-routes.json` copied beside index.js. The functions run with `NODE_OPTIONS=--enable-source-maps`
- * (lib/function.ts sets it), so the as-deployed figure loads the map; the second figure runs the same
- * files without the flag, which is what a bundle without a source map costs.
+ * Two references, both ratios' denominators:
+ * - "as AWS documents": esbuild bundle, minified, the SDK bundled (the SDK team's advice for cold start, and
+ *   CDK's issue #25492), the SDK's ES module builds (`mainFields: module,main`, aws-sdk-js-v3 #3023),
+ *   CommonJS output (the Lambda guide's esbuild example and NodejsFunction's default), no source map;
+ * - "bundled as rekey": exactly rekey's options, so its ratio is what rekey's code and clients cost.
+ * And two functions with the runtime's SDK instead (`@aws-sdk/*` left out of the bundle and loaded from
+ * node_modules, as Lambda loads its own copy), beside the same reference.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+import { rekeyBundling } from '../../lib/function.js';
 import { type Spread, spread } from '../stats.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HANDLERS = join(ROOT, 'lambdas', 'handlers');
+const REFERENCE = join(ROOT, 'bench', 'cold-start', 'reference-handler.ts');
+
+/** esbuild options equal to what NodejsFunction passes for `rekeyBundling(sourceMaps)`. */
+export function deployedBuildOptions(sourceMaps: boolean): BuildOptions {
+  const bundling = rekeyBundling(sourceMaps);
+  return {
+    bundle: true,
+    platform: 'node',
+    format: bundling.format,
+    mainFields: bundling.mainFields,
+    target: bundling.target,
+    minify: bundling.minify,
+    sourcemap: bundling.sourceMap,
+    ...('sourcesContent' in bundling ? { sourcesContent: bundling.sourcesContent } : {}),
+    tsconfig: bundling.tsconfig,
+    absWorkingDir: ROOT,
+    logLevel: 'error',
+  };
+}
+
+/** Bundles `entry` into `outdir` as a deployed function is, with its (empty) routes file; returns the metafile. */
+export async function bundleAsDeployed(
+  entry: string,
+  outdir: string,
+  options: { sourceMaps?: boolean; external?: string[] } = {},
+): Promise<{ file: string; metafile: Metafile }> {
+  const base = deployedBuildOptions(options.sourceMaps ?? false);
+  const file = join(outdir, base.format === 'esm' ? 'index.mjs' : 'index.js');
+  const { metafile } = await build({
+    ...base,
+    entryPoints: [entry],
+    outfile: file,
+    external: options.external ?? [],
+    metafile: true,
+  });
+  // lib/function.ts's afterBundling hook: the routes the stack pins (none here; functions read them at init).
+  writeFileSync(join(outdir, 'rekey-routes.json'), '[]');
+  return { file, metafile };
+}
+
+export type BundleKind = 'reference' | 'rotation' | 'revoker' | 'rollback';
 
 export interface Bundle {
   name: string;
-  /** What it is, for the table. */
-  kind: 'rotation' | 'revoker' | 'reference';
+  kind: BundleKind;
+  /** Which reference: the denominator of the "as AWS documents" ratio, or of the like-for-like one. */
+  reference?: 'documented' | 'as-rekey';
+  /** Loads the AWS SDK from node_modules, as a function using the runtime's SDK would. */
+  runtimeSdk: boolean;
   dir: string;
   file: string;
   bytes: number;
-  mapBytes: number;
+  /** The same bundle built with `sourceMaps: true` (rekey's functions only). */
+  mapped?: { dir: string; file: string; mapBytes: number };
 }
 
 export interface ColdStartFigures {
   bundles: Array<
     Bundle & {
-      /** ms in import(), as deployed (NODE_OPTIONS=--enable-source-maps). */
-      withMap: Spread;
-      /** ms in import(), source maps off. */
-      withoutMap: Spread;
-      /**
-       * Per measured round, in order (round i of every bundle ran in the same pass), that round's samples —
-       * one, or several for the reference — for ratios paired by round.
-       */
-      samples: { withMap: number[][]; withoutMap: number[][] };
+      /** ms in import(), as deployed. */
+      deployed: Spread;
+      /** ms in import() of the `sourceMaps: true` build under NODE_OPTIONS=--enable-source-maps. */
+      withMaps?: Spread;
+      /** Per measured round, in order (round i of every bundle ran in the same pass), that round's samples. */
+      samples: { deployed: number[][]; withMaps: number[][] };
     }
   >;
   rounds: number;
   warmup: number;
 }
 
-/** The NodejsFunction bundling of lib/function.ts, through esbuild's API (the same options as its CLI). */
-async function bundle(entry: string, outdir: string, external: string[] = []): Promise<void> {
-  await build({
-    entryPoints: [entry],
-    bundle: true,
-    target: 'node24',
-    platform: 'node',
-    format: 'cjs',
-    outfile: join(outdir, 'index.js'),
-    minify: true,
-    sourcemap: true,
-    tsconfig: join(ROOT, 'tsconfig.json'),
-    absWorkingDir: ROOT,
-    external,
-    logLevel: 'error',
-  });
-  // lib/function.ts's afterBundling hook: the routes the stack pins (none here; the revoker reads them at init).
-  writeFileSync(join(outdir, 'rekey-routes.json'), '[]');
-}
+const RUNTIME_SDK = ['@aws-sdk/*'];
 
-/** Every rotation function (lambdas/handlers/rotate-*.ts, as lib/function.ts's rotationProviders() finds them), the revoker, the reference. */
+/** The reference as AWS documents it (see the top of this file), whatever rekey's own options become. */
+const DOCUMENTED: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  mainFields: ['module', 'main'],
+  target: 'node24',
+  minify: true,
+  absWorkingDir: ROOT,
+  logLevel: 'error',
+};
+
 async function bundleAll(dir: string): Promise<Bundle[]> {
-  const entries: Array<{ name: string; kind: Bundle['kind']; entry: string; external?: string[] }> = [
-    {
-      name: 'reference (SM client bundled)',
-      kind: 'reference',
-      entry: 'bench/cold-start/reference-handler.ts',
-    },
-    {
-      name: 'reference (SDK not bundled)',
-      kind: 'reference',
-      entry: 'bench/cold-start/reference-handler.ts',
-      // As with the runtime's SDK: resolved at run time (here from the project's node_modules via NODE_PATH,
-      // in Lambda from /var/runtime/node_modules).
-      external: ['@aws-sdk/*'],
-    },
+  const rekey = [
     ...readdirSync(HANDLERS)
       .filter((f) => /^rotate-[a-z0-9-]+\.ts$/.test(f))
       .sort()
-      .map((f) => ({ name: f.replace(/\.ts$/, ''), kind: 'rotation' as const, entry: join(HANDLERS, f) })),
-    { name: 'revoke', kind: 'revoker', entry: join(HANDLERS, 'revoke.ts') },
+      .map((f) => ({ name: f.replace(/\.ts$/, ''), kind: 'rotation' as const })),
+    { name: 'revoke', kind: 'revoker' as const },
+    { name: 'rollback', kind: 'rollback' as const },
   ];
   const out: Bundle[] = [];
-  for (const e of entries) {
-    const outdir = join(dir, e.name.replace(/[^a-z0-9-]+/gi, '_'));
+  const add = async (
+    name: string,
+    kind: BundleKind,
+    entry: string,
+    how: { external?: string[]; documented?: boolean; mapped?: boolean },
+    reference?: Bundle['reference'],
+  ) => {
+    const outdir = join(dir, name.replace(/[^a-z0-9-]+/gi, '_'));
     mkdirSync(outdir, { recursive: true });
-    await bundle(e.entry, outdir, e.external);
-    const file = join(outdir, 'index.js');
+    const external = how.external ?? [];
+    let file: string;
+    if (how.documented) {
+      file = join(outdir, 'index.js');
+      await build({ ...DOCUMENTED, entryPoints: [entry], outfile: file });
+    } else {
+      file = (await bundleAsDeployed(entry, outdir, { external })).file;
+    }
+    // Resolution walks up from the bundle: node_modules beside it stands in for the runtime's copy.
+    if (external.length) symlinkSync(join(ROOT, 'node_modules'), join(outdir, 'node_modules'));
+    let mapped: Bundle['mapped'];
+    if (how.mapped) {
+      const mappedDir = join(outdir, 'with-maps');
+      mkdirSync(mappedDir);
+      const built = await bundleAsDeployed(entry, mappedDir, { sourceMaps: true });
+      mapped = { dir: mappedDir, file: built.file, mapBytes: statSync(`${built.file}.map`).size };
+    }
     out.push({
-      name: e.name,
-      kind: e.kind,
+      name,
+      kind,
+      ...(reference ? { reference } : {}),
+      runtimeSdk: external.length > 0,
       dir: outdir,
       file,
       bytes: statSync(file).size,
-      mapBytes: statSync(`${file}.map`).size,
+      ...(mapped ? { mapped } : {}),
     });
-  }
+  };
+  await add('reference (as AWS documents)', 'reference', REFERENCE, { documented: true }, 'documented');
+  await add('reference (bundled as rekey)', 'reference', REFERENCE, {}, 'as-rekey');
+  await add('reference (runtime SDK)', 'reference', REFERENCE, { external: RUNTIME_SDK });
+  for (const f of rekey) await add(f.name, f.kind, join(HANDLERS, `${f.name}.ts`), { mapped: true });
+  for (const name of ['rotate-sendgrid', 'revoke'])
+    await add(
+      `${name} (runtime SDK)`,
+      name === 'revoke' ? 'revoker' : 'rotation',
+      join(HANDLERS, `${name}.ts`),
+      { external: RUNTIME_SDK },
+    );
   return out;
 }
 
 const PROBE =
   'const t=performance.now();import(process.argv[1]).then(()=>process.stdout.write(String(performance.now()-t)))';
 
-/** ms a fresh node process spends importing the bundle. */
-function importMs(b: Bundle, sourceMaps: boolean): number {
-  const r = spawnSync(process.execPath, ['-e', PROBE, pathToFileURL(b.file).href], {
-    cwd: b.dir,
+/** ms a fresh node process spends importing `file`. */
+function importMs(name: string, dir: string, file: string, sourceMaps: boolean): number {
+  const r = spawnSync(process.execPath, ['-e', PROBE, pathToFileURL(file).href], {
+    cwd: dir,
     encoding: 'utf8',
     env: {
       PATH: process.env.PATH ?? '',
-      // What Lambda sets: the task root (the revoker reads its routes from it) and a Region.
-      LAMBDA_TASK_ROOT: b.dir,
+      // What Lambda sets: the task root (functions read their routes from it) and a Region.
+      LAMBDA_TASK_ROOT: dir,
       AWS_REGION: 'us-east-1',
       // The SDK warns once at init on node < 22 (this machine's node 20; Lambda runs these on node 24, where it
       // does not): the warning is not part of what a deployed function pays.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       NODE_OPTIONS: sourceMaps ? '--enable-source-maps' : '',
-      ...(b.name.includes('not bundled') ? { NODE_PATH: join(ROOT, 'node_modules') } : {}),
     },
   });
   const ms = Number(r.stdout);
   if (r.status !== 0 || !Number.isFinite(ms))
-    throw new Error(`importing ${b.name} failed (exit ${r.status}): ${r.stderr.slice(0, 2000)}`);
+    throw new Error(`importing ${name} failed (exit ${r.status}): ${r.stderr.slice(0, 2000)}`);
   return ms;
 }
 
@@ -142,36 +201,44 @@ export async function coldStart(options: { rounds: number; warmup: number }): Pr
   try {
     const bundles = await bundleAll(dir);
     const samples = new Map(
-      bundles.map((b) => [b.name, { withMap: [] as number[][], withoutMap: [] as number[][] }]),
+      bundles.map((b) => [b.name, { deployed: [] as number[][], withMaps: [] as number[][] }]),
     );
-    // The reference is every ratio's denominator: it is measured several times a round, spread through it.
-    const reference = bundles.find((b) => b.kind === 'reference')!;
-    // Warm-up: every file read once (the map too), so no round pays the first read from disk.
-    for (let round = 0; round < options.warmup; round++) for (const b of bundles) importMs(b, true);
+    const deployed = (b: Bundle) => importMs(b.name, b.dir, b.file, false);
+    const withMaps = (b: Bundle) => importMs(b.name, b.mapped!.dir, b.mapped!.file, true);
+    // The references are the ratios' denominators: each is measured several times a round, spread through it.
+    const references = bundles.filter((b) => b.reference);
+    // Warm-up: every file read once (the maps too), so no round pays the first read from disk.
+    for (let round = 0; round < options.warmup; round++)
+      for (const b of bundles) {
+        deployed(b);
+        if (b.mapped) withMaps(b);
+      }
     for (let round = 0; round < options.rounds; round++) {
       for (const s of samples.values()) {
-        s.withMap.push([]);
-        s.withoutMap.push([]);
+        s.deployed.push([]);
+        s.withMaps.push([]);
       }
-      // Interleaved, the order rotated each round and the two modes alternating which goes first, so drift
-      // on the machine spreads over every bundle and mode.
+      // Interleaved, the order rotated each round and the two builds alternating which goes first, so drift
+      // on the machine spreads over every bundle.
       const rotated = bundles.map((_, i) => bundles[(i + round) % bundles.length]!);
-      const order = rotated.flatMap((b, i) => (i % 4 === 3 && b !== reference ? [b, reference] : [b]));
+      const order = rotated.flatMap((b, i) => (i % 4 === 3 && !b.reference ? [b, ...references] : [b]));
       for (const b of order) {
-        const modes = round % 2 ? [false, true] : [true, false];
-        for (const sourceMaps of modes) {
-          const ms = importMs(b, sourceMaps);
-          samples.get(b.name)![sourceMaps ? 'withMap' : 'withoutMap'][round]!.push(ms);
-        }
+        const s = samples.get(b.name)!;
+        const runs = [() => s.deployed[round]!.push(deployed(b))];
+        if (b.mapped) runs.push(() => s.withMaps[round]!.push(withMaps(b)));
+        for (const run of round % 2 ? runs.reverse() : runs) run();
       }
     }
     return {
-      bundles: bundles.map((b) => ({
-        ...b,
-        withMap: spread(samples.get(b.name)!.withMap.flat()),
-        withoutMap: spread(samples.get(b.name)!.withoutMap.flat()),
-        samples: samples.get(b.name)!,
-      })),
+      bundles: bundles.map((b) => {
+        const s = samples.get(b.name)!;
+        return {
+          ...b,
+          deployed: spread(s.deployed.flat()),
+          ...(b.mapped ? { withMaps: spread(s.withMaps.flat()) } : {}),
+          samples: s,
+        };
+      }),
       rounds: options.rounds,
       warmup: options.warmup,
     };
