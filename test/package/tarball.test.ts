@@ -475,7 +475,8 @@ describe('the rekey package, installed from its tarball into an empty project', 
     const assets = readdirSync(outdir).filter((f) => f.startsWith('asset.'));
     assert.equal(assets.length, 1, `one code asset in ${readdirSync(outdir).join(', ')}`);
     const asset = join(outdir, assets[0]!);
-    assert.deepEqual(readdirSync(asset).sort(), ['index.js', 'index.js.map', 'rekey-routes.json']);
-    assert.ok(readFileSync(join(asset, 'index.js'), 'utf8').length > 10_000, 'the handler and its imports');
+    // An ES module, and no source map unless asked (RekeyFunctionProps.sourceMaps, -c sourceMaps=true).
+    assert.deepEqual(readdirSync(asset).sort(), ['index.mjs', 'rekey-routes.json']);
+    assert.ok(readFileSync(join(asset, 'index.mjs'), 'utf8').length > 10_000, 'the handler and its imports');
   });
 });
