@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   DescribeSecretCommand,
@@ -104,19 +105,24 @@ export function destroy(runtime: CliRuntime): void {
   runtime.sns.destroy();
 }
 
-/** Polls DescribeSecret until `done` holds or `timeoutMs` passes. */
+/**
+ * Polls DescribeSecret until `done` holds or `timeoutMs` passes; `signal` (a fleet run's Ctrl-C) ends the
+ * wait early, as a timeout.
+ */
 export async function waitFor(
   sm: SecretsManagerClient,
   secretId: string,
   done: (metadata: DescribeSecretCommandOutput) => boolean,
   timeoutMs: number,
   intervalMs = 1000,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) return false;
     if (done(await sm.send(new DescribeSecretCommand({ SecretId: secretId })))) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await delay(intervalMs, undefined, signal ? { signal } : {}).catch(() => {});
   }
 }
 
@@ -173,7 +179,7 @@ function withFix(message: string, error: unknown, env: NodeJS.ProcessEnv = proce
 }
 
 /** A refusal's stable code (rekey's), else the AWS or Node error name. */
-function errorCode(error: unknown): string {
+export function errorCode(error: unknown): string {
   if (error instanceof RekeyError) return error.code;
   return error instanceof Error ? error.name : 'Error';
 }
