@@ -1,36 +1,26 @@
 import { ListSecretVersionIdsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
 import { emfRecord } from './emf.js';
 import { InvalidInputError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { KeyRoute } from './routes.js';
 import { AWSCURRENT } from './secrets.js';
 import { DIMENSIONS, METRICS } from './telemetry.js';
 
-/**
- * The managed secrets the monitor covers, as the stack passes them in REKEY_MANAGED_SECRETS: by name, plus
- * the ARN of a secret the stack did not create (names keep the variable small: Lambda allows 4 KB).
- */
-export const MonitoredSecretsSchema = z
-  .array(z.object({ name: z.string().min(1), arn: z.string().min(1).optional() }))
-  .min(1);
-export type MonitoredSecret = z.infer<typeof MonitoredSecretsSchema>[number];
+/** A managed secret the monitor covers: by name, plus the ARN of a secret the stack did not create. */
+export interface MonitoredSecret {
+  name: string;
+  arn?: string;
+}
 
-export function monitoredSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): MonitoredSecret[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(env.REKEY_MANAGED_SECRETS ?? '');
-  } catch {
-    json = undefined;
-  }
-  const parsed = MonitoredSecretsSchema.safeParse(json);
-  if (!parsed.success) {
+/** The monitored secrets: every key of the deployment, as the routes in the function's bundle name them. */
+export function monitoredSecretsOf(routes: readonly KeyRoute[]): MonitoredSecret[] {
+  if (routes.length === 0)
     throw new InvalidInputError(
       'INVALID_INPUT',
-      'key-age monitor: REKEY_MANAGED_SECRETS must be a JSON list of {"name", "arn"?}; deploy the function with the rekey stack.',
-      { field: 'REKEY_MANAGED_SECRETS' },
+      'key-age monitor: its bundle names no keys (rekey-routes.json); deploy the function with the rekey stack.',
+      { field: 'rekey-routes.json' },
     );
-  }
-  return parsed.data;
+  return routes.map((r) => ({ name: r.secretName, ...(r.secretArn ? { arn: r.secretArn } : {}) }));
 }
 
 export interface KeyAge {

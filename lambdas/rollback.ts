@@ -1,4 +1,8 @@
-import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  type CloudWatchClient,
+  DescribeAlarmContributorsCommand,
+  DescribeAlarmsCommand,
+} from '@aws-sdk/client-cloudwatch';
 import {
   type SecretsManagerClient,
   TagResourceCommand,
@@ -238,14 +242,15 @@ async function rollbackHoldingLease(
 }
 
 /**
- * What the rollback function does with its event: a direct request, or an alarm's SNS notification. An
- * alarm's rollback that is refused is final — SNS delivers at least once and Lambda would retry it — so it
- * alerts instead of failing; a direct invoker gets the refusal.
+ * What the rollback function does with its event: a direct request, or an alarm's SNS notification — a
+ * per-key alarm naming its secret, or a fleet alarm whose contributors in ALARM (CloudWatch's word) are the
+ * keys to roll back. An alarm's rollback that is refused is final — SNS delivers at least once and Lambda
+ * would retry it — so it alerts instead of failing; a direct invoker gets the refusal.
  */
 export async function rollbackFromEvent(
   event: unknown,
   deps: RollbackDeps,
-): Promise<RollbackReport | undefined> {
+): Promise<RollbackReport | RollbackReport[] | undefined> {
   const fromAlarm = Array.isArray((event as { Records?: unknown } | undefined)?.Records);
   // A direct request is rollbackKey's to validate (a falsy one too); only an alarm may call for nothing.
   const request = fromAlarm ? rollbackRequestFromEvent(event) : undefined;
@@ -253,15 +258,36 @@ export async function rollbackFromEvent(
     deps.logger.info('event is not an alarm entering ALARM; nothing to roll back');
     return undefined;
   }
+  if (request && 'alarmName' in request) return rollbackContributors(request.alarmName, deps);
+  return refusalAlerted(
+    request?.secretId,
+    async () => {
+      // Anyone allowed to publish to the topic can write this message: believe CloudWatch, not the message.
+      if (request) await confirmAlarm(alarmNameOf(event), request.secretId, deps);
+      return rollbackKey(request ?? event, deps);
+    },
+    deps,
+    request !== undefined,
+  );
+}
+
+/**
+ * Runs a rollback; a refusal (or a request for a key the deployment does not have) is alerted — and, for an
+ * alarm's rollback, not rethrown.
+ */
+async function refusalAlerted(
+  secretId: string | undefined,
+  run: () => Promise<RollbackReport>,
+  deps: RollbackDeps,
+  fromAlarm: boolean,
+): Promise<RollbackReport | undefined> {
   try {
-    // Anyone allowed to publish to the topic can write this message: believe CloudWatch, not the message.
-    if (request) await verifyAlarm(event, request.secretId, deps);
-    return await rollbackKey(request ?? event, deps);
+    return await run();
   } catch (error) {
     // A request for something the deployment does not say is alerted however it came.
     const mismatch = error instanceof RoutingMismatchError;
-    if (!mismatch && !(request && error instanceof RollbackRefusedError)) throw error;
-    const secret = request?.secretId ?? (error as RollbackRefusedError).secretId ?? '(unknown secret)';
+    if (!mismatch && !(fromAlarm && error instanceof RollbackRefusedError)) throw error;
+    const secret = secretId ?? (error as RollbackRefusedError).secretId ?? '(unknown secret)';
     deps.logger.warn('rollback refused', { secretId: secret, reason: error.message });
     await publishAlert(
       deps.sns,
@@ -274,9 +300,59 @@ export async function rollbackFromEvent(
       },
       deps.logger,
     );
-    if (!request) throw error;
+    if (!fromAlarm) throw error;
     return undefined;
   }
+}
+
+/**
+ * A fleet alarm's notification: CloudWatch confirms the alarm is one of rekey's rollback alarms in ALARM,
+ * and names its contributors in ALARM (DescribeAlarmContributors); each contributor's SecretName that is
+ * one of this deployment's `rollback_on_failure` keys is rolled back, one after another. A key already
+ * rolled back by an earlier delivery is refused (and alerted) as a duplicate is.
+ */
+async function rollbackContributors(alarmName: string, deps: RollbackDeps): Promise<RollbackReport[]> {
+  let secrets: string[];
+  try {
+    await confirmAlarm(alarmName, undefined, deps);
+    secrets = await contributorSecrets(alarmName, deps.cloudWatch!);
+  } catch (error) {
+    const refused = await refusalAlerted(`alarm ${alarmName}`, () => Promise.reject(error), deps, true);
+    return refused ? [refused] : [];
+  }
+  if (secrets.length === 0)
+    deps.logger.info('the alarm has no contributor in ALARM; nothing to roll back', { alarmName });
+  const reports: RollbackReport[] = [];
+  for (const secretId of secrets) {
+    const report = await refusalAlerted(
+      secretId,
+      async () => {
+        checkRollbackRoute(secretId, alarmName, deps);
+        return rollbackKey({ secretId, revokeNow: false }, deps);
+      },
+      deps,
+      true,
+    );
+    if (report) reports.push(report);
+  }
+  return reports;
+}
+
+/** The SecretName of every contributor of `alarmName` in ALARM, all pages. */
+async function contributorSecrets(alarmName: string, cloudWatch: CloudWatchClient): Promise<string[]> {
+  const secrets: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await cloudWatch.send(
+      new DescribeAlarmContributorsCommand({ AlarmName: alarmName, NextToken: token }),
+    );
+    for (const c of page.AlarmContributors ?? []) {
+      const secret = c.ContributorAttributes?.[DIMENSIONS.secret];
+      if (secret && !secrets.includes(secret)) secrets.push(secret);
+    }
+    token = page.NextToken;
+  } while (token);
+  return secrets;
 }
 
 /** What the rollback function needs: the revocation machinery, and CloudWatch to check an alarm's word. */
@@ -288,25 +364,31 @@ export type RollbackDeps = RevocationDeps & {
   rollbackTopicArn?: string;
 };
 
+const alarmNameOf = (event: unknown): string | undefined => {
+  const message = (event as { Records: Array<{ Sns?: { Message?: string } }> }).Records[0]?.Sns?.Message;
+  return AlarmNotificationSchema.parse(JSON.parse(message ?? '')).AlarmName;
+};
+
 /**
  * An alarm's rollback goes ahead only if CloudWatch itself says so: the named alarm exists, is in ALARM now,
  * is one of the rollback-enabled alarms (it acts on the stack's rollback topic — `rollback_on_failure` keys'
- * auth-failure alarms only), and watches the very secret the message names.
+ * auth-failure alarms only), and — for a per-key alarm — watches the very secret the message names.
  */
-async function verifyAlarm(event: unknown, secretId: string, deps: RollbackDeps): Promise<void> {
+async function confirmAlarm(
+  alarmName: string | undefined,
+  secretId: string | undefined,
+  deps: RollbackDeps,
+): Promise<void> {
+  const what = secretId ?? `the keys of alarm ${alarmName}`;
   const refuse = (why: string) =>
     new RollbackRefusedError(
-      `refused a rollback of ${secretId} from an alarm notification: ${why}; nothing was changed.`,
-      {
-        secretId,
-      },
+      `refused a rollback of ${what} from an alarm notification: ${why}; nothing was changed.`,
+      { ...(secretId ? { secretId } : {}) },
     );
   if (!deps.cloudWatch || !deps.rollbackTopicArn)
     throw refuse(
       'the function cannot check alarms (REKEY_ROLLBACK_TOPIC_ARN and CloudWatch access are needed)',
     );
-  const message = (event as { Records: Array<{ Sns?: { Message?: string } }> }).Records[0]?.Sns?.Message;
-  const alarmName = AlarmNotificationSchema.parse(JSON.parse(message ?? '')).AlarmName;
   if (!alarmName) throw refuse('the notification names no alarm');
   const out = await deps.cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
   const alarm = out.MetricAlarms?.find((a) => a.AlarmName === alarmName);
@@ -314,9 +396,20 @@ async function verifyAlarm(event: unknown, secretId: string, deps: RollbackDeps)
   if (alarm.StateValue !== 'ALARM') throw refuse(`alarm ${alarmName} is ${alarm.StateValue}, not ALARM`);
   if (!alarm.AlarmActions?.includes(deps.rollbackTopicArn))
     throw refuse(`alarm ${alarmName} is not one of rekey's rollback alarms (rollback_on_failure)`);
+  if (secretId === undefined) return;
   const watched = alarm.Dimensions?.find((d) => d.Name === DIMENSIONS.secret)?.Value;
   if (watched !== secretId)
     throw refuse(`alarm ${alarmName} watches ${watched ?? 'no secret'}, not ${secretId}`);
+  checkRollbackRoute(secretId, alarmName, deps);
+}
+
+/** The key is this deployment's, and the deployed inventory lets its alarm roll it back. */
+function checkRollbackRoute(secretId: string, alarmName: string, deps: RollbackDeps): void {
+  const refuse = (why: string) =>
+    new RollbackRefusedError(
+      `refused a rollback of ${secretId} from alarm ${alarmName}: ${why}; nothing was changed.`,
+      { secretId },
+    );
   const route = deps.routes.find(secretId);
   if (!route) throw refuse(`${secretId} is not one of this deployment's keys`);
   if (!route.rollbackOnFailure)
@@ -329,11 +422,19 @@ const AlarmNotificationSchema = z.object({
   Trigger: z.object({ Dimensions: z.array(z.object({ name: z.string(), value: z.string() })).default([]) }),
 });
 
+/** A fleet alarm's notification: which keys it is about is CloudWatch's to say (its contributors). */
+export interface AlarmContributorsRequest {
+  alarmName: string;
+}
+
 /**
- * A rollback request from a direct invocation, or from an SNS-delivered CloudWatch alarm entering ALARM
- * (its SecretName dimension names the key). Undefined for alarm transitions that call for nothing.
+ * A rollback request from a direct invocation, or from an SNS-delivered CloudWatch alarm entering ALARM:
+ * a per-key alarm's SecretName dimension names the key; a fleet alarm (no SecretName dimension) yields its
+ * name, for its contributors. Undefined for alarm transitions that call for nothing.
  */
-export function rollbackRequestFromEvent(event: unknown): RollbackRequest | undefined {
+export function rollbackRequestFromEvent(
+  event: unknown,
+): RollbackRequest | AlarmContributorsRequest | undefined {
   const records = (event as { Records?: Array<{ Sns?: { Message?: string } }> } | undefined)?.Records;
   if (!Array.isArray(records)) return event as RollbackRequest;
   const message = records[0]?.Sns?.Message;
@@ -349,11 +450,11 @@ export function rollbackRequestFromEvent(event: unknown): RollbackRequest | unde
   }
   if (alarm.NewStateValue !== 'ALARM') return undefined;
   const secret = alarm.Trigger.Dimensions.find((d) => d.name === DIMENSIONS.secret)?.value;
-  if (!secret)
-    throw new InvalidInputError(
-      'INVALID_EVENT',
-      `rollback: the alarm has no ${DIMENSIONS.secret} dimension; wire only per-key auth-failure alarms to rollback.`,
-      { field: 'Trigger.Dimensions' },
-    );
-  return { secretId: secret, revokeNow: false };
+  if (secret) return { secretId: secret, revokeNow: false };
+  if (alarm.AlarmName) return { alarmName: alarm.AlarmName };
+  throw new InvalidInputError(
+    'INVALID_EVENT',
+    `rollback: the alarm has no ${DIMENSIONS.secret} dimension and names no alarm; wire only rekey's auth-failure alarms to rollback.`,
+    { field: 'Trigger.Dimensions' },
+  );
 }

@@ -5,6 +5,8 @@ export const SINGLE_KEY_OPT_IN = 'accept-interruption';
 export const TAGS = {
   /** Grace period before the previous key is revoked ("1h", "15m"); set by the stack from the inventory. */
   gracePeriod: 'rekey:grace-period',
+  /** The rekey deployment (its machinery stack's name) that created the secret; set by the stack. */
+  deployment: 'rekey:deployment',
   /**
    * Set by `rekey rotate --emergency` before RotateSecret, as "<grace> <version id>": the grace the
    * finishSecret of that version — and only that one — uses, then removes.

@@ -35,6 +35,7 @@ export function createRekeyApp(props: AppProps = {}): { app: App; stack: RekeySt
       security: audiences('security'),
       appTeam: audiences('app_team'),
     },
+    keyStacks: inventory.key_stacks,
     providerEndpoints: Object.fromEntries(
       Object.entries(inventory.providers).map(([name, settings]) => [name, settings.endpoint]),
     ),

@@ -85,6 +85,8 @@ const FIX: Record<string, string> = {
     'list the IAM principal ARNs (patterns with * allowed) of the apps that read the key, e.g. ["arn:aws:iam::123456789012:role/notification-service-*"]',
   operators:
     'list the IAM principal ARNs (patterns with * allowed) of the people who run rekey import and rekey rotate --emergency, e.g. ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_RekeyOperator_*"]',
+  key_stacks:
+    'write a whole number from 1 to 100: how many stacks hold the keys (the synth error for a large inventory suggests one)',
   secret: 'write the name or vault_path of an api_keys entry',
   schedule: 'write a 5-field cron such as "0 2 1 * *", or cron(...) / rate(...)',
   grace_period: 'write a duration such as 1h or 15m, shorter than the rotation interval',
@@ -287,6 +289,11 @@ export const InventorySchema = z
      * and tags (and read, where `readers` is set).
      */
     operators: z.array(PrincipalPattern).default([]),
+    /**
+     * How many CloudFormation stacks hold the keys (RekeyStackProps.keyStacks): 1 keeps them beside the
+     * machinery (up to ~55 keys); more spreads them by a hash of their names. Choose once, with room.
+     */
+    key_stacks: z.number().int().min(1).max(100).default(1),
   })
   .strict();
 

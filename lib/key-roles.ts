@@ -18,6 +18,11 @@ export function roleArn(scope: Construct, name: string): string {
 export interface KeyRolesProps {
   /** The inventory entry, resolved. */
   readonly plan: ManagedKeyPlan;
+  /**
+   * The roles' names (`keyRoleNames` of the deployment's stack name and the key's name).
+   * @default - keyRoleNames of this stack's name
+   */
+  readonly names?: NonNullable<KeyRoute['roles']>;
   /** The managed secret's ARN. */
   readonly secretArn: string;
   /** The managed secret's KMS key; none for aws/secretsmanager. */
@@ -51,7 +56,7 @@ export class KeyRoles extends Construct {
     super(scope, id);
     const { plan } = props;
     const stack = Stack.of(this);
-    this.names = keyRoleNames(stack.stackName, plan.name);
+    this.names = props.names ?? keyRoleNames(stack.stackName, plan.name);
     const trust = (roles: readonly iam.IRole[]) =>
       new iam.CompositePrincipal(...roles.map((role) => new iam.ArnPrincipal(role.roleArn)));
     this.rotation = new iam.Role(this, 'Rotation', {

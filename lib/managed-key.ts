@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { KeyRoute } from '../lambdas/routes.js';
 import { PLACEHOLDER } from '../lambdas/secret-format.js';
 import { SINGLE_KEY_OPT_IN, TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
@@ -60,6 +61,12 @@ export interface ManagedKeyProps {
    * its own key (`plan.existingKmsKeyArn`).
    */
   readonly encryptionKey: kms.IKey;
+  /**
+   * The name of the stack with rekey's machinery: the key's role names and its `rekey:deployment` tag
+   * derive from it, wherever the key's own resources live.
+   * @default - the name of the stack the key is in
+   */
+  readonly deployment?: string;
 }
 
 /**
@@ -87,6 +94,8 @@ export class ManagedKey extends Construct {
     const { plan, rotationFunction } = props;
     this.plan = plan;
     const stack = Stack.of(this);
+    const deployment = props.deployment ?? stack.stackName;
+    const roleNames = keyRoleNames(deployment, plan.name);
     if (plan.existingSecretArn) {
       const encryptionKey = plan.existingKmsKeyArn
         ? kms.Key.fromKeyArn(this, 'ExistingKey', plan.existingKmsKeyArn)
@@ -105,7 +114,9 @@ export class ManagedKey extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
       Tags.of(secret).add(TAGS.gracePeriod, plan.gracePeriod);
-      this.protect(secret);
+      // The key-age monitor may list the versions of the secrets that carry its deployment's name.
+      Tags.of(secret).add(TAGS.deployment, deployment);
+      this.protect(secret, roleNames);
       if (plan.singleKey) Tags.of(secret).add(TAGS.singleKey, SINGLE_KEY_OPT_IN);
       if (!plan.imported) {
         Validations.of(secret).acknowledge({
@@ -133,6 +144,7 @@ export class ManagedKey extends Construct {
     });
     this.roles = new KeyRoles(this, 'Roles', {
       plan,
+      names: roleNames,
       secretArn: this.secret.secretArn,
       ...(this.secret.encryptionKey ? { secretKey: this.secret.encryptionKey } : {}),
       rotatorSecretArn: this.rotatorSecretArn,
@@ -174,9 +186,8 @@ export class ManagedKey extends Construct {
    * hold whatever identity policies elsewhere in the account say. BlockPublicPolicy refuses any later
    * policy that would open the secret to other accounts.
    */
-  private protect(secret: secretsmanager.Secret): void {
+  private protect(secret: secretsmanager.Secret, names: NonNullable<KeyRoute['roles']>): void {
     const { plan } = this;
-    const names = keyRoleNames(Stack.of(this).stackName, plan.name);
     const keyRoles = [roleArn(this, names.rotation), roleArn(this, names.revocation)];
     const operators = plan.operators ?? [];
     secret.addToResourcePolicy(

@@ -9,16 +9,21 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { formatDuration } from '../lambdas/duration.js';
 import { InvalidInputError } from '../lambdas/errors.js';
 import { providerEndpointVariable } from '../lambdas/providers/index.js';
+import { TAGS } from '../lambdas/tags.js';
+import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
 import { AlertTopics, type Audience } from './alert-topics.js';
+import { FleetAlarms, fleetAlarmSpecs, MetricsInsightsWidget } from './fleet-alarms.js';
 import { RekeyFunction } from './function.js';
-import { KEY_AGE_FACTOR, keyRouteOf, type ManagedKeyPlan } from './inventory.js';
+import { keyRouteOf, type ManagedKeyPlan } from './inventory.js';
 import { keyRoleNames, roleArn } from './key-roles.js';
+import { KEY_STACK_FIXED_RESOURCES, KeyStack, keyStackIndex } from './key-stack.js';
 import { LeaseTable } from './lease-table.js';
 import { ManagedKey } from './managed-key.js';
 import { Revocation } from './revocation.js';
+
+export { AUTH_FAILURE_SPIKE_FACTOR } from './fleet-alarms.js';
 
 export interface RekeyStackProps extends StackProps {
   /** The keys to manage: `resolveInventory` of the inventory. */
@@ -33,58 +38,91 @@ export interface RekeyStackProps extends StackProps {
    * @default - each provider's public API
    */
   readonly providerEndpoints?: Record<string, string>;
+  /**
+   * How many stacks hold the keys. 1: the keys live in this stack, beside the machinery. More: each key's
+   * resources go to one of `keyStacks` sibling stacks (`<stack>-Keys-01`…), chosen by a hash of the key's
+   * name — stable while the count stays the same; changing it moves keys between stacks, which CloudFormation
+   * cannot do in place (a retained secret blocks its re-creation), so pick a count with room to grow.
+   * @default 1
+   */
+  readonly keyStacks?: number;
 }
 
 /**
- * Lets `fn` assume exactly `roles` (its keys' roles), and only from inside the function: the condition
- * `lambda:SourceFunctionArn` (which Lambda puts in the context of every call its execution environment
- * makes) keeps the function role's credentials from assuming them anywhere else. A policy of its own in the
+ * Lets `fn` assume the key roles named `pattern` (`rekey-rot-*` or `rekey-rev-*`), and only from inside the
+ * function: the condition `lambda:SourceFunctionArn` (which Lambda puts in the context of every call its
+ * execution environment makes) keeps the function role's credentials from assuming them anywhere else. A
+ * pattern, not a list, so the policy stays the same size for any number of keys (a role's inline policies
+ * hold 10,240 characters: about 130 role ARNs); which key roles a function may really assume is what their
+ * trust policies say — each names only its own function roles (KeyRoles). A policy of its own in the
  * function's construct: it names the function's ARN, which the function's default policy cannot (the
  * function depends on that policy), and resources that depend on the function construct wait for it.
  */
-function grantAssumeKeyRoles(fn: RekeyFunction, functionArn: string, roles: readonly iam.IRole[]): void {
-  if (roles.length === 0) return;
+function grantAssumeKeyRoles(fn: RekeyFunction, functionArn: string, pattern: string): void {
+  const resource = roleArn(fn, pattern);
   new iam.Policy(fn, 'AssumeKeyRoles', {
     roles: [fn.role],
     statements: [
       new iam.PolicyStatement({
         actions: ['sts:AssumeRole'],
-        resources: roles.map((role) => role.roleArn),
+        resources: [resource],
         conditions: { ArnEquals: { 'lambda:SourceFunctionArn': functionArn } },
       }),
     ],
+  });
+  Validations.of(fn).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/${pattern}]`,
+    reason:
+      "The key roles' name pattern, so the grant stays one statement for any number of keys; each key role's trust policy names only this stack's function roles, and lambda:SourceFunctionArn keeps the grant inside the function.",
   });
 }
 
 /** Secrets Manager reports these rotation outcomes through CloudTrail (best effort). */
 const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'];
 
+/** Characters of role names a rotator secret's resource policy spends before it names patterns instead. */
+const ROTATOR_POLICY_NAMES_BUDGET = 12_000;
+
 /** Resources CloudFormation allows in one stack. */
 export const CLOUDFORMATION_RESOURCE_LIMIT = 500;
 
 /**
- * What one stack's template holds, at most: the machinery, per provider (its rotation function, role,
- * policies, log group, alarms), per key (secret, resource policy, invoke permission, two roles and their
- * policies, rotation schedule, alarms) and per distinct rotator secret (its resource policy). Exact for the
- * largest key (created secret, imported, alert_on_failure); test/lib/limits.test.ts checks it against synth.
+ * What one stack's template holds, at most: the machinery (fleet alarms among it), per provider (its
+ * rotation function, role, policies, log group, alarms), per key (secret, resource policy, invoke
+ * permission, two roles and their policies, rotation schedule) and per distinct rotator secret (its
+ * resource policy). Exact for the largest key (created secret, imported); test/lib/limits.test.ts checks it
+ * against synth. The fleet alarms (lib/fleet-alarms.ts) come on top: one per rule and distinct setting.
  */
-export const TEMPLATE_RESOURCES = { fixed: 42, perProvider: 7, perKey: 14, perRotatorSecret: 1 } as const;
+export const TEMPLATE_RESOURCES = { fixed: 42, perProvider: 7, perKey: 8, perRotatorSecret: 1 } as const;
 
-/** The most resources `keys` can put in the template (see TEMPLATE_RESOURCES). */
-export function estimatedResources(keys: readonly ManagedKeyPlan[]): number {
+/** The most resources `keys` can put in the template of a stack that holds them and the machinery. */
+export function estimatedResources(keys: readonly ManagedKeyPlan[], keysHere = keys.length): number {
   const providers = new Set(keys.map((k) => k.provider)).size;
   const rotators = new Set(keys.map((k) => k.rotatorSecret)).size;
   const r = TEMPLATE_RESOURCES;
-  return r.fixed + r.perProvider * providers + r.perKey * keys.length + r.perRotatorSecret * rotators;
+  const alarms = fleetAlarmSpecs(keys).length;
+  return r.fixed + alarms + r.perProvider * providers + r.perKey * keysHere + r.perRotatorSecret * rotators;
 }
 
-/** The auth-failure alarm fires above this many times the key's baseline of failures per 5 minutes. */
-export const AUTH_FAILURE_SPIKE_FACTOR = 3;
+/** How many keys a stack of their own holds within CloudFormation's limit. */
+export const KEYS_PER_KEY_STACK = Math.floor(
+  (CLOUDFORMATION_RESOURCE_LIMIT - KEY_STACK_FIXED_RESOURCES) / TEMPLATE_RESOURCES.perKey,
+);
 
 /**
- * rekey in one stack: from the resolved inventory to rotation functions per provider, managed secrets with
- * their rotation schedules, the revocation machinery, the key-age monitor, the guide's five monitoring
- * rules as alarms on SNS topics per audience, and a dashboard.
+ * The `key_stacks` to suggest for `keys` keys: enough that a hash spread (which is uneven) stays within
+ * KEYS_PER_KEY_STACK per stack, with room to grow by half.
+ */
+export function suggestedKeyStacks(keys: number): number {
+  return Math.max(2, Math.ceil((keys * 1.5) / (KEYS_PER_KEY_STACK * 0.8)));
+}
+
+/**
+ * rekey's deployment: from the resolved inventory to rotation functions per provider, managed secrets with
+ * their rotation schedules (here, or spread over `keyStacks` sibling stacks), the revocation machinery, the
+ * key-age monitor, the guide's five monitoring rules as fleet alarms on SNS topics per audience, and a
+ * dashboard. Nothing here grows with the number of keys but what must (routes in the functions' bundles,
+ * one alarm per distinct alarm setting); per-key resources live with their keys.
  */
 export class RekeyStack extends Stack {
   readonly keyEncryption: kms.Key;
@@ -95,31 +133,24 @@ export class RekeyStack extends Stack {
   readonly rotationFunctions = new Map<string, RekeyFunction>();
   readonly keys: ManagedKey[] = [];
   readonly keyAgeMonitor: RekeyFunction;
+  /** The stacks that hold the keys when `keyStacks` is more than 1. */
+  readonly keyStacks: KeyStack[] = [];
+  readonly fleetAlarms: FleetAlarms;
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: RekeyStackProps) {
     super(scope, id, props);
     if (props.keys.length === 0)
       throw new Error('`keys` must list at least one key; add entries to api_keys');
-    // Refused before anything is built: CloudFormation would refuse the template only after a long synth.
-    const estimate = estimatedResources(props.keys);
-    if (estimate > CLOUDFORMATION_RESOURCE_LIMIT) {
-      const r = TEMPLATE_RESOURCES;
-      const providers = new Set(props.keys.map((k) => k.provider)).size;
-      const rotators = new Set(props.keys.map((k) => k.rotatorSecret)).size;
-      const fit = Math.floor(
-        (CLOUDFORMATION_RESOURCE_LIMIT -
-          r.fixed -
-          r.perProvider * providers -
-          r.perRotatorSecret * rotators) /
-          r.perKey,
-      );
+    const keyStacks = props.keyStacks ?? 1;
+    if (!Number.isInteger(keyStacks) || keyStacks < 1 || keyStacks > 100)
       throw new InvalidInputError(
         'INVALID_INPUT',
-        `the inventory's ${props.keys.length} keys need up to ${estimate} CloudFormation resources, and one stack holds ${CLOUDFORMATION_RESOURCE_LIMIT} (${r.fixed} for rekey's machinery, ${r.perProvider} per provider, ${r.perKey} per key, ${r.perRotatorSecret} per rotator secret): at most ${fit} of these keys fit in one stack. Split api_keys over several inventory files and deploy one stack per file: cdk deploy -c inventory=<file> -c stackName=<name>.`,
-        { field: 'api_keys' },
+        `key_stacks is ${keyStacks}; it must be a whole number from 1 to 100.`,
+        { field: 'key_stacks' },
       );
-    }
+    // Refused before anything is built: CloudFormation would refuse the template only after a long synth.
+    this.checkCapacity(props.keys, keyStacks);
     this.keyEncryption = new kms.Key(this, 'SecretsKey', {
       description: 'rekey: encrypts the managed API key secrets',
       enableKeyRotation: true,
@@ -201,54 +232,69 @@ export class RekeyStack extends Stack {
     });
 
     // Everything that acts on one key is held by that key's two roles (KeyRoles); the functions hold only
-    // what is not per key, and may assume exactly their keys' roles.
-    for (const plan of props.keys) {
-      const key = new ManagedKey(this, `Key-${plan.name}`, {
-        plan,
-        rotationFunction: this.rotationFunctions.get(plan.provider)!,
-        revocationFunctions: [this.revocation.revoker, this.revocation.rollback],
-        encryptionKey: this.keyEncryption,
+    // what is not per key, and may assume their keys' roles.
+    const keyProps = (plan: ManagedKeyPlan) => ({
+      plan,
+      rotationFunction: this.rotationFunctions.get(plan.provider)!,
+      revocationFunctions: [this.revocation.revoker, this.revocation.rollback],
+      encryptionKey: this.keyEncryption,
+      deployment: this.stackName,
+    });
+    if (keyStacks === 1) {
+      for (const plan of props.keys) this.keys.push(new ManagedKey(this, `Key-${plan.name}`, keyProps(plan)));
+    } else {
+      const byStack = Array.from({ length: keyStacks }, () => [] as ManagedKeyPlan[]);
+      for (const plan of props.keys) byStack[keyStackIndex(plan.name, keyStacks)]!.push(plan);
+      byStack.forEach((plans, i) => {
+        const suffix = `Keys-${String(i + 1).padStart(2, '0')}`;
+        const stack = new KeyStack(scope, `${id}-${suffix}`, {
+          ...(props.env ? { env: props.env } : {}),
+          stackName: `${this.stackName}-${suffix}`,
+          description: `rekey: managed keys ${i + 1} of ${keyStacks} of ${this.stackName}`,
+          deployment: this,
+        });
+        for (const plan of plans) this.keys.push(new ManagedKey(stack, `Key-${plan.name}`, keyProps(plan)));
+        this.keyStacks.push(stack);
       });
-      this.keys.push(key);
     }
     for (const [provider, fn] of this.rotationFunctions) {
-      const keys = this.keys.filter((k) => k.plan.provider === provider);
-      grantAssumeKeyRoles(
-        fn,
-        fn.functionArn,
-        keys.map((k) => k.roles.rotation),
-      );
+      if (props.keys.some((k) => k.provider === provider))
+        grantAssumeKeyRoles(fn, fn.functionArn, 'rekey-rot-*');
     }
-    grantAssumeKeyRoles(
-      this.revocation.revoker,
-      this.revocation.revokerArn,
-      this.keys.map((k) => k.roles.revocation),
-    );
-    grantAssumeKeyRoles(
-      this.revocation.rollback,
-      this.revocation.rollback.functionArn,
-      this.keys.map((k) => k.roles.revocation),
-    );
+    grantAssumeKeyRoles(this.revocation.revoker, this.revocation.revokerArn, 'rekey-rev-*');
+    grantAssumeKeyRoles(this.revocation.rollback, this.revocation.rollback.functionArn, 'rekey-rev-*');
     this.addRotatorSecretPolicies();
 
+    // The monitored keys ride in its bundle (an environment variable holds 4 KB: about 60 keys). It reads
+    // version metadata only, of the secrets this deployment tagged, and of the existing ones it names.
     this.keyAgeMonitor = new RekeyFunction(this, 'KeyAgeMonitor', {
       handler: 'monitor-key-age',
       description: 'rekey: publishes the age of every managed key (KeyAgeSeconds)',
-      environment: {
-        REKEY_MANAGED_SECRETS: this.toJsonString(
-          this.keys.map((k) => ({
-            name: k.plan.secretName,
-            ...(k.plan.existingSecretArn ? { arn: k.plan.existingSecretArn } : {}),
-          })),
-        ),
-      },
+      routes,
     });
     this.keyAgeMonitor.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['secretsmanager:ListSecretVersionIds'],
-        resources: this.keys.map((k) => k.secret.secretArn),
+        resources: [
+          this.formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+        conditions: { StringEquals: { [`aws:ResourceTag/${TAGS.deployment}`]: this.stackName } },
       }),
     );
+    const existing = props.keys.flatMap((k) => (k.existingSecretArn ? [k.existingSecretArn] : []));
+    if (existing.length)
+      this.keyAgeMonitor.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['secretsmanager:ListSecretVersionIds'], resources: existing }),
+      );
+    Validations.of(this.keyAgeMonitor.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*]',
+      reason: `Version metadata only (ListSecretVersionIds, never a value), of secrets tagged ${TAGS.deployment} = this stack's name: one statement for any number of keys.`,
+    });
     new events.Rule(this, 'KeyAgeSchedule', {
       description: 'rekey: hourly key-age audit',
       schedule: events.Schedule.rate(Duration.hours(1)),
@@ -259,14 +305,43 @@ export class RekeyStack extends Stack {
       new subscriptions.LambdaSubscription(this.revocation.rollback.function),
     );
     this.addAlarms();
-    this.dashboard = this.addDashboard();
+    this.fleetAlarms = new FleetAlarms(this, 'FleetAlarms', { keys: props.keys, topics: this.topics });
+    this.dashboard = this.addDashboard(props.keys);
+  }
+
+  /** Refuses an inventory whose stacks would exceed CloudFormation's 500 resources, naming the fix. */
+  private checkCapacity(keys: readonly ManagedKeyPlan[], keyStacks: number): void {
+    const r = TEMPLATE_RESOURCES;
+    const suggestion = suggestedKeyStacks(keys.length);
+    if (keyStacks === 1) {
+      const estimate = estimatedResources(keys);
+      if (estimate <= CLOUDFORMATION_RESOURCE_LIMIT) return;
+      const fit = Math.floor((CLOUDFORMATION_RESOURCE_LIMIT - estimatedResources(keys, 0)) / r.perKey);
+      throw new InvalidInputError(
+        'INVALID_INPUT',
+        `the inventory's ${keys.length} keys need up to ${estimate} CloudFormation resources, and one stack holds ${CLOUDFORMATION_RESOURCE_LIMIT} (${r.fixed} for rekey's machinery, ${r.perProvider} per provider, ${r.perKey} per key, ${r.perRotatorSecret} per rotator secret): at most ${fit} of these keys fit beside the machinery. Spread the keys over stacks of their own: set key_stacks: ${suggestion} in the inventory (up to ${KEYS_PER_KEY_STACK} keys each; choose it once, with room to grow — changing it moves keys between stacks).`,
+        { field: 'key_stacks' },
+      );
+    }
+    const counts = new Array<number>(keyStacks).fill(0);
+    for (const plan of keys) counts[keyStackIndex(plan.name, keyStacks)]!++;
+    const fullest = Math.max(...counts);
+    if (fullest > KEYS_PER_KEY_STACK)
+      throw new InvalidInputError(
+        'INVALID_INPUT',
+        `key_stacks: ${keyStacks} puts up to ${fullest} of the inventory's ${keys.length} keys in one stack, and a stack holds ${KEYS_PER_KEY_STACK} (${r.perKey} CloudFormation resources per key, ${CLOUDFORMATION_RESOURCE_LIMIT} per stack). Set key_stacks: ${Math.max(suggestion, keyStacks + 1)} — changing it moves keys between stacks, so before the keys are deployed, or by redeploying them.`,
+        { field: 'key_stacks' },
+      );
   }
 
   /**
    * One resource policy per distinct rotator secret (they hold provider admin credentials): GetSecretValue
    * denied to everyone but the rotation and revocation roles of the keys that use it and the inventory's
    * operators (`rekey import` checks a key with the rotator credential). Replaces any resource policy the
-   * secret had; BlockPublicPolicy refuses a later one that would open it to other accounts.
+   * secret had; BlockPublicPolicy refuses a later one that would open it to other accounts. A resource
+   * policy holds 20,480 characters: past about 120 keys on one rotator secret the roles are named by
+   * their name patterns instead (`rekey-rot-*`, `rekey-rev-*`), which also admits other rekey key roles of
+   * the account — each of which may read only its own rotator secret by its identity policy.
    */
   private addRotatorSecretPolicies(): void {
     const byRotator = new Map<string, ManagedKey[]>();
@@ -277,10 +352,10 @@ export class RekeyStack extends Stack {
       const slug = rotator.replace(/^arn:.*:secret:/, '').replace(/[^A-Za-z0-9]+/g, '-');
       const hash = createHash('sha256').update(rotator).digest('hex').slice(0, 8);
       const operators = [...new Set(keys.flatMap((k) => k.plan.operators ?? []))];
-      const readers = keys.flatMap((k) => [
-        roleArn(this, k.roles.names.rotation),
-        roleArn(this, k.roles.names.revocation),
-      ]);
+      const named = keys.flatMap((k) => [k.roles.names.rotation, k.roles.names.revocation]);
+      const readers = (
+        named.join('').length > ROTATOR_POLICY_NAMES_BUDGET ? ['rekey-rot-*', 'rekey-rev-*'] : named
+      ).map((name) => roleArn(this, name));
       // The condition names the roles by ARN string, so the policy need not wait for them.
       new secretsmanager.CfnResourcePolicy(this, `RotatorSecretPolicy-${slug}-${hash}`, {
         secretId: rotator,
@@ -367,106 +442,68 @@ export class RekeyStack extends Stack {
       // the topic policy already admits this account's rules.
       targets: [{ bind: () => ({ arn: this.topics.onCall.topicArn }) }],
     });
-
-    for (const key of this.keys) {
-      const { plan } = key;
-      const name = plan.name;
-      if (plan.alertOnFailure) {
-        this.alarm(
-          `RotationFailed-${name}`,
-          key.metricRotationFailures(),
-          0,
-          `rekey: rotation of ${plan.secretName} failed`,
-          ['onCall'],
-        );
-        this.alarm(
-          `RevocationGaveUp-${name}`,
-          key.metricRevocations('gave-up'),
-          0,
-          `rekey: revocation of the previous key of ${plan.secretName} gave up; revoke it by hand`,
-          ['onCall'],
-        );
-      }
-      // Rule 2, key older than 1.5 × rotation_frequency → security team.
-      const maxAge = Math.round(plan.frequencySeconds * KEY_AGE_FACTOR);
-      this.alarm(
-        `KeyTooOld-${name}`,
-        key.metricKeyAge(),
-        maxAge,
-        `rekey: the key in ${plan.secretName} is older than ${formatDuration(maxAge)} (1.5 × rotation_frequency)`,
-        ['security'],
-      );
-      // Rule 3, old key still in use after the grace period → application team.
-      this.alarm(
-        `PreviousKeyAfterGrace-${name}`,
-        key.metricPreviousKeyUseAfterGrace(),
-        0,
-        `rekey: apps still use the previous key of ${plan.secretName} after the ${plan.gracePeriod} grace period`,
-        ['appTeam'],
-      );
-      // Rule 4, auth-failure spike → page on-call (and roll back, when the inventory says so).
-      this.alarm(
-        `AuthFailureSpike-${name}`,
-        key.metricAuthFailures(),
-        AUTH_FAILURE_SPIKE_FACTOR * plan.authFailureBaseline,
-        `rekey: more than ${AUTH_FAILURE_SPIKE_FACTOR} × the baseline of ${plan.authFailureBaseline} auth failures per 5 minutes with ${plan.secretName}`,
-        plan.rollbackOnFailure ? ['onCall', 'rollback'] : ['onCall'],
-      );
-      // Rule 5, a revoked key was used → security team.
-      this.alarm(
-        `RevokedKeyUse-${name}`,
-        key.metricRevokedKeyUse(),
-        0,
-        `rekey: someone used a revoked key of ${plan.secretName}`,
-        ['security'],
-      );
-    }
   }
 
-  private addDashboard(): cloudwatch.Dashboard {
+  /**
+   * The fleet at a glance: the fleet alarms' states and, per rule, the keys that stand out (Metrics
+   * Insights, top 10) — widgets that do not grow with the number of keys. One key's story is `rekey status`.
+   */
+  private addDashboard(keys: readonly ManagedKeyPlan[]): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
-    for (const key of this.keys) {
-      const { plan } = key;
-      const days = (m: cloudwatch.IMetric) =>
-        new cloudwatch.MathExpression({
-          expression: 'age / 86400',
-          usingMetrics: { age: m },
-          label: 'age (days)',
-          period: Duration.hours(1),
-        });
-      dashboard.addWidgets(
-        new cloudwatch.TextWidget({
-          markdown: `### ${plan.name} — ${plan.secretName}\n${plan.providerLabel}, rotates ${plan.schedule.expression}, grace ${plan.gracePeriod}${plan.imported ? '' : ' — **not imported yet** (`rekey import`)'}. Next revocation: \`rekey status\`.`,
-          width: 24,
-          height: 2,
-        }),
-        new cloudwatch.SingleValueWidget({
-          title: 'Key age / last rotation (days ago)',
-          metrics: [days(key.metricKeyAge())],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Rotation failures and give-ups',
-          left: [key.metricRotationFailures(), key.metricRevocations('gave-up')],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Auth failures',
-          left: [key.metricAuthFailures()],
-          leftAnnotations: [{ value: AUTH_FAILURE_SPIKE_FACTOR * plan.authFailureBaseline, label: 'alarm' }],
-          width: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Revocations, old and revoked key use',
-          left: [
-            key.metricRevocations('revoked'),
-            key.metricPreviousKeyUseAfterGrace(),
-            key.metricRevokedKeyUse(),
-          ],
-          width: 6,
-        }),
-      );
-    }
+    const providers = [...new Set(keys.map((k) => k.providerLabel))].sort();
+    const top = (metric: string, statistic: 'SUM' | 'MAX', dimensions: string[] = [DIMENSIONS.secret]) =>
+      `SELECT ${statistic}(${metric}) FROM SCHEMA(${[METRIC_NAMESPACE, ...dimensions].join(', ')}) GROUP BY ${DIMENSIONS.secret} ORDER BY ${statistic}() DESC LIMIT 10`;
+    dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: `### rekey — ${keys.length} keys (${providers.join(', ')})\nFleet alarms: one per rule and setting; each key in breach is a contributor. One key's rotations, revocations and failures: \`rekey status <key>\`.`,
+        width: 24,
+        height: 2,
+      }),
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Fleet alarms',
+        alarms: this.fleetAlarms.asAlarms(),
+        width: 24,
+        height: 4,
+      }),
+    );
+    dashboard.addWidgets(
+      new MetricsInsightsWidget({
+        title: 'Oldest keys (age in seconds)',
+        query: top(METRICS.keyAgeSeconds, 'MAX'),
+        periodSeconds: 3600,
+        label: 'age',
+      }),
+      new MetricsInsightsWidget({
+        title: 'Auth failures per 5 minutes, top keys',
+        query: top(METRICS.authFailures, 'SUM'),
+        periodSeconds: 300,
+        label: 'auth failures',
+      }),
+      new MetricsInsightsWidget({
+        title: 'Rotation failures, top keys',
+        query: top(METRICS.rotationFailures, 'SUM'),
+        periodSeconds: 300,
+        label: 'rotation failures',
+      }),
+      new MetricsInsightsWidget({
+        title: 'Previous key used after grace, top keys',
+        query: top(METRICS.previousKeyUseAfterGrace, 'SUM'),
+        periodSeconds: 300,
+        label: 'previous key after grace',
+      }),
+      new MetricsInsightsWidget({
+        title: 'Revoked key used, top keys',
+        query: top(METRICS.revokedKeyUse, 'SUM'),
+        periodSeconds: 300,
+        label: 'revoked key use',
+      }),
+      new MetricsInsightsWidget({
+        title: 'Revocations by outcome',
+        query: `SELECT SUM(${METRICS.revocations}) FROM SCHEMA(${METRIC_NAMESPACE}, ${DIMENSIONS.outcome}, ${DIMENSIONS.secret}) GROUP BY ${DIMENSIONS.outcome}`,
+        periodSeconds: 3600,
+        label: 'revocations',
+      }),
+    );
     return dashboard;
   }
 }

@@ -1,14 +1,16 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
-import { monitoredSecretsFromEnv, publishKeyAges } from '../key-age.js';
+import { monitoredSecretsOf, publishKeyAges } from '../key-age.js';
 import { rootLogger } from '../logger.js';
+import { bundledRoutes } from '../routes.js';
 
 const secretsManager = new SecretsManagerClient({});
 const logger = rootLogger.child({ function: 'rekey-key-age' });
+const secrets = monitoredSecretsOf(bundledRoutes().routes);
 
 /** Scheduled hourly by the stack: publishes the age of every managed key for the "approaching max age" alarm. */
 export const handler = middy(async () => {
-  await publishKeyAges(monitoredSecretsFromEnv(), {
+  await publishKeyAges(secrets, {
     secretsManager,
     logger,
     emit: (line) => process.stdout.write(`${line}\n`),

@@ -38,14 +38,17 @@ const clients = {
 };
 
 /**
- * Rollback: invoked directly with `{ secretId, revokeNow? }`, or by SNS carrying a CloudWatch alarm whose
- * SecretName dimension names the key (the stack wires `rollback_on_failure` keys' auth-failure alarms here).
+ * Rollback: invoked directly with `{ secretId, revokeNow? }`, or by SNS carrying a CloudWatch alarm — a
+ * per-key alarm whose SecretName dimension names the key, or the stack's fleet auth-failure alarm of the
+ * `rollback_on_failure` keys, whose contributors in ALARM are the keys.
  */
-export const handler = middy(async (event: unknown): Promise<RollbackReport | undefined> => {
-  if (!config)
-    throw new InvalidInputError(
-      'INVALID_INPUT',
-      'the rollback function needs REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN and REKEY_REVOKER_ARN; deploy it with the rekey stack.',
-    );
-  return rollbackFromEvent(event, { ...clients, config, logger });
-});
+export const handler = middy(
+  async (event: unknown): Promise<RollbackReport | RollbackReport[] | undefined> => {
+    if (!config)
+      throw new InvalidInputError(
+        'INVALID_INPUT',
+        'the rollback function needs REKEY_SCHEDULE_GROUP, REKEY_SCHEDULER_ROLE_ARN and REKEY_REVOKER_ARN; deploy it with the rekey stack.',
+      );
+    return rollbackFromEvent(event, { ...clients, config, logger });
+  },
+);

@@ -26,14 +26,12 @@ interface Datapoint {
  * Logs extracts them from Lambda and app output — so the rekey client is tested exactly as it ships, with no
  * PutMetricData permission. Reading is **GetMetricData** over the real wire protocol (AWS JSON 1.0,
  * `GraniteServiceVersion20100801`) for metric-stat queries with Sum/SampleCount/Average/Minimum/Maximum.
- * Metric math, alarms and PutMetricData are out of scope.
+ * DescribeAlarms and DescribeAlarmContributors read alarms put in-process; metric math, alarm evaluation and
+ * PutMetricData are out of scope.
  */
 export class CloudWatchService implements AwsService {
   readonly signingNames = ['monitoring'] as const;
-  private readonly alarms = new Map<
-    string,
-    { name: string; dimensions: Record<string, string>; actions: string[]; state: string }
-  >();
+  private readonly alarms = new Map<string, LoopbackAlarm>();
   /** By metric identity (namespace, name, dimension set): a query reads only its own series. */
   private readonly series = new Map<string, Datapoint[]>();
 
@@ -90,6 +88,8 @@ export class CloudWatchService implements AwsService {
           return jsonResponse(this.getMetricData(input), CONTENT_TYPE);
         case 'GraniteServiceVersion20100801.DescribeAlarms':
           return jsonResponse(this.describeAlarms(input), CONTENT_TYPE);
+        case 'GraniteServiceVersion20100801.DescribeAlarmContributors':
+          return jsonResponse(this.describeAlarmContributors(input), CONTENT_TYPE);
         default:
           throw new AwsServiceError(
             'InvalidAction',
@@ -110,16 +110,27 @@ export class CloudWatchService implements AwsService {
   }
 
   /**
-   * An alarm as the stack deploys it (in-process: the loopback has no PutMetricAlarm), in `state`. Metric
-   * alarms are not evaluated here; tests and the rehearsal set their state.
+   * An alarm as the stack deploys it (in-process: the loopback has no PutMetricAlarm), in `state`: a per-key
+   * metric alarm (`dimensions`) or a fleet alarm on a Metrics Insights `query`, whose `contributors` in
+   * ALARM are the series (their labels) in breach. Alarms are not evaluated here; tests and the rehearsal
+   * set their state.
    */
   putAlarm(alarm: {
     name: string;
-    dimensions: Record<string, string>;
+    dimensions?: Record<string, string>;
+    query?: string;
     actions: string[];
     state?: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+    contributors?: Array<Record<string, string>>;
   }): void {
-    this.alarms.set(alarm.name, { ...alarm, state: alarm.state ?? 'OK' });
+    this.alarms.set(alarm.name, {
+      name: alarm.name,
+      dimensions: alarm.dimensions ?? {},
+      ...(alarm.query ? { query: alarm.query } : {}),
+      actions: alarm.actions,
+      state: alarm.state ?? 'OK',
+      contributors: alarm.contributors ?? [],
+    });
   }
 
   setAlarmState(name: string, state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA'): void {
@@ -137,8 +148,37 @@ export class CloudWatchService implements AwsService {
         AlarmArn: `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:${a.name}`,
         StateValue: a.state,
         AlarmActions: a.actions,
-        Dimensions: Object.entries(a.dimensions).map(([Name, Value]) => ({ Name, Value })),
+        ...(a.query
+          ? { Metrics: [{ Id: 'q', Expression: a.query, Period: 300, ReturnData: true }] }
+          : { Dimensions: Object.entries(a.dimensions).map(([Name, Value]) => ({ Name, Value })) }),
       })),
+    };
+  }
+
+  /**
+   * As CloudWatch answers: the contributors in ALARM of a multi-time-series alarm (ResourceNotFound for an
+   * alarm that does not exist), a page at a time.
+   */
+  private describeAlarmContributors(input: Record<string, unknown>): unknown {
+    const alarm = this.alarms.get(String(input.AlarmName ?? ''));
+    if (!alarm)
+      throw new AwsServiceError(
+        'ResourceNotFoundException',
+        `Alarm ${String(input.AlarmName)} does not exist.`,
+        404,
+      );
+    const start = input.NextToken === undefined ? 0 : Number(input.NextToken);
+    if (!Number.isInteger(start) || start < 0 || start > alarm.contributors.length)
+      throw new AwsServiceError('InvalidNextToken', 'The next token specified is invalid.');
+    const page = alarm.contributors.slice(start, start + CONTRIBUTORS_PAGE);
+    const next = start + page.length;
+    return {
+      AlarmContributors: page.map((attributes, i) => ({
+        ContributorId: `c${String(start + i).padStart(4, '0')}`,
+        ContributorAttributes: attributes,
+        StateReason: 'Threshold Crossed',
+      })),
+      ...(next < alarm.contributors.length ? { NextToken: String(next) } : {}),
     };
   }
 
@@ -193,6 +233,18 @@ export class CloudWatchService implements AwsService {
     };
   }
 }
+
+interface LoopbackAlarm {
+  name: string;
+  dimensions: Record<string, string>;
+  query?: string;
+  actions: string[];
+  state: string;
+  contributors: Array<Record<string, string>>;
+}
+
+/** Contributors per DescribeAlarmContributors page: small, so callers meet NextToken. */
+const CONTRIBUTORS_PAGE = 2;
 
 const seriesKey = (namespace: string, metric: string, dimensions: string): string =>
   `${namespace}\0${metric}\0${dimensions}`;

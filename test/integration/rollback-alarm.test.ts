@@ -40,7 +40,8 @@ describe('rollback from an alarm notification (issue 13, finding 4)', () => {
       state: 'ALARM',
     });
     const report = await rollbackFromEvent(notification(env.secretName), deps());
-    assert.equal(report?.restoredKeyId, previous.keyId);
+    assert.ok(report && !Array.isArray(report));
+    assert.equal(report.restoredKeyId, previous.keyId);
     assert.equal(await currentKeyId(), previous.keyId);
   });
 
@@ -99,5 +100,75 @@ describe('rollback from an alarm notification (issue 13, finding 4)', () => {
     const { cloudWatch: _cw, ...withoutCloudWatch } = deps();
     assert.equal(await rollbackFromEvent(notification(env.secretName), withoutCloudWatch), undefined);
     assert.equal(await currentKeyId(), before);
+  });
+
+  describe('a fleet alarm (Metrics Insights, grouped by SecretName): its contributors are the keys', () => {
+    const FLEET = 'rekey-AuthFailureSpike-fleet';
+    const fleetNotification = () => ({
+      Records: [
+        {
+          Sns: {
+            Message: JSON.stringify({
+              AlarmName: FLEET,
+              NewStateValue: 'ALARM',
+              Trigger: { Dimensions: [] },
+            }),
+          },
+        },
+      ],
+    });
+    const putFleetAlarm = (state: 'OK' | 'ALARM', contributors: string[], actions = [rollbackTopicArn]) =>
+      env.aws.cloudWatch.putAlarm({
+        name: FLEET,
+        query:
+          'SELECT SUM(AuthFailures) FROM SCHEMA(Rekey, SecretName) GROUP BY SecretName ORDER BY SUM() DESC',
+        actions,
+        state,
+        contributors: contributors.map((SecretName) => ({ SecretName })),
+      });
+
+    it('rolls back the deployment’s contributor in ALARM, refusing (and alerting) the others, over every page', async () => {
+      const previous = await env.read('AWSPREVIOUS');
+      // Three contributors: two pages of DescribeAlarmContributors; two keys this deployment does not have.
+      putFleetAlarm('ALARM', ['prod/other/api-key', 'prod/elsewhere/key', env.secretName]);
+      const reports = await rollbackFromEvent(fleetNotification(), deps());
+      assert.ok(Array.isArray(reports));
+      assert.deepEqual(
+        reports.map((r) => r.restoredKeyId),
+        [previous.keyId],
+      );
+      assert.equal(await currentKeyId(), previous.keyId);
+      const refused = env.alerts().filter((a) => a.message.event === 'rollback-refused');
+      assert.deepEqual(refused.map((a) => a.message.secret).sort(), [
+        'prod/elsewhere/key',
+        'prod/other/api-key',
+      ]);
+      for (const a of refused) assert.match(String(a.message.detail), /is not one of this deployment's keys/);
+    });
+
+    it('changes nothing for a fleet alarm in OK, or one that is not a rollback alarm', async () => {
+      const before = await currentKeyId();
+      putFleetAlarm('OK', [env.secretName]);
+      assert.deepEqual(await rollbackFromEvent(fleetNotification(), deps()), []);
+      putFleetAlarm('ALARM', [env.secretName], ['arn:aws:sns:us-east-1:123456789012:rekey-on-call']);
+      assert.deepEqual(await rollbackFromEvent(fleetNotification(), deps()), []);
+      assert.equal(await currentKeyId(), before);
+      const details = env
+        .alerts()
+        .filter((a) => a.message.event === 'rollback-refused')
+        .map((a) => String(a.message.detail));
+      assert.equal(details.length, 2);
+      assert.match(details[0]!, /is OK, not ALARM/);
+      assert.match(details[1]!, /not one of rekey's rollback alarms/);
+    });
+
+    it('a second delivery of the same notification restores nothing more', async () => {
+      putFleetAlarm('ALARM', [env.secretName]);
+      const first = await rollbackFromEvent(fleetNotification(), deps());
+      assert.equal((first as unknown[]).length, 1);
+      const restored = await currentKeyId();
+      assert.deepEqual(await rollbackFromEvent(fleetNotification(), deps()), []);
+      assert.equal(await currentKeyId(), restored, 'not undone by the duplicate');
+    });
   });
 });

@@ -5,7 +5,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { monitoredSecretsFromEnv, publishKeyAges } from '../../lambdas/key-age.js';
+import { monitoredSecretsOf, publishKeyAges } from '../../lambdas/key-age.js';
 import { Logger } from '../../lambdas/logger.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { ManualClock } from '../../local/clock.js';
@@ -97,14 +97,21 @@ describe('key-age monitor', () => {
     assert.equal(lines.length, 1, 'prod/old was still published');
   });
 
-  it('refuses a missing or malformed REKEY_MANAGED_SECRETS, naming the variable', () => {
-    assert.throws(() => monitoredSecretsFromEnv({}), /REKEY_MANAGED_SECRETS must be a JSON list/);
-    assert.throws(
-      () => monitoredSecretsFromEnv({ REKEY_MANAGED_SECRETS: '[{"arn":"a"}]' }),
-      /REKEY_MANAGED_SECRETS/,
+  it('monitors the keys its bundle names — by name, and by ARN for an existing secret — and refuses an empty bundle', () => {
+    const route = {
+      name: 'x',
+      secretName: 'prod/x',
+      provider: 'sendgrid',
+      rotatorSecret: 'r',
+      options: {},
+      singleKey: false,
+      gracePeriod: '1h',
+      rollbackOnFailure: false,
+    };
+    assert.deepEqual(
+      monitoredSecretsOf([route, { ...route, name: 'y', secretName: 'prod/y', secretArn: 'arn:y' }]),
+      [{ name: 'prod/x' }, { name: 'prod/y', arn: 'arn:y' }],
     );
-    assert.deepEqual(monitoredSecretsFromEnv({ REKEY_MANAGED_SECRETS: '[{"name":"x","arn":"a"}]' }), [
-      { name: 'x', arn: 'a' },
-    ]);
+    assert.throws(() => monitoredSecretsOf([]), /names no keys \(rekey-routes\.json\)/);
   });
 });

@@ -4,10 +4,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createRekeyApp } from '../../lib/app.js';
 import { PROJECT_ROOT } from '../../lib/function.js';
-import { CLOUDFORMATION_RESOURCE_LIMIT, estimatedResources } from '../../lib/rekey-stack.js';
+import { KEY_STACK_FIXED_RESOURCES, keyStackIndex } from '../../lib/key-stack.js';
+import {
+  CLOUDFORMATION_RESOURCE_LIMIT,
+  estimatedResources,
+  suggestedKeyStacks,
+  TEMPLATE_RESOURCES,
+} from '../../lib/rekey-stack.js';
 
 interface Key {
   provider: 'SendGrid' | 'Twilio';
@@ -18,7 +25,7 @@ interface Key {
 }
 
 /** An inventory file of `keys` (SendGrid or Twilio), returning its path. */
-function inventoryOf(keys: Key[]): string {
+function inventoryOf(keys: Key[], header = ''): string {
   const entries = keys
     .map(
       (k, i) =>
@@ -36,7 +43,7 @@ function inventoryOf(keys: Key[]): string {
     )
     .join('');
   const path = join(mkdtempSync(join(tmpdir(), 'rekey-limits-')), 'rekey.yaml');
-  writeFileSync(path, `api_keys:\n${entries}rotation_schedules:\n${schedules}`);
+  writeFileSync(path, `${header}api_keys:\n${entries}rotation_schedules:\n${schedules}`);
   return path;
 }
 
@@ -70,22 +77,77 @@ describe('one stack within CloudFormation’s 500 resources', () => {
   });
 
   it('an inventory that would exceed 500 resources is refused before the stack is built, with the limit and the fix', () => {
-    const keys = Array.from({ length: 40 }, (): Key => ({ provider: 'SendGrid', rotator: 'r/sg' }));
+    const keys = Array.from({ length: 60 }, (): Key => ({ provider: 'SendGrid', rotator: 'r/sg' }));
     const started = Date.now();
     assert.throws(
       () => synth(inventoryOf(keys)),
       (error: Error) =>
         error.message.includes(`one stack holds ${CLOUDFORMATION_RESOURCE_LIMIT}`) &&
-        /the inventory's 40 keys need up to 610 CloudFormation resources.*at most 32 of these keys fit in one stack\. Split api_keys over several inventory files and deploy one stack per file: cdk deploy -c inventory=<file> -c stackName=<name>\./.test(
+        /the inventory's 60 keys need up to 536 CloudFormation resources.*at most 55 of these keys fit beside the machinery\. Spread the keys over stacks of their own: set key_stacks: 2 in the inventory \(up to 62 keys each; choose it once, with room to grow — changing it moves keys between stacks\)\./.test(
           error.message,
         ),
     );
     assert.ok(Date.now() - started < 10_000, 'refused in seconds');
     // The largest inventory that fits still synthesizes within the limit.
-    const fits = synth(inventoryOf(keys.slice(0, 32)));
+    const fits = synth(inventoryOf(keys.slice(0, 55)));
     assert.ok(
       Object.keys(Template.fromStack(fits).toJSON().Resources).length <= CLOUDFORMATION_RESOURCE_LIMIT,
     );
+  });
+});
+
+describe('a thousand keys over key stacks', () => {
+  const resourcesOf = (stack: Stack) =>
+    Template.fromStack(stack).toJSON().Resources as Record<string, unknown>;
+  const many = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, i): Key => ({ provider: i % 2 ? 'Twilio' : 'SendGrid', rotator: i % 2 ? 'r/tw' : 'r/sg' }),
+    );
+
+  it('1,000 keys synthesize: every stack within 500 resources, the machinery the same size as for 60 keys, six fleet alarms', () => {
+    const big = synth(inventoryOf(many(1000), `key_stacks: ${suggestedKeyStacks(1000)}\n`));
+    assert.equal(big.keyStacks.length, suggestedKeyStacks(1000));
+    assert.equal(big.keys.length, 1000);
+    const perStack = big.keyStacks.map((stack) => Object.keys(resourcesOf(stack)).length);
+    for (const count of perStack) assert.ok(count <= CLOUDFORMATION_RESOURCE_LIMIT, `${count} resources`);
+    const keyResources = big.keyStacks.flatMap((stack) =>
+      Object.values(resourcesOf(stack)).filter((r) => (r as { Type: string }).Type !== 'AWS::CDK::Metadata'),
+    );
+    assert.equal(
+      keyResources.length,
+      1000 * TEMPLATE_RESOURCES.perKey,
+      'eight resources per key, in the key stacks',
+    );
+    assert.ok(
+      Math.max(...perStack) + KEY_STACK_FIXED_RESOURCES <= CLOUDFORMATION_RESOURCE_LIMIT,
+      'room for CDK metadata too',
+    );
+    const small = synth(inventoryOf(many(60), 'key_stacks: 2\n'));
+    const machinery = Object.keys(resourcesOf(big)).length;
+    assert.equal(machinery, Object.keys(resourcesOf(small)).length, 'the machinery does not grow with keys');
+    assert.equal(big.fleetAlarms.alarms.length, 6, 'one alarm per rule for keys at the same settings');
+    // The machinery never waits for (or references) a key stack: the key stacks depend on it.
+    assert.deepEqual(big.dependencies, []);
+    for (const stack of big.keyStacks) assert.deepEqual(stack.dependencies, [big]);
+    assert.doesNotMatch(JSON.stringify(Template.fromStack(big).toJSON()), /Fn::ImportValue/);
+  });
+
+  it('a key stays in its stack when other keys come and go', () => {
+    const stacks = 4;
+    const before = many(120).map((_, i) => keyStackIndex(`k${i}`, stacks));
+    const fewer = many(80).map((_, i) => keyStackIndex(`k${i}`, stacks));
+    assert.deepEqual(fewer, before.slice(0, 80));
+    const spread = new Set(before);
+    assert.equal(spread.size, stacks, 'the hash uses every stack');
+  });
+
+  it('refuses key_stacks that leave a stack over its share, naming a count that fits', () => {
+    assert.throws(
+      () => synth(inventoryOf(many(200), 'key_stacks: 2\n')),
+      /key_stacks: 2 puts up to \d+ of the inventory's 200 keys in one stack, and a stack holds 62 .*Set key_stacks: \d+/,
+    );
+    assert.throws(() => synth(inventoryOf(many(3), 'key_stacks: 0\n')), /key_stacks/);
   });
 });
 
@@ -128,9 +190,9 @@ describe('`cdk synth` of an invalid inventory', () => {
   });
 
   it('refuses an inventory too large for one stack the same way', () => {
-    const keys = Array.from({ length: 40 }, (): Key => ({ provider: 'SendGrid', rotator: 'r/sg' }));
+    const keys = Array.from({ length: 60 }, (): Key => ({ provider: 'SendGrid', rotator: 'r/sg' }));
     const run = runApp(inventoryOf(keys));
     assert.equal(run.status, 1, run.stderr);
-    assert.match(run.stderr, /^rekey: the inventory's 40 keys need up to 610 CloudFormation resources/);
+    assert.match(run.stderr, /^rekey: the inventory's 60 keys need up to 536 CloudFormation resources/);
   });
 });

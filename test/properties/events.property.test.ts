@@ -313,7 +313,7 @@ const snsEvent = fc
     return { secret, event: { Records: records }, notification: shape === 'json' ? alarm : undefined };
   });
 
-type FromEvent = (event: unknown) => RollbackRequest | undefined;
+type FromEvent = (event: unknown) => RollbackRequest | { alarmName: string } | undefined;
 
 /** The request an alarm calls for, worked out from the generated notification (undefined: can't say). */
 function expectedFromAlarm(alarm: ObjectCase | undefined, notification: unknown): string | undefined {
@@ -323,7 +323,11 @@ function expectedFromAlarm(alarm: ObjectCase | undefined, notification: unknown)
   const dimensions =
     (notification.Trigger as { Dimensions?: Array<{ name: string; value: string }> }).Dimensions ?? [];
   const secret = dimensions.find((d) => d.name === 'SecretName')?.value;
-  return secret ? `secret:${secret}` : 'no-dimension';
+  if (secret) return `secret:${secret}`;
+  // A fleet alarm: its contributors, which CloudWatch names, are the keys.
+  return typeof notification.AlarmName === 'string' && notification.AlarmName
+    ? `alarm:${notification.AlarmName}`
+    : 'no-dimension';
 }
 
 /** The rollback refusals name their field in words. */
@@ -331,7 +335,7 @@ const rollbackFields = (message: string): string[] => [
   ...(/the SNS message is not a CloudWatch alarm notification/.test(message)
     ? ['Records[0].Sns.Message']
     : []),
-  ...(/the alarm has no SecretName dimension/.test(message) ? ['Trigger.Dimensions'] : []),
+  ...(/the alarm has no SecretName dimension and names no alarm/.test(message) ? ['Trigger.Dimensions'] : []),
 ];
 
 function snsProperty(fromEvent: FromEvent, count: boolean) {
@@ -364,6 +368,13 @@ function snsProperty(fromEvent: FromEvent, count: boolean) {
     const request = outcome.value;
     if (request === undefined) {
       assert.ok(expected === undefined || expected === 'none', `ignored an alarm where ${expected} was due`);
+      return;
+    }
+    if ('alarmName' in request) {
+      assert.ok(
+        expected === undefined || expected === `alarm:${request.alarmName}`,
+        `asked CloudWatch about alarm ${request.alarmName} where ${expected} was due`,
+      );
       return;
     }
     assert.ok(
