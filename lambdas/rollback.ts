@@ -9,7 +9,7 @@ import {
   UntagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { publishAlert } from './alerts.js';
 import { InvalidInputError, RollbackRefusedError, RoutingMismatchError } from './errors.js';
 import { withSecretLease } from './lease.js';
@@ -37,9 +37,9 @@ import { DIMENSIONS } from './telemetry.js';
 
 export const RollbackRequestSchema = z.object({
   /** Secret name or ARN. */
-  secretId: z.string().min(1),
+  secretId: z.string().check(z.minLength(1)),
   /** Revoke the rejected key now instead of after the grace period. */
-  revokeNow: z.boolean().default(false),
+  revokeNow: z._default(z.boolean(), false),
 });
 export type RollbackRequest = z.input<typeof RollbackRequestSchema>;
 
@@ -417,9 +417,11 @@ function checkRollbackRoute(secretId: string, alarmName: string, deps: RollbackD
 }
 
 const AlarmNotificationSchema = z.object({
-  AlarmName: z.string().optional(),
+  AlarmName: z.optional(z.string()),
   NewStateValue: z.string(),
-  Trigger: z.object({ Dimensions: z.array(z.object({ name: z.string(), value: z.string() })).default([]) }),
+  Trigger: z.object({
+    Dimensions: z._default(z.array(z.object({ name: z.string(), value: z.string() })), []),
+  }),
 });
 
 /** A fleet alarm's notification: which keys it is about is CloudWatch's to say (its contributors). */
