@@ -9,13 +9,14 @@ import {
   isAwsError,
   versionWithStage,
 } from '../../lambdas/secrets.js';
-import { type StartedRotation, startRotation } from '../../lambdas/start-rotation.js';
+import { startRotation } from '../../lambdas/start-rotation.js';
 import { tagMap } from '../../lambdas/tags.js';
 import { loadInventory, type ManagedKeyPlan } from '../../lib/inventory.js';
 import { type FleetPace, paceReport, providerPace } from './fleet-pace.js';
 import { describeFollowed, type FollowedRotation, followRotation } from './follow.js';
 import {
   defaultJournalPath,
+  JOURNAL_FORMAT,
   Journal,
   type JournalDocument,
   type JournalKey,
@@ -23,11 +24,18 @@ import {
   newRunId,
 } from './journal.js';
 import { Pacer } from './pacer.js';
-import { type FleetPlan, FleetProgress, fleetReport, formatPlan, formatSummary } from './progress.js';
+import {
+  type FleetPlan,
+  FleetProgress,
+  type FleetRun,
+  fleetReport,
+  formatPlan,
+  formatSummary,
+} from './progress.js';
 import { type CliRuntime, cliRuntime, destroy, errorCode, reportError, warnWithoutLease } from './runtime.js';
 import type { CommandIO } from './types.js';
 
-/** What a rotation is assumed to take, for the dry run's estimate (the loopback's take under a second). */
+/** What a rotation is assumed to take, for the estimates: four Lambda steps and the provider's calls. */
 const TYPICAL_ROTATION_SECONDS = 2;
 
 /** How often a rotation in flight is looked at (DescribeSecret's quota, 10,000/s, leaves room to spare). */
@@ -69,7 +77,7 @@ function skipReason(plan: ManagedKeyPlan): string | undefined {
 
 /**
  * The keys a selection names, in the order they start: round-robin over the providers (each in inventory
- * order), so one slow provider's lane does not hold the others' keys back at the end. The inventory has no
+ * order), so one slow provider's lane does not hold the others' keys back at the end; skipped ones last. The inventory has no
  * tags of its own, so `--tag` matches the secrets' tags (DescribeSecret, read-only).
  */
 export async function selectKeys(
@@ -86,7 +94,15 @@ export async function selectKeys(
     for (let i = 0; i < chosen.length; i += 10) {
       const batch = await Promise.all(
         chosen.slice(i, i + 10).map(async (plan) => {
-          const tags = tagMap((await describeSecret(sm, secretOf(plan))).Tags);
+          let metadata: DescribeSecretCommandOutput;
+          try {
+            metadata = await describeSecret(sm, secretOf(plan));
+          } catch (error) {
+            // An entry whose secret is not deployed carries no tags: not selected.
+            if (isAwsError(error, 'ResourceNotFoundException')) return false;
+            throw error;
+          }
+          const tags = tagMap(metadata.Tags);
           return selection.tags.every((t) => tags[t.key] === t.value);
         }),
       );
@@ -94,12 +110,7 @@ export async function selectKeys(
     }
     chosen = chosen.filter((_, i) => matches[i]);
   }
-  const byProvider = new Map<string, ManagedKeyPlan[]>();
-  for (const plan of chosen) byProvider.set(plan.provider, [...(byProvider.get(plan.provider) ?? []), plan]);
-  const ordered: ManagedKeyPlan[] = [];
-  for (let i = 0; ordered.length < chosen.length; i++)
-    for (const list of byProvider.values()) if (list[i]) ordered.push(list[i]!);
-  return ordered.map((plan) => {
+  const key = (plan: ManagedKeyPlan): JournalKey => {
     const skip = skipReason(plan);
     return {
       name: plan.name,
@@ -107,7 +118,16 @@ export async function selectKeys(
       provider: plan.provider,
       status: skip ? { state: 'skipped', reason: skip } : { state: 'planned' },
     };
-  });
+  };
+  const keys = chosen.map(key);
+  const rotating = keys.filter((k) => k.status.state === 'planned');
+  const byProvider = new Map<string, JournalKey[]>();
+  for (const k of rotating) byProvider.set(k.provider, [...(byProvider.get(k.provider) ?? []), k]);
+  const ordered: JournalKey[] = [];
+  for (let i = 0; ordered.length < rotating.length; i++)
+    for (const list of byProvider.values()) if (list[i]) ordered.push(list[i]!);
+  // The skipped ones last: they never start.
+  return [...ordered, ...keys.filter((k) => k.status.state === 'skipped')];
 }
 
 const secretOf = (plan: ManagedKeyPlan) => plan.existingSecretArn ?? plan.secretName;
@@ -149,12 +169,6 @@ export interface FleetDeps {
   onChange?: (key: JournalKey) => void;
 }
 
-export interface FleetRun {
-  interrupted: boolean;
-  /** Set when the journal could not be written: the run stopped, as a crash would stop it. */
-  fatal?: unknown;
-}
-
 /** Raised by a journal write that failed, to unwind the key's work: nothing may happen that is not recorded. */
 class JournalFailed extends Error {}
 
@@ -167,7 +181,7 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
   const { runtime, pacer, journal } = deps;
   const sm = runtime.secretsManager;
   const stop = new AbortController();
-  const run: FleetRun = { interrupted: false };
+  const run: FleetRun = { interrupted: false, unsettled: [] };
   const halt = () => {
     pacer.close();
     stop.abort();
@@ -189,8 +203,8 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
     }
     deps.onChange?.(key);
   };
-  const seconds = (since: string | undefined) =>
-    since === undefined ? undefined : Math.round((Date.now() - Date.parse(since)) / 100) / 10;
+  const secondsSince = (at: string | undefined) =>
+    at === undefined ? undefined : Math.round((Date.now() - Date.parse(at)) / 100) / 10;
 
   /** A `starting` key: did its RotateSecret get through? Then the rotation it started is followed, not redone. */
   const settleStarting = async (key: JournalKey) => {
@@ -200,65 +214,67 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
     record(key, started ? { state: 'started', ...started, at: status.at } : { state: 'planned' });
   };
 
+  /** One attempt at starting `key`'s rotation; `throttled`: nothing started, try again later. */
+  const startOnce = async (key: JournalKey): Promise<'started' | 'throttled' | 'failed'> => {
+    let before: Extract<KeyState, { state: 'starting' }> | undefined;
+    try {
+      before = {
+        state: 'starting',
+        at: new Date().toISOString(),
+        ...beforeVersions(await describeSecret(sm, key.secret)),
+      };
+      record(key, before);
+      const rotation = await startRotation(
+        key.secret,
+        { emergency: deps.emergency, graceSeconds: deps.graceSeconds },
+        runtime,
+      );
+      record(key, {
+        state: 'started',
+        versionId: rotation.versionId,
+        ...(rotation.previousVersionId ? { previousVersionId: rotation.previousVersionId } : {}),
+        at: before.at,
+      });
+      pacer.started(key.provider);
+      return 'started';
+    } catch (error) {
+      if (error instanceof JournalFailed) throw error;
+      if (before) {
+        // The call may have got through before it failed (a lost answer, then a throttled retry): the
+        // secret says; a rotation it started is followed like any other.
+        const started = rotationSince(await describeSecret(sm, key.secret), before);
+        if (started) {
+          record(key, { state: 'started', ...started, at: before.at });
+          return 'started';
+        }
+      }
+      if (isThrottling(error)) {
+        record(key, { state: 'planned' }); // a throttled request changes nothing
+        return 'throttled';
+      }
+      record(key, {
+        state: 'failed',
+        code: errorCode(error),
+        reason: error instanceof Error ? error.message : String(error),
+        ...(before ? { seconds: secondsSince(before.at) } : {}),
+      });
+      return 'failed';
+    }
+  };
+
   const start = async (key: JournalKey): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       const permit = await pacer.acquire(key.provider);
       if (!permit) return; // interrupted: the key stays planned
-      let retry = false;
       try {
-        const metadata = await describeSecret(sm, key.secret);
-        const before = {
-          state: 'starting' as const,
-          at: new Date().toISOString(),
-          ...beforeVersions(metadata),
-        };
-        record(key, before);
-        let rotation: StartedRotation;
-        try {
-          rotation = await startRotation(
-            key.secret,
-            { emergency: deps.emergency, graceSeconds: deps.graceSeconds },
-            runtime,
-          );
-        } catch (error) {
-          // The call may have got through before it failed (a lost answer, then a throttled retry): the
-          // secret says; a rotation it started is followed like any other.
-          const started = rotationSince(await describeSecret(sm, key.secret), before);
-          if (started) {
-            record(key, { state: 'started', ...started, at: before.at });
-            await follow(key);
-            return;
-          }
-          throw error;
-        }
-        record(key, {
-          state: 'started',
-          versionId: rotation.versionId,
-          ...(rotation.previousVersionId ? { previousVersionId: rotation.previousVersionId } : {}),
-          at: before.at,
-        });
-        pacer.started(key.provider);
-        await follow(key);
-        return;
-      } catch (error) {
-        if (error instanceof JournalFailed) throw error;
-        if (!isThrottling(error)) {
-          const status = key.status;
-          record(key, {
-            state: 'failed',
-            code: errorCode(error),
-            reason: error instanceof Error ? error.message : String(error),
-            ...(status.state === 'starting' ? { seconds: seconds(status.at) } : {}),
-          });
-          return;
-        }
-        // Throttled, and nothing started (a throttled request changes nothing): slower, later, again.
-        record(key, { state: 'planned' });
-        retry = true;
+        const outcome = await startOnce(key);
+        if (outcome === 'started') await follow(key);
+        if (outcome !== 'throttled') return;
       } finally {
         permit.release();
       }
-      if (retry) await delay(pacer.backoffMs(attempt), undefined, { signal: stop.signal }).catch(() => {});
+      // Throttled: slower (the pacer heard it), later, again.
+      await delay(pacer.backoffMs(attempt), undefined, { signal: stop.signal }).catch(() => {});
     }
   };
 
@@ -289,7 +305,12 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
     });
     if (stop.signal.aborted && followed.status === 'running') return; // stays started: a resume follows it
     if (followed.status === 'promoted' || followed.status === 'old-key-revoked') {
-      record(key, { ...status, state: 'done', status: followed.status, seconds: seconds(status.at) ?? 0 });
+      record(key, {
+        ...status,
+        state: 'done',
+        status: followed.status,
+        seconds: secondsSince(status.at) ?? 0,
+      });
       return;
     }
     record(key, {
@@ -297,7 +318,7 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
       versionId: status.versionId,
       code: 'code' in followed ? followed.code : FOLLOW_CODES[followed.status],
       reason: describeFollowed(followed, { secret: key.name, versionId: status.versionId }, deps.timeoutMs),
-      ...(status.at === undefined ? {} : { seconds: seconds(status.at) }),
+      ...(status.at === undefined ? {} : { seconds: secondsSince(status.at) }),
     });
   };
 
@@ -315,17 +336,14 @@ export async function runFleet(deps: FleetDeps): Promise<FleetRun> {
       } else if (key.status.state === 'planned') await start(key);
     } catch (error) {
       if (error instanceof JournalFailed) return;
-      // A key's own trouble (AWS unreachable for it, say) is that key's failure, never the run's.
-      record(key, {
-        state: 'failed',
-        code: errorCode(error),
-        reason: (error as Error).message ?? String(error),
-      });
+      // AWS did not answer about this key (after the SDK's retries): its entry stays as it is — a rotation
+      // may be running — and a resume looks again.
+      run.unsettled.push({ name: key.name, reason: error instanceof Error ? error.message : String(error) });
     }
   };
 
   try {
-    await Promise.all(journal.keys.map((key) => rotateKey(key).catch(() => {})));
+    await Promise.all(journal.keys.map(rotateKey));
   } finally {
     deps.interrupt.removeEventListener('abort', onInterrupt);
     pacer.close();
@@ -370,21 +388,16 @@ function rotationSince(
 
 /** `rekey rotate --all | --tag | --provider …` and `--resume`: plan (or read) the run, pace it, report it. */
 export async function rotateFleet(request: FleetRequest, io: CommandIO): Promise<number> {
-  let journal: Journal | undefined;
-  let inventory: string;
-  let emergency: boolean;
-  let graceSeconds: number;
+  let resumed: Journal | undefined;
   try {
-    if (request.mode === 'resume') {
-      journal = Journal.read(request.resume);
-      ({ inventory, emergency, graceSeconds } = journal.document);
-    } else ({ inventory, emergency, graceSeconds } = request);
+    if (request.mode === 'resume') resumed = Journal.read(request.resume);
   } catch (error) {
     return reportError(io, 'rotate', error, request.json);
   }
+  const planned = request.mode === 'fleet' ? request : resumed!.document;
   let runtime: CliRuntime;
   try {
-    runtime = cliRuntime(io, inventory);
+    runtime = cliRuntime(io, planned.inventory);
   } catch (error) {
     return reportError(io, 'rotate', error, request.json);
   }
@@ -405,52 +418,11 @@ export async function rotateFleet(request: FleetRequest, io: CommandIO): Promise
     { step: 'deserialize', priority: 'high', name: 'rekeyFleetThrottling' },
   );
   try {
-    if (request.mode === 'fleet') {
-      const keys = await selectKeys(
-        loadInventory(inventory, Object.keys(PROVIDERS)),
-        request.selection,
-        runtime.secretsManager,
-      );
-      if (keys.length === 0) {
-        return reportError(
-          io,
-          'rotate',
-          new Error(
-            `${request.selection.given.join(' ')} selects no key of ${inventory}; see \`rekey status\` for the keys it holds`,
-          ),
-          request.json,
-        );
-      }
-      const runId = newRunId();
-      const document: JournalDocument = {
-        format: 'rekey-rotate-journal/1',
-        runId,
-        createdAt: new Date().toISOString(),
-        inventory: resolve(inventory),
-        selection: request.selection.given,
-        emergency,
-        graceSeconds,
-        keys,
-      };
-      if (request.dryRun) {
-        const plan = {
-          ...document,
-          pace: paceReport(keys, request.pace),
-          estimatedSeconds: estimateSeconds(keys, request.pace),
-        };
-        io.out(
-          request.json ? JSON.stringify({ dryRun: true, ...planJson(plan) }, null, 2) : formatPlan(plan),
-        );
-        return 0;
-      }
-      // The account and the keys answer before anything is written or started (credentials, Region, endpoint).
-      const first = keys.find((k) => k.status.state === 'planned');
-      if (first) await describeSecret(runtime.secretsManager, first.secret);
-      journal = Journal.create(request.journal ?? defaultJournalPath(runId), document);
-    }
-    if (!journal) throw new Error('no journal'); // narrowed: resume read it, a new run created it
-    if (emergency) warnWithoutLease(io, runtime, 'rotate');
-    return await runWithProgress(journal, { ...request, emergency, graceSeconds }, runtime, pacer, io);
+    const journal =
+      resumed ?? (await planRun(request as Extract<FleetRequest, { mode: 'fleet' }>, runtime, io));
+    if (typeof journal === 'number') return journal;
+    if (planned.emergency) warnWithoutLease(io, runtime, 'rotate');
+    return await runWithProgress(journal, request, runtime, pacer, io);
   } catch (error) {
     return reportError(io, 'rotate', error, request.json);
   } finally {
@@ -459,21 +431,63 @@ export async function rotateFleet(request: FleetRequest, io: CommandIO): Promise
   }
 }
 
+/** Selects the keys and writes the new run's journal — or prints the dry run's plan: its exit code. */
+async function planRun(
+  request: Extract<FleetRequest, { mode: 'fleet' }>,
+  runtime: CliRuntime,
+  io: CommandIO,
+): Promise<Journal | number> {
+  const plans = loadInventory(request.inventory, Object.keys(PROVIDERS));
+  const keys = await selectKeys(plans, request.selection, runtime.secretsManager);
+  if (keys.length === 0)
+    return reportError(
+      io,
+      'rotate',
+      new Error(
+        `${request.selection.given.join(' ')} selects no key of ${request.inventory}; see \`rekey status\` for the keys it holds`,
+      ),
+      request.json,
+    );
+  const runId = newRunId();
+  const document: JournalDocument = {
+    format: JOURNAL_FORMAT,
+    runId,
+    createdAt: new Date().toISOString(),
+    inventory: resolve(request.inventory),
+    selection: request.selection.given,
+    emergency: request.emergency,
+    graceSeconds: request.graceSeconds,
+    keys,
+  };
+  if (request.dryRun) {
+    const plan: FleetPlan = {
+      ...document,
+      pace: paceReport(keys, request.pace),
+      estimatedSeconds: estimateSeconds(keys, request.pace),
+    };
+    io.out(request.json ? JSON.stringify({ dryRun: true, ...planJson(plan) }, null, 2) : formatPlan(plan));
+    return 0;
+  }
+  // The account answers before anything is written or started (credentials, Region, endpoint).
+  const first = keys.find((k) => k.status.state === 'planned');
+  if (first) await describeSecret(runtime.secretsManager, first.secret);
+  return Journal.create(request.journal ?? defaultJournalPath(runId), document);
+}
+
 async function runWithProgress(
   journal: Journal,
-  request: FleetRequest & { emergency: boolean; graceSeconds: number },
+  request: FleetRequest,
   runtime: CliRuntime,
   pacer: Pacer,
   io: CommandIO,
 ): Promise<number> {
   const started = Date.now();
-  const estimate = estimateSeconds(journal.keys, request.pace);
-  const progress = new FleetProgress(io, journal.keys, {
+  const { emergency, graceSeconds } = journal.document;
+  const progress = new FleetProgress(io, journal, request.pace, {
     json: request.json,
-    estimateSeconds: estimate,
+    estimateSeconds: estimateSeconds(journal.keys, request.pace),
     rate: () => pacer.stats.ratePerSecond,
   });
-  if (!request.json) progress.begin(journal, request.pace, estimate);
   // Ctrl-C: no new rotation starts; the running ones go on in AWS and a resume follows them. A second
   // Ctrl-C is Node's default again (the journal is consistent at every write).
   const interrupt = new AbortController();
@@ -486,8 +500,8 @@ async function runWithProgress(
       pacer,
       journal,
       interrupt: interrupt.signal,
-      emergency: request.emergency,
-      graceSeconds: request.graceSeconds,
+      emergency,
+      graceSeconds,
       timeoutMs: request.timeoutMs,
       onChange: (key) => progress.changed(key),
     });
@@ -496,23 +510,25 @@ async function runWithProgress(
     progress.end();
   }
   const report = fleetReport(journal, pacer.stats, (Date.now() - started) / 1000, run);
-  if (request.json) io.out(JSON.stringify(report, null, 2));
-  else io.out(formatSummary(report));
-  const resumeHint = `resume with: rekey rotate --resume ${journal.path}`;
+  io.out(request.json ? JSON.stringify(report, null, 2) : formatSummary(report));
+  const resumeHint = `rekey rotate --resume ${journal.path}`;
+  for (const { name, reason } of run.unsettled)
+    io.err(`rekey rotate: ${name}: could not be followed to the end (${reason}); ${resumeHint} looks again`);
   if (run.fatal) {
     const reason = run.fatal instanceof Error ? run.fatal.message : String(run.fatal);
     io.err(
-      `rekey rotate: could not write the journal ${journal.path} (${reason}); stopped starting rotations — those already started go on in AWS. Fix it, then ${resumeHint}`,
+      `rekey rotate: could not write the journal ${journal.path} (${reason}); stopped starting rotations — those already started go on in AWS. Fix it, then resume with: ${resumeHint}`,
     );
     return 1;
   }
   if (run.interrupted) {
     io.err(
-      `rekey rotate: interrupted — no new rotation was started; those already started go on in AWS. To finish, ${resumeHint}`,
+      `rekey rotate: interrupted — no new rotation was started; those already started go on in AWS. To finish, resume with: ${resumeHint}`,
     );
     return 130;
   }
-  return report.totals.failed > 0 ? 1 : 0;
+  const { keys, rotated, skipped } = report.totals;
+  return rotated + skipped === keys ? 0 : 1;
 }
 
 function planJson(plan: FleetPlan) {

@@ -21,10 +21,13 @@ const settled = (key: JournalKey) => key.status.state === 'done' || key.status.s
 /** A dry run's plan: the journal a run would start from, its pace and how long it would take. */
 export type FleetPlan = JournalDocument & { pace: ReturnType<typeof paceReport>; estimatedSeconds: number };
 
-/** How a run stopped early, if it did. */
-export interface RunEnd {
+/** How a fleet run ended: interrupted, stopped by a journal it could not write, keys it lost track of. */
+export interface FleetRun {
   interrupted: boolean;
+  /** The journal write that failed: the run stopped as a crash would stop it. */
   fatal?: unknown;
+  /** Keys AWS gave no answer about; their entries stay as they were, for a resume. */
+  unsettled: Array<{ name: string; reason: string }>;
 }
 
 /** ANSI: up one line, then erase it — the bar is redrawn where it was. */
@@ -59,18 +62,22 @@ export class FleetProgress {
   private timer: NodeJS.Timeout | undefined;
   private drawn = false;
 
+  /** Prints the run's header (and starts the bar on a terminal) unless `json`. */
   constructor(
     private readonly io: CommandIO,
-    keys: readonly JournalKey[],
+    journal: Journal,
+    pace: FleetPace,
     private readonly options: { json: boolean; estimateSeconds: number; rate: () => number },
   ) {
-    this.total = keys.filter((k) => k.status.state !== 'skipped').length;
-    this.settledCount = keys.filter(settled).length;
+    this.total = journal.keys.filter((k) => k.status.state !== 'skipped').length;
+    this.settledCount = journal.keys.filter(settled).length;
     this.settledBefore = this.settledCount;
+    if (!options.json) this.begin(journal, pace);
   }
 
-  begin(journal: Journal, pace: FleetPace, estimateSeconds: number): void {
+  private begin(journal: Journal, pace: FleetPace): void {
     const { document } = journal;
+    const estimateSeconds = this.options.estimateSeconds;
     const resumed =
       this.settledBefore > 0 ||
       journal.keys.some((k) => k.status.state !== 'planned' && k.status.state !== 'skipped');
@@ -155,7 +162,7 @@ export function formatPlan(plan: FleetPlan): string {
 }
 
 /** The report of a run (also `--json`): every key's outcome, the totals, the throttling the run absorbed. */
-export function fleetReport(journal: Journal, stats: PacerStats, elapsedSeconds: number, run: RunEnd) {
+export function fleetReport(journal: Journal, stats: PacerStats, elapsedSeconds: number, run: FleetRun) {
   const keys = journal.keys.map((k) => {
     const { status } = k;
     return {
