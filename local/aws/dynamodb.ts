@@ -77,11 +77,42 @@ export class DynamoDbService implements AwsService {
               error instanceof Error ? error.message : 'internal error',
               500,
             );
-      return jsonError(
-        new AwsServiceError(`com.amazonaws.dynamodb.v20120810#${e.type}`, e.message, e.status),
-        CONTENT_TYPE,
-      );
+      return this.errorResponse(e);
     }
+  }
+
+  /** An error as DynamoDB's JSON 1.0 protocol sends it, with a ThrottlingReason when `reason` is given. */
+  errorResponse(e: AwsServiceError, reason?: { reason: string; tableName: string }): AwsResponse {
+    const response = jsonError(
+      new AwsServiceError(`com.amazonaws.dynamodb.v20120810#${e.type}`, e.message, e.status),
+      CONTENT_TYPE,
+    );
+    if (!reason) return response;
+    const resource = this.tables.get(reason.tableName)?.arn ?? reason.tableName;
+    const body = JSON.parse(response.body) as Record<string, unknown>;
+    return {
+      ...response,
+      body: JSON.stringify({ ...body, ThrottlingReasons: [{ reason: reason.reason, resource }] }),
+    };
+  }
+
+  /**
+   * The partition an item request reaches ("table\0hash key value"), for DynamoDB's per-partition limits;
+   * undefined for other requests or ones that name no known table or key.
+   */
+  partitionOf(body: string): { tableName: string; scope: string } | undefined {
+    let input: Record<string, unknown>;
+    try {
+      input = parseJsonBody(body);
+    } catch {
+      return undefined;
+    }
+    const table = typeof input.TableName === 'string' ? this.tables.get(input.TableName) : undefined;
+    const item = (input.Item ?? input.Key) as Item | undefined;
+    const value = table && item && typeof item === 'object' ? item[table.hashKey] : undefined;
+    return table && value
+      ? { tableName: table.name, scope: `${table.name}\0${JSON.stringify(value)}` }
+      : undefined;
   }
 
   private readonly operations: Record<string, (input: Record<string, unknown>) => unknown> = {

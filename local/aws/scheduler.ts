@@ -129,20 +129,25 @@ export class SchedulerService implements AwsService {
     try {
       return ok(this.route(request));
     } catch (error) {
-      const e =
+      return this.errorResponse(
         error instanceof AwsServiceError
           ? error
           : new AwsServiceError(
               'InternalServerException',
               error instanceof Error ? error.message : 'internal error',
               500,
-            );
-      return {
-        status: e.status,
-        headers: { 'content-type': 'application/json', 'x-amzn-errortype': e.type },
-        body: JSON.stringify({ Message: e.message }),
-      };
+            ),
+      );
     }
+  }
+
+  /** An error as Scheduler's REST-JSON protocol sends it: the type in a header, `{Message}` in the body. */
+  errorResponse(e: AwsServiceError): AwsResponse {
+    return {
+      status: e.status,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': e.type },
+      body: JSON.stringify({ Message: e.message }),
+    };
   }
 
   private route(req: AwsRequest): unknown {

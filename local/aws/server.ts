@@ -11,7 +11,7 @@ import {
   AwsServiceError,
   jsonError,
 } from './protocol.js';
-import { RateQuotas } from './quotas.js';
+import { documentedQuotas, type RateQuota, RateQuotas } from './quotas.js';
 import { SchedulerService } from './scheduler.js';
 import { SecretsManagerService } from './secrets-manager.js';
 import { SnsService } from './sns.js';
@@ -23,6 +23,8 @@ export interface LoopbackAwsOptions {
   accountId?: string;
   /** The real-time clock of the request-rate quotas, in ms (tests freeze it); default performance.now. */
   rateClock?: () => number;
+  /** The request-rate quotas enforced; default the documented ones of `region` (quotas.ts). */
+  quotas?: readonly RateQuota[];
 }
 
 /**
@@ -55,7 +57,7 @@ export class LoopbackAws {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '123456789012';
     this.lambdas = new LambdaRegistry(this.region, this.accountId, this.clock);
-    this.quotas = new RateQuotas(undefined, options.rateClock);
+    this.quotas = new RateQuotas(options.quotas ?? documentedQuotas(this.region), options.rateClock);
     this.secretsManager = new SecretsManagerService(this.clock, this.lambdas, this.region, this.accountId);
     this.scheduler = new SchedulerService(this.clock, this.lambdas, this.region, this.accountId);
     this.sns = new SnsService(this.clock, this.lambdas, this.region, this.accountId);
@@ -144,6 +146,24 @@ export class LoopbackAws {
     return fault;
   }
 
+  /** The refusal of a request over `quota`, in the protocol of the service it was sent to. */
+  private overQuota(service: string, quota: RateQuota, tableName: string | undefined): AwsResponse {
+    const { code, status, message, reason } = quota.error;
+    const error = new AwsServiceError(code, message, status);
+    switch (service) {
+      case 'scheduler':
+        return this.scheduler.errorResponse(error);
+      case 'sns':
+        return this.sns.errorResponse(error);
+      case 'sts':
+        return this.sts.errorResponse(error);
+      case 'dynamodb':
+        return this.dynamodb.errorResponse(error, reason && tableName ? { reason, tableName } : undefined);
+      default:
+        return jsonError(error);
+    }
+  }
+
   /** Count of requests answered for `service.Operation` (e.g. "secretsmanager.GetSecretValue"). */
   count(operation: string): number {
     return this.requestCounts.get(operation) ?? 0;
@@ -191,11 +211,12 @@ export class LoopbackAws {
         operation: operationName(request),
         input: jsonInput(request.body),
       });
-      const overQuota = refused ? undefined : this.quotas.take(operation);
+      const partition = request.service === 'dynamodb' ? this.dynamodb.partitionOf(request.body) : undefined;
+      const overQuota = refused ? undefined : this.quotas.take(operation, partition?.scope);
       if (refused) {
         response = jsonError(new AwsServiceError(refused.code, refused.message, 400));
       } else if (overQuota) {
-        response = jsonError(new AwsServiceError('ThrottlingException', 'Rate exceeded', 400));
+        response = this.overQuota(request.service, overQuota, partition?.tableName);
       } else if (fault?.kind === 'before' || fault?.kind === 'throttle') {
         response = jsonError(
           fault.kind === 'throttle'

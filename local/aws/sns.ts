@@ -91,20 +91,25 @@ export class SnsService implements AwsService {
           );
       }
     } catch (error) {
-      const e =
+      return this.errorResponse(
         error instanceof AwsServiceError
           ? error
           : new AwsServiceError(
               'InternalError',
               error instanceof Error ? error.message : 'internal error',
               500,
-            );
-      return {
-        status: e.status,
-        headers: { 'content-type': 'text/xml' },
-        body: `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>${e.type}</Code><Message>${escapeXml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      };
+            ),
+      );
     }
+  }
+
+  /** An error as the Query protocol sends it: `<ErrorResponse>` with the code and message. */
+  errorResponse(e: AwsServiceError): AwsResponse {
+    return {
+      status: e.status,
+      headers: { 'content-type': 'text/xml' },
+      body: `<ErrorResponse xmlns="${XMLNS}"><Error><Type>Sender</Type><Code>${e.type}</Code><Message>${escapeXml(e.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+    };
   }
 
   private deliverToLambda(

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { AwsRequest, AwsResponse, AwsService } from './protocol.js';
+import type { AwsRequest, AwsResponse, AwsService, AwsServiceError } from './protocol.js';
 
 const XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
@@ -92,6 +92,11 @@ export class StsService implements AwsService {
       );
     if (action === 'AssumeRole') return this.assumeRole(form);
     return error(400, 'InvalidAction', 'The loopback STS answers GetCallerIdentity and AssumeRole only.');
+  }
+
+  /** An error as the Query protocol sends it: `<ErrorResponse>` with the code and message. */
+  errorResponse(e: AwsServiceError): AwsResponse {
+    return error(e.status, e.type, e.message);
   }
 
   private assumeRole(form: URLSearchParams): AwsResponse {
