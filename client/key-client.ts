@@ -1,9 +1,11 @@
 import {
+  BatchGetSecretValueCommand,
   DescribeSecretCommand,
   type DescribeSecretCommandOutput,
   GetSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { parseDurationSeconds } from '../lambdas/duration.js';
 import { emfRecord } from '../lambdas/emf.js';
 import { parseManagedKey } from '../lambdas/secret-format.js';
 import { TAGS, tagMap } from '../lambdas/tags.js';
@@ -24,11 +26,20 @@ export interface ApiKey {
 export interface KeyClientOptions {
   /** Default: `new SecretsManagerClient({})` — standard AWS configuration, including AWS_ENDPOINT_URL. */
   secretsManager?: SecretsManagerClient;
-  /** How long a key is served from cache before it is read again. Default 5 minutes. */
+  /**
+   * How long a key is served from cache before Secrets Manager is asked again. Default: rotation-aware —
+   * derived from the secret's grace period (its `rekey:grace-period` tag): 90–100% of the grace less
+   * 5 minutes, at most `maxTtlMs`, and never past the close of the next scheduled rotation window
+   * (`NextRotationDate`) by more than 5 minutes; 5 minutes (+ up to 1 min jitter) for a secret without a
+   * valid grace tag. A refresh asks DescribeSecret whether AWSCURRENT moved and reads the value only when
+   * it did.
+   */
   ttlMs?: number;
   /** Random extra TTL, up to this many ms, so a fleet does not refresh in lock-step. Default 20% of ttlMs. */
   jitterMs?: number;
-  /** How long a cached key may still be served while the vault cannot be read. Default 30 minutes. */
+  /** The longest rotation-aware TTL (when `ttlMs` is not set). Default 6 hours. */
+  maxTtlMs?: number;
+  /** How long past its TTL a cached key may still be served while the vault cannot be read. Default 30 minutes. */
   maxStaleMs?: number;
   /** First wait before re-reading after a failed read; doubles up to `maxRetryDelayMs`. Default 1 s / 60 s. */
   retryDelayMs?: number;
@@ -43,8 +54,11 @@ export interface KeyClientOptions {
   refusalBackoffMs?: number;
   maxRefusalBackoffMs?: number;
   /**
-   * Usage signals as CloudWatch EMF lines (counts aggregated per flush, so a busy app writes one line per
-   * key version per interval, not one per call). `false` turns them off. Default: stdout every 60 s.
+   * Usage signals as CloudWatch EMF lines, counts aggregated per flush, written only when they carry
+   * information: failures, stale serves and AWSPREVIOUS use always; KeyCalls of the current key while the
+   * revoker may ask about it (a young version or a pending revocation), while the cache may be stale
+   * (serving through an outage), and always when the TTL cannot be proven shorter than the grace period.
+   * `false` turns them off. Default: stdout every 60 s.
    */
   metrics?: false | { sink?: (line: string) => void; flushIntervalMs?: number };
   /** Clock and randomness, injectable for tests. */
@@ -153,11 +167,46 @@ export function isAuthFailure(error: unknown): boolean {
 
 interface Entry {
   key: ApiKey;
-  fetchedAt: number;
   /** Serve from cache until then. */
   freshUntil: number;
   /** Consecutive failed reads since the last success. */
   failures: number;
+  /** When the TTL of the last successful refresh ran out: stale-on-error counts maxStaleMs from here. */
+  expiresAt: number;
+  /** The version's CreatedDate, ms (0 when Secrets Manager did not say). */
+  createdAt: number;
+  /** The secret's metadata at the last successful refresh; undefined when DescribeSecret is denied. */
+  metadata: DescribeSecretCommandOutput | undefined;
+  /** Count this key's uses as KeyCalls until then (Infinity: every use). */
+  reportUntil: number;
+}
+
+/** Below the grace period: clock skew between hosts, a refresh in flight, CloudWatch's ingestion delay. */
+export const GRACE_MARGIN_MS = 5 * 60_000;
+/** A version's use is reported this long past its grace: the revoker re-checks up to 8 × 15 min after it. */
+export const NEW_KEY_REPORT_MS = 2 * 3_600_000;
+/** After a scheduled rotation window closes, the fleet's refreshes spread over this much. */
+export const WINDOW_SPREAD_MS = 5 * 60_000;
+/** The TTL (and jitter) for a secret without a valid grace period, as before rotation-aware refresh. */
+const LEGACY_TTL_MS = 300_000;
+const LEGACY_JITTER_MS = 60_000;
+/** A grace period shorter than this plus the margin leaves nothing to derive a TTL from. */
+const MIN_DERIVED_TTL_MS = 60_000;
+/** BatchGetSecretValue takes at most 20 secret ids. */
+const BATCH_LIMIT = 20;
+
+/**
+ * The grace period a client may rely on, from the secret's tags: the inventory's, shortened by a pending
+ * emergency's. Undefined when a tag is missing or not a duration — then nothing is derived from it.
+ */
+export function graceMsOf(metadata: DescribeSecretCommandOutput | undefined): number | undefined {
+  if (!metadata) return undefined;
+  const tags = tagMap(metadata.Tags);
+  const grace = parseDurationSeconds(tags[TAGS.gracePeriod] ?? '');
+  if (!grace) return undefined;
+  const emergency = tags[TAGS.emergencyGrace]?.split(' ')[0];
+  const shorter = emergency === undefined ? undefined : parseDurationSeconds(emergency);
+  return Math.min(grace, shorter ?? grace) * 1000;
 }
 
 /** What the client learnt after a provider refused a key; answers every refusal of it until `quietUntil`. */
@@ -203,8 +252,9 @@ export class KeyClient {
   /** Per secret, per refused key id. */
   private readonly refusals = new Map<string, Map<string, Refusal>>();
   private readonly counts = new Map<ApiKey, Map<string, { secret: string; count: number }>>();
-  private readonly ttlMs: number;
-  private readonly jitterMs: number;
+  private readonly ttlMs: number | undefined;
+  private readonly jitterMs: number | undefined;
+  private readonly maxTtlMs: number;
   private readonly maxStaleMs: number;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
@@ -217,8 +267,10 @@ export class KeyClient {
 
   constructor(options: KeyClientOptions = {}) {
     this.sm = options.secretsManager ?? new SecretsManagerClient({});
-    this.ttlMs = options.ttlMs ?? 300_000;
-    this.jitterMs = options.jitterMs ?? Math.round(this.ttlMs * 0.2);
+    this.ttlMs = options.ttlMs;
+    this.jitterMs =
+      options.jitterMs ?? (options.ttlMs === undefined ? undefined : Math.round(options.ttlMs * 0.2));
+    this.maxTtlMs = options.maxTtlMs ?? 6 * 3_600_000;
     this.maxStaleMs = options.maxStaleMs ?? 1_800_000;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
@@ -240,14 +292,39 @@ export class KeyClient {
   get(secretId: string, options?: { forceRefresh?: boolean }): Promise<ApiKey> {
     // The hot path: a cache hit is answered synchronously, with an already-resolved promise.
     const entry = this.entries.get(secretId);
-    if (entry && !options?.forceRefresh && this.now() < entry.freshUntil) {
-      this.count(secretId, entry.key, METRICS.keyCalls);
-      return Promise.resolve(entry.key);
+    if (entry && !options?.forceRefresh) {
+      const now = this.now();
+      if (now < entry.freshUntil) {
+        if (now < entry.reportUntil) this.count(secretId, entry.key, METRICS.keyCalls);
+        return Promise.resolve(entry.key);
+      }
     }
     return this.current(secretId, options?.forceRefresh ?? false).then((key) => {
-      this.count(secretId, key, METRICS.keyCalls);
+      this.countUse(secretId, key);
       return key;
     });
+  }
+
+  /**
+   * The current keys of several secrets, refreshing the ones due in one BatchGetSecretValue per 20 (one
+   * request instead of one per key), then DescribeSecret only for a secret whose version moved or that
+   * this client has not described yet. A secret the batch cannot return is read on its own, with the
+   * usual errors and stale-on-error. Counts one use of each.
+   */
+  async getMany(secretIds: readonly string[]): Promise<ApiKey[]> {
+    const now = this.now();
+    const due = [
+      ...new Set(
+        secretIds.filter((id) => {
+          const entry = this.entries.get(id);
+          return !(entry && now < entry.freshUntil) && !this.inflight.has(id);
+        }),
+      ),
+    ];
+    if (due.length > 1) {
+      for (let i = 0; i < due.length; i += BATCH_LIMIT) this.batchRefresh(due.slice(i, i + BATCH_LIMIT));
+    }
+    return Promise.all(secretIds.map((id) => this.get(id)));
   }
 
   /**
@@ -288,13 +365,9 @@ export class KeyClient {
           { [DIMENSIONS.secret]: secret, [DIMENSIONS.keyVersion]: key.label, [DIMENSIONS.keyId]: key.keyId },
           {},
           at,
-          // By secret alone for the stack's per-key alarms; by version and by key id for dashboards and the
-          // revoker's usage check.
-          [
-            [DIMENSIONS.secret],
-            [DIMENSIONS.secret, DIMENSIONS.keyVersion],
-            [DIMENSIONS.secret, DIMENSIONS.keyId],
-          ],
+          // KeyCalls by key id, which the revoker's usage check reads; the rest by secret, which the fleet
+          // alarms group by. Each dimension set is a custom metric of its own: no set nobody reads.
+          metric === METRICS.keyCalls ? [[DIMENSIONS.secret, DIMENSIONS.keyId]] : [[DIMENSIONS.secret]],
         );
         this.sink(JSON.stringify(record));
       }
@@ -309,7 +382,7 @@ export class KeyClient {
   }
 
   private async attempt<T>(secretId: string, key: ApiKey, call: (key: ApiKey) => Promise<T>): Promise<T> {
-    this.count(secretId, key, METRICS.keyCalls);
+    this.countUse(secretId, key);
     try {
       return await call(key);
     } catch (error) {
@@ -374,13 +447,16 @@ export class KeyClient {
     const window = Math.min(this.maxRefusalBackoffMs, this.refusalBackoffMs * 2 ** (strikes - 1));
     // get() callers join the re-read instead of being served the refused key meanwhile.
     if (entry?.key.keyId === key.keyId) entry.freshUntil = 0;
-    const described = this.sm.send(new DescribeSecretCommand({ SecretId: secretId })).catch(() => undefined);
-    const current = this.current(secretId, true).catch(() => key);
+    // The forced refresh's DescribeSecret is the metadata the refusal decides on (one call, not two).
+    const learnt = this.current(secretId, true).then(
+      (current) => ({ current, metadata: this.entries.get(secretId)?.metadata }),
+      async () => ({ current: key, metadata: await this.describe(secretId).catch(() => undefined) }),
+    );
     const record: Refusal = {
       strikes,
       quietUntil: Number.POSITIVE_INFINITY,
       fallbackRefused: false,
-      learnt: Promise.all([current, described]).then(([current, metadata]) => {
+      learnt: learnt.then(({ current, metadata }) => {
         record.currentKeyId = current.keyId;
         record.quietUntil = this.now() + window;
         return { current, metadata };
@@ -403,36 +479,95 @@ export class KeyClient {
 
   private readonly inflight = new Map<string, Promise<ApiKey>>();
 
+  /**
+   * Refreshes one entry: DescribeSecret (metadata, no KMS decrypt) says whether AWSCURRENT moved; the value
+   * is read only then, or when DescribeSecret is denied.
+   */
   private async refresh(secretId: string, entry: Entry | undefined): Promise<ApiKey> {
     try {
-      const key = await this.read(secretId, 'AWSCURRENT');
-      const now = this.now();
-      this.entries.set(secretId, {
-        key,
-        fetchedAt: now,
-        freshUntil: now + this.ttlMs + Math.floor(this.random() * this.jitterMs),
-        failures: 0,
-      });
-      return key;
+      const metadata = await this.describe(secretId);
+      const currentVersion = metadata ? versionWith(metadata, 'AWSCURRENT') : undefined;
+      const unchanged = entry && currentVersion !== undefined && currentVersion === entry.key.versionId;
+      const read = unchanged
+        ? { key: entry.key, createdAt: entry.createdAt }
+        : await this.read(secretId, 'AWSCURRENT');
+      this.store(secretId, read.key, read.createdAt, metadata);
+      return read.key;
     } catch (error) {
-      const now = this.now();
-      if (entry && now - entry.fetchedAt <= this.maxStaleMs) {
-        // Stale-on-error: keep serving the cached key, and wait before hammering a struggling vault again.
-        entry.failures += 1;
-        const backoff = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** (entry.failures - 1));
-        entry.freshUntil = now + Math.floor(backoff * (0.5 + this.random() / 2));
-        this.count(secretId, entry.key, METRICS.staleServes);
-        return entry.key;
-      }
-      const permanent = configurationError(secretId, error);
-      if (permanent) throw permanent;
-      const reason = error instanceof Error ? error.name : 'unknown error';
-      throw new KeyUnavailableError(
-        secretId,
-        entry ? `${reason}; the cached key is older than maxStaleMs` : reason,
-        { cause: error instanceof Error ? { name: error.name } : undefined },
-      );
+      return this.failedRefresh(secretId, entry, error);
     }
+  }
+
+  /** Caches `key` with its rotation-aware TTL and reporting window. */
+  private store(
+    secretId: string,
+    key: ApiKey,
+    createdAt: number,
+    metadata: DescribeSecretCommandOutput | undefined,
+  ): void {
+    const now = this.now();
+    const graceMs = graceMsOf(metadata);
+    const bound = graceMs === undefined ? undefined : graceMs - GRACE_MARGIN_MS;
+    let ttl: number;
+    let jitter: number;
+    if (this.ttlMs !== undefined) {
+      ttl = this.ttlMs;
+      jitter = this.jitterMs ?? 0;
+    } else if (bound !== undefined && bound >= MIN_DERIVED_TTL_MS) {
+      const longest = Math.min(this.maxTtlMs, bound);
+      ttl = Math.round(longest * 0.9);
+      jitter = longest - ttl;
+    } else {
+      ttl = LEGACY_TTL_MS;
+      jitter = this.jitterMs ?? LEGACY_JITTER_MS;
+    }
+    let freshUntil = now + ttl + Math.floor(this.random() * jitter);
+    // A scheduled rotation has happened by the time its window closes: look again just after that.
+    const windowCloses = metadata?.NextRotationDate?.getTime();
+    if (windowCloses !== undefined && windowCloses > now && windowCloses + WINDOW_SPREAD_MS < freshUntil)
+      freshUntil = windowCloses + 1000 + Math.floor(this.random() * WINDOW_SPREAD_MS);
+    // Every instance holding an older key refreshes before the grace ends (the TTL is below it): the
+    // revoker learns nothing from the current key's steady use, only while it asks about this version.
+    let reportUntil = Number.POSITIVE_INFINITY;
+    if (graceMs !== undefined && bound !== undefined && ttl + jitter <= bound) {
+      const tags = tagMap(metadata?.Tags);
+      const revoking = tags[TAGS.revokeKeyId];
+      const pending =
+        revoking !== undefined && revoking !== key.keyId && revoking !== tags[TAGS.lastRevokedKeyId];
+      reportUntil = Math.max(createdAt + graceMs + NEW_KEY_REPORT_MS, pending ? freshUntil : 0);
+    }
+    this.entries.set(secretId, {
+      key,
+      freshUntil,
+      expiresAt: freshUntil,
+      failures: 0,
+      createdAt,
+      metadata,
+      reportUntil,
+    });
+  }
+
+  /** Stale-on-error while the cached key is within maxStaleMs past its TTL; else the typed error. */
+  private failedRefresh(secretId: string, entry: Entry | undefined, error: unknown): ApiKey {
+    const now = this.now();
+    if (entry && now - entry.expiresAt <= this.maxStaleMs) {
+      // Stale-on-error: keep serving the cached key, and wait before hammering a struggling vault again.
+      entry.failures += 1;
+      const backoff = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** (entry.failures - 1));
+      entry.freshUntil = now + Math.floor(backoff * (0.5 + this.random() / 2));
+      // The key may be stale now: every use of it is evidence the revoker must see.
+      entry.reportUntil = Number.POSITIVE_INFINITY;
+      this.count(secretId, entry.key, METRICS.staleServes);
+      return entry.key;
+    }
+    const permanent = configurationError(secretId, error);
+    if (permanent) throw permanent;
+    const reason = error instanceof Error ? error.name : 'unknown error';
+    throw new KeyUnavailableError(
+      secretId,
+      entry ? `${reason}; the cached key is more than maxStaleMs past its TTL` : reason,
+      { cause: error instanceof Error ? { name: error.name } : undefined },
+    );
   }
 
   /** Counts refused keys that were already revoked (RevokedKeyUse) or past their grace (PreviousKeyUseAfterGrace). */
@@ -465,19 +600,17 @@ export class KeyClient {
     metadata: DescribeSecretCommandOutput,
   ): Promise<ApiKey | undefined> {
     const tags = tagMap(metadata.Tags);
-    const versionWith = (stage: string) =>
-      Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
-    const currentVersion = versionWith('AWSCURRENT');
+    const currentVersion = versionWith(metadata, 'AWSCURRENT');
     if (currentVersion && !refused.some((key) => key.versionId === currentVersion))
       return this.current(secretId, true);
-    const previousVersion = versionWith('AWSPREVIOUS');
+    const previousVersion = versionWith(metadata, 'AWSPREVIOUS');
     if (!previousVersion || tags[TAGS.lastRevokedVersion] === previousVersion) return undefined;
     // Worth one try unless rekey recorded its grace as over. No record yet happens in the instant between
     // promotion and finishSecret's bookkeeping, and for secrets rotated by other tools.
     const graceOver =
       tags[TAGS.revokeVersion] === previousVersion &&
       !(Date.parse(tags[TAGS.revokeDueAt] ?? '') > this.now());
-    return graceOver ? undefined : this.read(secretId, 'AWSPREVIOUS', previousVersion);
+    return graceOver ? undefined : (await this.read(secretId, 'AWSPREVIOUS', previousVersion)).key;
   }
 
   /** Reads AWSCURRENT, or a given previous version by id (labels may move between our reads). */
@@ -485,21 +618,59 @@ export class KeyClient {
     secretId: string,
     stage: 'AWSCURRENT' | 'AWSPREVIOUS',
     versionId?: string,
-  ): Promise<ApiKey> {
+  ): Promise<{ key: ApiKey; createdAt: number }> {
     const out = await this.sm.send(
       new GetSecretValueCommand({
         SecretId: secretId,
         ...(versionId ? { VersionId: versionId } : { VersionStage: stage }),
       }),
     );
-    const doc = parseDocument(out.SecretString, secretId, out.VersionId);
-    return {
-      value: doc.key,
-      keyId: doc.keyId,
-      versionId: out.VersionId ?? '',
-      label: stage === 'AWSCURRENT' ? 'current' : 'previous',
-      provider: doc.provider,
-    };
+    return { key: keyOf(out, secretId, stage), createdAt: out.CreatedDate?.getTime() ?? 0 };
+  }
+
+  /** The secret's metadata; undefined when this role may not DescribeSecret (then every refresh reads). */
+  private async describe(secretId: string): Promise<DescribeSecretCommandOutput | undefined> {
+    try {
+      return await this.sm.send(new DescribeSecretCommand({ SecretId: secretId }));
+    } catch (error) {
+      if (error instanceof Error && DENIED.has(error.name)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * One BatchGetSecretValue for `secretIds` (at most 20), shared by every caller on them meanwhile; a
+   * secret whose version moved (or never described) is then described for its tags. Anything the batch
+   * does not return is refreshed on its own.
+   */
+  private batchRefresh(secretIds: string[]): void {
+    const batch = this.sm
+      .send(new BatchGetSecretValueCommand({ SecretIdList: secretIds }))
+      .then((out) => out.SecretValues ?? [])
+      .catch(() => []);
+    for (const secretId of secretIds) {
+      const entry = this.entries.get(secretId);
+      const read = batch
+        .then(async (values) => {
+          const out = values.find((v) => v.ARN === secretId || v.Name === secretNameOf(secretId));
+          if (!out) return this.refresh(secretId, entry);
+          const key = keyOf(out, secretId, 'AWSCURRENT');
+          const unchanged = entry?.metadata && entry.key.versionId === key.versionId;
+          const metadata = unchanged ? entry.metadata : await this.describe(secretId);
+          this.store(secretId, key, out.CreatedDate?.getTime() ?? 0, metadata);
+          return key;
+        })
+        .catch((error: unknown) => this.failedRefresh(secretId, entry, error))
+        .finally(() => this.inflight.delete(secretId));
+      this.inflight.set(secretId, read);
+    }
+  }
+
+  /** Counts a use of `key` as KeyCalls, unless it is the cached current key outside its reporting window. */
+  private countUse(secretId: string, key: ApiKey): void {
+    const entry = this.entries.get(secretId);
+    if (entry?.key === key && this.now() >= entry.reportUntil) return;
+    this.count(secretId, key, METRICS.keyCalls);
   }
 
   private count(secretId: string, key: ApiKey, metric: string): void {
@@ -541,6 +712,27 @@ function parseDocument(secretString: string | undefined, secretId: string, versi
       { cause: error, ...(versionId ? { versionId } : {}), ...(field ? { field } : {}) },
     );
   }
+}
+
+/** The version carrying `stage` in DescribeSecret's VersionIdsToStages. */
+function versionWith(metadata: DescribeSecretCommandOutput, stage: string): string | undefined {
+  return Object.entries(metadata.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
+}
+
+/** A GetSecretValue (or BatchGetSecretValue) answer as a key. */
+function keyOf(
+  out: { SecretString?: string | undefined; VersionId?: string | undefined },
+  secretId: string,
+  stage: 'AWSCURRENT' | 'AWSPREVIOUS',
+): ApiKey {
+  const doc = parseDocument(out.SecretString, secretId, out.VersionId);
+  return {
+    value: doc.key,
+    keyId: doc.keyId,
+    versionId: out.VersionId ?? '',
+    label: stage === 'AWSCURRENT' ? 'current' : 'previous',
+    provider: doc.provider,
+  };
 }
 
 function isPlaceholder(secretString: string | undefined): boolean {

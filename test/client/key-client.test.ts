@@ -76,13 +76,22 @@ describe('KeyClient', () => {
 
   it('shares one backend read among concurrent callers on a cold and on an expired entry (single-flight)', async () => {
     const { client } = clientFor(env);
-    const before = reads(env);
+    const [readsBefore, describesBefore] = [reads(env), describes(env)];
     const keys = await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
-    assert.equal(reads(env) - before, 1);
+    assert.equal(reads(env) - readsBefore, 1);
+    assert.equal(describes(env) - describesBefore, 1);
     assert.equal(new Set(keys.map((k) => k.keyId)).size, 1);
     env.clock.advance(10 * MINUTE);
     await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
-    assert.equal(reads(env) - before, 2, 'one more read for 100 callers on the expired entry');
+    assert.equal(describes(env) - describesBefore, 2, 'one more refresh for 100 callers on the expired entry');
+    assert.equal(reads(env) - readsBefore, 1, 'AWSCURRENT did not move: the value is not read again');
+    await env.rotate();
+    env.clock.advance(10 * MINUTE);
+    const readsAfterRotation = reads(env);
+    const moved = await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
+    assert.equal(reads(env) - readsAfterRotation, 1, 'it moved: one read of the new value');
+    assert.equal(new Set(moved.map((k) => k.keyId)).size, 1);
+    assert.notEqual(moved[0]!.keyId, keys[0]!.keyId);
   });
 
   it('keeps the TTL within [ttl, ttl + jitter] — a fleet spreads its refreshes', async () => {
@@ -92,13 +101,13 @@ describe('KeyClient', () => {
     ] as const) {
       const { client } = clientFor(env, { random: () => random });
       await client.get(env.secretName);
-      const before = reads(env);
+      const before = describes(env);
       env.clock.advance(refreshAfter - 1);
       await client.get(env.secretName);
-      assert.equal(reads(env), before, `still cached 1 ms before ${refreshAfter} ms`);
+      assert.equal(describes(env), before, `still cached 1 ms before ${refreshAfter} ms`);
       env.clock.advance(1);
       await client.get(env.secretName);
-      assert.equal(reads(env), before + 1, `refreshed at ${refreshAfter} ms`);
+      assert.equal(describes(env), before + 1, `refreshed at ${refreshAfter} ms`);
       client.close();
     }
   });
@@ -210,17 +219,21 @@ describe('KeyClient', () => {
     });
   });
 
-  it('stops serving a key older than maxStaleMs', async () => {
+  it('stops serving a key more than maxStaleMs past its TTL', async () => {
     const client = new KeyClient({
       secretsManager: new SecretsManagerClient({ maxAttempts: 1 }),
       now: () => env.clock.now().getTime(),
+      ttlMs: 5 * MINUTE,
+      jitterMs: 0,
       maxStaleMs: 20 * MINUTE,
       metrics: false,
     });
-    await client.get(env.secretName);
+    const key = await client.get(env.secretName);
     env.aws.setOutage('unavailable');
-    env.clock.advance(21 * MINUTE);
-    await assert.rejects(client.get(env.secretName), /the cached key is older than maxStaleMs/);
+    env.clock.advance(24 * MINUTE);
+    assert.equal((await client.get(env.secretName)).keyId, key.keyId, '19 min past its TTL: served');
+    env.clock.advance(2 * MINUTE);
+    await assert.rejects(client.get(env.secretName), /the cached key is more than maxStaleMs past its TTL/);
   });
 
   it('on a 401 refreshes and retries once with the new AWSCURRENT', async () => {
@@ -349,8 +362,9 @@ describe('KeyClient', () => {
       Array.from({ length: 50 }, () => assert.rejects(client.withKey(env.secretName, refuse), isRefusal)),
     );
     for (let i = 0; i < 50; i++) await assert.rejects(client.withKey(env.secretName, refuse), isRefusal);
-    // The old client made 251 here; now one DescribeSecret, one forced read and one AWSPREVIOUS read.
-    assert.equal(smCalls(env) - before, 3);
+    // The old client made 251 here; now one DescribeSecret (AWSCURRENT has not moved since the client read
+    // it, so no value is read again) and one AWSPREVIOUS read.
+    assert.equal(smCalls(env) - before, 2);
     assert.equal(attempts, 150, 'the concurrent callers try AWSPREVIOUS once each, the later ones do not');
   });
 
@@ -393,7 +407,7 @@ describe('KeyClient', () => {
         await assert.rejects(client.withKey(env.secretName, alwaysRefused), isRefusal);
         if (describes(env) > describedBefore) {
           times.push((env.clock.now().getTime() - start) / 1000);
-          assert.equal(reads(env) - readBefore, 1, 'one forced GetSecretValue per refresh');
+          assert.equal(reads(env), readBefore, 'AWSCURRENT did not move: DescribeSecret only');
         } else assert.equal(reads(env), readBefore, 'no read inside the window');
         env.clock.advance(250);
       }
@@ -411,17 +425,17 @@ describe('KeyClient', () => {
   it('reportAuthFailure: the next get() re-reads, once per backoff window however often the key is reported', async () => {
     const { client } = clientFor(env);
     const key = await client.get(env.secretName);
-    const before = reads(env);
+    const before = describes(env);
     for (let i = 0; i < 10; i++) client.reportAuthFailure(env.secretName, key);
     assert.equal((await client.get(env.secretName)).keyId, key.keyId);
-    assert.equal(reads(env) - before, 1, 'one re-read for ten reports');
+    assert.equal(describes(env) - before, 1, 'one refresh for ten reports');
     client.reportAuthFailure(env.secretName, key);
     await client.get(env.secretName);
-    assert.equal(reads(env) - before, 1, 'inside the window: served from cache');
+    assert.equal(describes(env) - before, 1, 'inside the window: served from cache');
     env.clock.advance(1000);
     client.reportAuthFailure(env.secretName, key);
     await client.get(env.secretName);
-    assert.equal(reads(env) - before, 2, 'after it: re-read');
+    assert.equal(describes(env) - before, 2, 'after it: refreshed');
   });
 
   it('does not retry errors that are not refusals', async () => {
@@ -437,7 +451,7 @@ describe('KeyClient', () => {
     assert.equal(attempts, 1);
   });
 
-  it('emits valid EMF with the shared names, by key version and by key id, aggregated per flush', async () => {
+  it('emits valid EMF with the shared names, by key id, aggregated per flush', async () => {
     const { client, metrics } = clientFor(env);
     for (let i = 0; i < 5; i++) await client.withKey(env.secretName, (key) => sendMail(env, key));
     const [record, ...rest] = metrics();
@@ -454,8 +468,8 @@ describe('KeyClient', () => {
     assert.deepEqual(aws.CloudWatchMetrics, [
       {
         Namespace: METRIC_NAMESPACE,
-        // SecretName alone is what the stack's alarms query (lib/managed-key.ts).
-        Dimensions: [['SecretName'], ['SecretName', 'KeyVersion'], ['SecretName', 'KeyId']],
+        // By key id, what the revoker's usage check reads (lambdas/usage-metrics.ts): one custom metric.
+        Dimensions: [['SecretName', 'KeyId']],
         Metrics: [{ Name: METRICS.keyCalls, Unit: 'Count' }],
       },
     ]);
