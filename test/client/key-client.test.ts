@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  TagResourceCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -14,6 +20,7 @@ import {
   KeyUnavailableError,
   rekeyKeys,
 } from '../../client/index.js';
+import { TAGS } from '../../lambdas/tags.js';
 import { METRIC_NAMESPACE, METRICS } from '../../lambdas/telemetry.js';
 import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
 import { PLACEHOLDER } from '../../lib/managed-key.js';
@@ -83,7 +90,11 @@ describe('KeyClient', () => {
     assert.equal(new Set(keys.map((k) => k.keyId)).size, 1);
     env.clock.advance(10 * MINUTE);
     await Promise.all(Array.from({ length: 100 }, () => client.get(env.secretName)));
-    assert.equal(describes(env) - describesBefore, 2, 'one more refresh for 100 callers on the expired entry');
+    assert.equal(
+      describes(env) - describesBefore,
+      2,
+      'one more refresh for 100 callers on the expired entry',
+    );
     assert.equal(reads(env) - readsBefore, 1, 'AWSCURRENT did not move: the value is not read again');
     await env.rotate();
     env.clock.advance(10 * MINUTE);
@@ -477,6 +488,113 @@ describe('KeyClient', () => {
     assert.equal(record!.KeyVersion, 'current');
     assert.equal(record![METRICS.keyCalls], 5);
     for (const secret of env.sandbox.issuedSecrets()) assert.ok(!JSON.stringify(record).includes(secret));
+  });
+
+  /** A client at its defaults (rotation-aware TTL), on the env's clock, its EMF lines captured. */
+  const defaultClient = (random = () => 0) => {
+    const lines: string[] = [];
+    const client = new KeyClient({
+      secretsManager: new SecretsManagerClient({ maxAttempts: 1 }),
+      now: () => env.clock.now().getTime(),
+      random,
+      metrics: { flushIntervalMs: 0, sink: (line) => lines.push(line) },
+    });
+    const keyCalls = () => {
+      client.flush();
+      const calls = lines
+        .map((l) => JSON.parse(l) as Record<string, number>)
+        .map((r) => r[METRICS.keyCalls] ?? 0);
+      lines.length = 0;
+      return calls.reduce((a, b) => a + b, 0);
+    };
+    return { client, lines, keyCalls };
+  };
+  const tagGrace = (grace: string) =>
+    new SecretsManagerClient({}).send(
+      new TagResourceCommand({ SecretId: env.secretName, Tags: [{ Key: TAGS.gracePeriod, Value: grace }] }),
+    );
+
+  it('derives its TTL from the grace tag (90–100% of grace − 5 min); without a valid one, 5 min', async () => {
+    for (const [grace, ttl] of [
+      ['1h', 0.9 * 55 * MINUTE],
+      ['24h', 0.9 * 6 * 60 * MINUTE], // capped by maxTtlMs (6 h)
+      ['soon', 5 * MINUTE], // not a duration: the old default
+      ['3m', 5 * MINUTE], // shorter than the margin: nothing to derive
+    ] as const) {
+      await tagGrace(grace);
+      const { client } = defaultClient();
+      await client.get(env.secretName);
+      const before = describes(env);
+      env.clock.advance(ttl - 1);
+      await client.get(env.secretName);
+      assert.equal(describes(env), before, `grace ${grace}: cached 1 ms before ${ttl / MINUTE} min`);
+      env.clock.advance(1);
+      await client.get(env.secretName);
+      assert.equal(describes(env), before + 1, `grace ${grace}: refreshed at ${ttl / MINUTE} min`);
+      client.close();
+    }
+  });
+
+  it('reports KeyCalls while the revoker may ask (a young version, a stale serve), not in steady use', async () => {
+    await tagGrace('1h');
+    const { client, keyCalls } = defaultClient();
+    await client.get(env.secretName);
+    assert.equal(keyCalls(), 1, 'a version created within grace + 2 h is reported');
+    // Three hours later, refreshed all along: the steady use of the current key carries no information.
+    for (let t = 0; t < 200; t += 10) {
+      env.clock.advance(10 * MINUTE);
+      await client.get(env.secretName);
+    }
+    keyCalls();
+    await client.get(env.secretName);
+    assert.equal(keyCalls(), 0, 'steady use: no line');
+    // A new version: reported again, by every instance that reads it.
+    await env.rotate();
+    env.clock.advance(60 * MINUTE);
+    await client.get(env.secretName);
+    assert.equal(keyCalls(), 1, 'the new key, while its revocation is pending');
+    for (let t = 0; t < 200; t += 10) {
+      env.clock.advance(10 * MINUTE);
+      await client.get(env.secretName);
+    }
+    keyCalls();
+    // The vault goes down past the TTL: the key may be stale, so its every use is reported.
+    env.aws.setOutage('unavailable');
+    env.clock.advance(60 * MINUTE);
+    await client.get(env.secretName);
+    await client.get(env.secretName);
+    assert.equal(keyCalls(), 2, 'stale serves are reported');
+    env.aws.setOutage('none');
+    client.close();
+  });
+
+  it('getMany: the due keys of several secrets in one BatchGetSecretValue, then DescribeSecret only where a version moved', async () => {
+    const sm = new SecretsManagerClient({});
+    const doc = (await sm.send(new GetSecretValueCommand({ SecretId: env.secretName }))).SecretString!;
+    const names = [env.secretName];
+    for (const n of [1, 2, 3]) {
+      await sm.send(new CreateSecretCommand({ Name: `prod/other-${n}`, SecretString: doc }));
+      names.push(`prod/other-${n}`);
+    }
+    const batches = () => env.aws.count('secretsmanager.BatchGetSecretValue');
+    const { client } = clientFor(env, { jitterMs: 0 });
+    const [b0, d0, r0] = [batches(), describes(env), reads(env)];
+    const keys = await client.getMany(names);
+    assert.equal(keys.length, 4);
+    assert.equal(batches() - b0, 1, 'one batch for four cold keys');
+    assert.equal(reads(env) - r0, 0, 'no GetSecretValue');
+    assert.equal(describes(env) - d0, 4, 'each described once, for its tags');
+    env.clock.advance(6 * MINUTE);
+    await client.getMany(names);
+    assert.equal(batches() - b0, 2, 'one batch on expiry');
+    assert.equal(describes(env) - d0, 4, 'no version moved: no DescribeSecret');
+    assert.deepEqual(
+      (await client.getMany(names)).map((k) => k.keyId),
+      keys.map((k) => k.keyId),
+      'then served from cache',
+    );
+    assert.equal(batches() - b0, 2);
+    client.close();
   });
 
   it("feeds the revoker's usage check on the loopback endpoint", async () => {
