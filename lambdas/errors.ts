@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'PROVIDER_UNAVAILABLE'
   | 'PROVIDER_OUTCOME_UNKNOWN'
   | 'PROVIDER_REJECTED'
+  | 'PROVIDER_ACCOUNT_FULL'
   | 'PROVIDER_NOT_FOUND'
   | 'PROVIDER_BAD_RESPONSE'
   | 'KEY_TEST_FAILED'
@@ -130,6 +131,32 @@ export class ProviderRejectedError extends RekeyError {
       options,
     );
     this.status = status;
+  }
+}
+
+/**
+ * The provider account new keys are made in already holds as many keys as the provider allows: refused before
+ * any key is created or stored. Permanent until a person makes room, raises the cap or moves the key.
+ */
+export class ProviderAccountFullError extends RekeyError {
+  readonly held: number;
+  readonly cap: number;
+  constructor(
+    secretId: string,
+    provider: string,
+    usage: { held: number; cap: number; account: string; makeRoom: string },
+    options: RekeyErrorOptions = {},
+  ) {
+    super(
+      'PROVIDER_ACCOUNT_FULL',
+      `${secretId}: ${provider} ${usage.account} holds ${usage.held} keys and allows at most ${usage.cap}, so rekey ` +
+        `created no key and stored nothing; the current key is unchanged. ${usage.makeRoom}; or move this key to ` +
+        'another account with room (a rotator credential and options for that account), then rotate again.',
+      false,
+      { secretId, ...options },
+    );
+    this.held = usage.held;
+    this.cap = usage.cap;
   }
 }
 

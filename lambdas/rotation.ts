@@ -11,6 +11,7 @@ import type { Alert } from './alerts.js';
 import {
   InvalidInputError,
   KeyTestFailedError,
+  ProviderAccountFullError,
   ProviderOutcomeUnknownError,
   RekeyError,
   RotationStateError,
@@ -302,13 +303,19 @@ async function createSecret(
       })
     : undefined;
   const name = keyNameFor(metadata.Name ?? secretId, token, deps.provider.maxKeyNameLength);
-  const created = await createOrAdoptKey(provider, name, current.doc.keyId, permissions, deps, log).catch(
-    async (error: unknown) => {
-      // Single-key: the current key is already revoked, so every minute without a new one is an outage.
-      if (permissions !== undefined) await announceStuckInterruption(secretId, metadata, error, deps);
-      throw error;
-    },
-  );
+  const created = await createOrAdoptKey(
+    metadata.Name ?? secretId,
+    provider,
+    name,
+    current.doc.keyId,
+    permissions,
+    deps,
+    log,
+  ).catch(async (error: unknown) => {
+    // Single-key: the current key is already revoked, so every minute without a new one is an outage.
+    if (permissions !== undefined) await announceStuckInterruption(secretId, metadata, error, deps);
+    throw error;
+  });
   log.protect(created.value);
 
   const now = clock(deps)();
@@ -377,9 +384,12 @@ const CREATE_ATTEMPTS = 4;
  * return is adopted; one whose value is lost (SendGrid, Twilio, Cloudflare show it only at creation) was
  * never stored, so nothing can use it: it is revoked and a fresh key created. A create whose answer was lost
  * is never re-sent blindly — the provider may have made the key — so every attempt starts with the lookup.
- * Either way exactly one key for this version remains.
+ * Either way exactly one key for this version remains. Before it creates one, an account the provider's key
+ * list shows at its cap is refused (ProviderAccountFullError): a key found for this version is adopted
+ * first, and one revoked first makes room, so neither counts against a retried step.
  */
 async function createOrAdoptKey(
+  secretName: string,
   provider: ProviderClient,
   name: string,
   likeKeyId: string,
@@ -407,6 +417,14 @@ async function createOrAdoptKey(
       log.protect(adoptable.value);
       log.info('adopting the key an earlier attempt created', { keyId: adoptable.id, keyName: name });
       return adoptable;
+    }
+    const usage = await provider.keyQuota?.();
+    if (usage && usage.held >= usage.cap) {
+      log.error('the provider account is at its key cap; no key was created', {
+        held: usage.held,
+        cap: usage.cap,
+      });
+      throw new ProviderAccountFullError(secretName, deps.provider.displayName, usage);
     }
     try {
       await deps.fence?.();

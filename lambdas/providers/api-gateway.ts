@@ -358,6 +358,24 @@ export const apiGateway: ProviderDefinition<AwsCredential, z.infer<typeof Option
         return found;
       },
 
+      async keyQuota() {
+        let held = 0;
+        let position: string | undefined;
+        do {
+          const page = await read('count API keys', () =>
+            client.send(new GetApiKeysCommand({ limit: PAGE_LIMIT, position })),
+          ).catch((error: unknown) => failure('count API keys', error));
+          held += page.items?.length ?? 0;
+          position = page.position;
+        } while (position);
+        return {
+          held,
+          cap: API_GATEWAY_KEY_QUOTA,
+          account: `account in ${options.region}`,
+          makeRoom: `Delete unused API keys (aws apigateway get-api-keys / delete-api-key --region ${options.region}); the quota of ${API_GATEWAY_KEY_QUOTA} API keys per Region is not increasable`,
+        };
+      },
+
       async validateKey(key) {
         if (options.validateUrl !== undefined) {
           const url = new URL(options.validateUrl);

@@ -159,12 +159,18 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
       return deactivated ? 'revoked' : 'already-gone';
     };
 
+    /** An inactive key rekey itself deactivated (a revocation that crashed before its delete), if any. */
+    const parkedKey = (keys: AccessKeyMetadata[], tags: Map<string, string>, likeKeyId?: string) =>
+      keys.find(
+        (k) => k.AccessKeyId !== likeKeyId && k.Status === 'Inactive' && tags.has(nameTag(k.AccessKeyId!)),
+      );
+
     /** Makes room under the two-key limit, or explains why it will not. */
     const makeRoom = async (likeKeyId: string, tags: Map<string, string>): Promise<string[]> => {
       const keys = await listKeys();
       if (keys.length < IAM_KEYS_PER_USER) return keys.map((k) => k.AccessKeyId!);
       const others = keys.filter((k) => k.AccessKeyId !== likeKeyId);
-      const parked = others.find((k) => k.Status === 'Inactive' && tags.has(nameTag(k.AccessKeyId!)));
+      const parked = parkedKey(others, tags);
       if (parked) {
         // An inactive key rekey itself deactivated (a revocation that crashed before its delete).
         logger.warn('deleting an inactive access key rekey revoked, to make room under the two-key limit', {
@@ -267,6 +273,18 @@ export const awsIam: ProviderDefinition<AwsCredential, Options> = {
         await tagUser('tag user', { [nameTag(key.AccessKeyId)]: name });
         await untagUser('untag user', [CREATING_TAG]);
         return { id: key.AccessKeyId, name, value: key.SecretAccessKey };
+      },
+
+      async keyQuota() {
+        const [keys, tags] = await Promise.all([listKeys(), listTags()]);
+        // createKey deletes a key rekey revoked but could not delete before it creates: it is room, not a key.
+        const held = keys.length - (parkedKey(keys, tags) ? 1 : 0);
+        return {
+          held,
+          cap: IAM_KEYS_PER_USER,
+          account: `IAM user "${user}"`,
+          makeRoom: `If the other key is the previous key of a rotation still in its grace period, wait for its scheduled revocation (rekey status shows it); otherwise deactivate and delete the key you do not need (aws iam list-access-keys --user-name ${user}). IAM allows ${IAM_KEYS_PER_USER} access keys per user, not adjustable`,
+        };
       },
 
       async findKeysByName(name) {

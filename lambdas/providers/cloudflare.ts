@@ -116,6 +116,32 @@ export const cloudflare: ProviderDefinition<
       return http.parse(Envelope(TokenSchema), res, call).result;
     };
 
+    /** Visits every token of the owner, page by page (one page per call). */
+    const eachToken = async (visit: (token: z.infer<typeof TokenSchema>) => void): Promise<void> => {
+      for (let page = 1; ; page++) {
+        const res = await http.request({
+          call: 'list tokens',
+          method: 'GET',
+          path: `${tokens}?page=${page}&per_page=${PER_PAGE}`,
+          headers: admin,
+        });
+        if (res.status !== 200) adminFailure(res, 'list tokens');
+        const listed = http.parse(ListEnvelope, res, 'list tokens');
+        for (const token of listed.result) visit(token);
+        // An empty or short page ends the listing, as does reaching total_count; past the cap it is a loop.
+        const count = listed.result.length;
+        const perPage = listed.result_info?.per_page ?? PER_PAGE;
+        const total = listed.result_info?.total_count;
+        if (count === 0 || count < perPage || (total !== undefined && page * perPage >= total)) return;
+        if (page >= MAX_PAGES)
+          throw new ProviderBadResponseError(
+            'Cloudflare',
+            'list tokens',
+            `the listing has not ended after ${MAX_PAGES} pages of ${PER_PAGE} tokens, above any token quota`,
+          );
+      }
+    };
+
     return {
       async createKey({ name, likeKeyId }) {
         const current = await getToken(likeKeyId, 'read current token');
@@ -157,29 +183,24 @@ export const cloudflare: ProviderDefinition<
 
       async findKeysByName(name) {
         const found: Array<{ id: string; name: string }> = [];
-        for (let page = 1; ; page++) {
-          const res = await http.request({
-            call: 'list tokens',
-            method: 'GET',
-            path: `${tokens}?page=${page}&per_page=${PER_PAGE}`,
-            headers: admin,
-          });
-          if (res.status !== 200) adminFailure(res, 'list tokens');
-          const listed = http.parse(ListEnvelope, res, 'list tokens');
-          for (const token of listed.result) if (token.name === name) found.push({ id: token.id, name });
-          // An empty or short page ends the listing, as does reaching total_count; past the cap it is a loop.
-          const count = listed.result.length;
-          const perPage = listed.result_info?.per_page ?? PER_PAGE;
-          const total = listed.result_info?.total_count;
-          if (count === 0 || count < perPage || (total !== undefined && page * perPage >= total)) break;
-          if (page >= MAX_PAGES)
-            throw new ProviderBadResponseError(
-              'Cloudflare',
-              'list tokens',
-              `the listing has not ended after ${MAX_PAGES} pages of ${PER_PAGE} tokens, above any token quota`,
-            );
-        }
+        await eachToken((token) => {
+          if (token.name === name) found.push({ id: token.id, name });
+        });
         return found;
+      },
+
+      async keyQuota() {
+        let held = 0;
+        await eachToken(() => {
+          held += 1;
+        });
+        const cap = options.accountId ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA;
+        return {
+          held,
+          cap,
+          account: options.accountId ? `account ${options.accountId}` : "the rotator token's user",
+          makeRoom: `Delete unused ${options.accountId ? 'account-owned API tokens (Manage Account → Account API Tokens' : 'user-owned API tokens (My Profile → API Tokens'} in the dashboard), or, on an Enterprise plan, ask Cloudflare Support to raise the token quota`,
+        };
       },
 
       async validateKey(key) {

@@ -65,7 +65,13 @@ const ShownKeySchema = z.object({
 });
 const ListSchema = z.object({
   data: z.array(z.object({ id: z.string(), attributes: KeyAttributes })),
-  meta: z.optional(z.object({ page: z.optional(z.object({ total_filtered_count: z.number() })) })),
+  meta: z.optional(
+    z.object({
+      // APIKeysResponseMeta: the organization's cap and, unfiltered, how many keys it holds.
+      max_allowed: z.optional(z.number()),
+      page: z.optional(z.object({ total_filtered_count: z.number() })),
+    }),
+  ),
 });
 const PAGE_SIZE = 100;
 /** Full pages one listing may take (10,000 keys of one name) before it is taken for a loop. */
@@ -162,6 +168,28 @@ export const datadog: ProviderDefinition<z.infer<typeof CredentialSchema>, z.inf
           found.push({ id: key.id, name: key.attributes.name, value: key.attributes.key });
         }
         return found;
+      },
+
+      async keyQuota() {
+        const call = 'count keys';
+        const res = await http.request({
+          call,
+          method: 'GET',
+          path: '/api/v2/api_keys?page[size]=1&page[number]=0',
+          headers: admin,
+        });
+        if (res.status !== 200) adminFailure(res, call);
+        const { meta } = http.parse(ListSchema, res, call);
+        const held = meta?.page?.total_filtered_count;
+        if (held === undefined)
+          throw new ProviderBadResponseError('Datadog', call, 'meta.page.total_filtered_count missing');
+        return {
+          held,
+          cap: meta?.max_allowed ?? DATADOG_MAX_KEYS,
+          account: `organization on ${options.site}`,
+          makeRoom:
+            'Delete unused API keys (Organization Settings → API Keys, or DELETE /api/v2/api_keys/{api_key_id}); Datadog allows an organization at most 50',
+        };
       },
 
       async validateKey(key) {

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { InvalidInputError, ProviderBadResponseError, ProviderRejectedError } from '../errors.js';
 import { ProviderHttp, type ProviderResponse, resolveOnOrigin } from './http.js';
-import type { ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
+import type { KeyQuotaUsage, ProviderClient, ProviderDefinition, ProviderKeyRef } from './types.js';
 
 /**
  * Any in-house key service with an HTTP API (the guide's `provider_api: https://gateway.internal/admin/keys`),
@@ -205,18 +205,30 @@ export const http: ProviderDefinition<z.infer<typeof CredentialSchema>, HttpProv
       });
     };
 
+    const { maxActiveKeys } = options;
+    const keyQuota =
+      maxActiveKeys === undefined
+        ? undefined
+        : async (): Promise<KeyQuotaUsage> => ({
+            held: (await listKeys()).length,
+            cap: maxActiveKeys,
+            account: `at ${baseUrl}`,
+            makeRoom: `Revoke unused keys at the service, or raise options.maxActiveKeys if the service allows more than ${maxActiveKeys}`,
+          });
+
     return {
+      ...(keyQuota ? { keyQuota } : {}),
+
       async createKey({ name, likeKeyId }) {
-        if (options.maxActiveKeys !== undefined) {
-          const count = (await listKeys()).length;
-          if (count >= options.maxActiveKeys) {
-            throw new ProviderRejectedError(
-              service,
-              'create key',
-              undefined,
-              `the service already holds ${count} keys and options.maxActiveKeys allows at most ${options.maxActiveKeys}; revoke unused keys first.`,
-            );
-          }
+        // A direct caller (not createSecret, which asks keyQuota first) is held to the cap too.
+        const usage = await keyQuota?.();
+        if (usage && usage.held >= usage.cap) {
+          throw new ProviderRejectedError(
+            service,
+            'create key',
+            undefined,
+            `the service already holds ${usage.held} keys and options.maxActiveKeys allows at most ${usage.cap}; revoke unused keys first.`,
+          );
         }
         const vars = { name, likeKeyId };
         const res = await transport.request({

@@ -116,6 +116,18 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       return scopes;
     };
 
+    /** Every key of the account: one page holds them all, since an account holds at most 100. */
+    const listKeys = async () => {
+      const res = await http.request({
+        call: 'list keys',
+        method: 'GET',
+        path: `/v3/api_keys?limit=${SENDGRID_MAX_KEYS}`,
+        headers: admin,
+      });
+      if (res.status !== 200) adminFailure(res, 'list keys');
+      return http.parse(ListSchema, res, 'list keys').result;
+    };
+
     return {
       describePermissions: async (keyId) => options.scopes ?? scopesOf(keyId),
 
@@ -136,17 +148,22 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       },
 
       async findKeysByName(name) {
-        const res = await http.request({
-          call: 'list keys',
-          method: 'GET',
-          path: `/v3/api_keys?limit=${SENDGRID_MAX_KEYS}`,
-          headers: admin,
-        });
-        if (res.status !== 200) adminFailure(res, 'list keys');
-        return http
-          .parse(ListSchema, res, 'list keys')
-          .result.filter((key) => key.name === name)
+        return (await listKeys())
+          .filter((key) => key.name === name)
           .map((key) => ({ id: key.api_key_id, name: key.name }));
+      },
+
+      async keyQuota() {
+        // The rotator's own key counts: SendGrid caps the account's keys, whoever made them.
+        return {
+          held: (await listKeys()).length,
+          cap: SENDGRID_MAX_KEYS,
+          account: options.onBehalfOf
+            ? `subuser ${options.onBehalfOf}`
+            : `the ${options.region === 'eu' ? 'EU ' : ''}account of the rotator key`,
+          makeRoom:
+            'Delete unused API keys (Settings → API Keys in the SendGrid app, or DELETE /v3/api_keys/{api_key_id})',
+        };
       },
 
       async validateKey(key) {

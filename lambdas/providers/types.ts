@@ -59,6 +59,21 @@ export type KeyIdVerdict =
   | { verdict: 'unconfirmed'; checked: string; find: string };
 
 /**
+ * How full the account new keys are made in is, as the provider's key list shows it
+ * (`ProviderClient.keyQuota`). Never holds a key value.
+ */
+export interface KeyQuotaUsage {
+  /** Keys the account holds now, counted as the provider counts them against `cap`. */
+  held: number;
+  /** The most keys the provider lets the account hold. */
+  cap: number;
+  /** The account, as a person finds it: "the SendGrid account of the rotator key", "IAM user \"app\"". */
+  account: string;
+  /** How a person makes room: where unused keys are deleted, and whether and how the cap can be raised. */
+  makeRoom: string;
+}
+
+/**
  * One provider's key API, bound to a rotator credential. Every call retries transient failures
  * (429 honouring Retry-After, 5xx, timeouts) with backoff and jitter before it throws a typed error.
  */
@@ -83,6 +98,11 @@ export interface ProviderClient {
    * typed errors; an id the provider does not know is `differs`.
    */
   identifies?(key: KeyMaterial): Promise<KeyIdVerdict>;
+  /**
+   * How many keys the account holds against the provider's cap on them, from its key list; present where the
+   * provider caps keys. createSecret asks before it creates a key, so a full account is refused up front.
+   */
+  keyQuota?(): Promise<KeyQuotaUsage>;
   /** Revokes a key; a key that is already gone counts as done. */
   revokeKey(keyId: string): Promise<RevocationResult>;
   /** When the key was last used, where `capabilities.lastUsed`; null when never used. */

@@ -206,6 +206,29 @@ export function providerContract(fixture: ContractFixture): void {
       assertNoSecretIn(error.message);
     });
 
+    it('reports how full the account is against the provider’s key limit, from its key list', {
+      skip: fixture.keyLimit === undefined && `${provider.displayName} documents no key limit`,
+    }, async () => {
+      // Prepare
+      assert.ok(
+        client.keyQuota,
+        'an adapter for a provider with a key limit reports the account’s use of it',
+      );
+      const before = await client.keyQuota();
+      seeded.fillToLimit!();
+      // Act
+      const full = await client.keyQuota();
+      // Assess
+      assert.equal(before.cap, fixture.keyLimit);
+      assert.ok(
+        before.held < before.cap,
+        `held ${before.held} of ${before.cap} before the account was filled`,
+      );
+      assert.equal(full.held, full.cap, 'the account filled to its limit is at its cap');
+      assert.ok(full.account.length > 0 && full.makeRoom.length > 0);
+      assertNoSecretIn(`${full.account} ${full.makeRoom}`);
+    });
+
     it('waits as long as a 429’s Retry-After asks, then succeeds with exactly one new key', async () => {
       // Prepare
       seeded.sandbox.injectFault({ status: 429, times: 1, retryAfterSeconds: 7 });
@@ -377,6 +400,39 @@ export function providerContract(fixture: ContractFixture): void {
         [current.keyId],
         'no key is orphaned',
       );
+      assert.deepEqual(env.leakedLines(), []);
+    });
+
+    it('meets a full account with a permanent error naming the secret, the account, the cap and the fix, before it creates or stores anything', {
+      skip: fixture.keyLimit === undefined && `${provider.displayName} documents no key limit`,
+    }, async () => {
+      // Prepare
+      env.seeded.fillToLimit!();
+      const keysBefore = env.seeded.appKeys();
+      let creates = 0;
+      // A fault that never fires, to see every request: how many would have created a key.
+      env.seeded.sandbox.injectFault({
+        status: 500,
+        times: 1,
+        match: (req) => {
+          if (env.seeded.createRequest(req)) creates += 1;
+          return false;
+        },
+      });
+      // Act
+      const versionId = await env.rotate();
+      // Assess
+      const outcome = env.lastOutcome();
+      assert.equal(outcome?.ok, false);
+      assert.equal(outcome?.failedStep, 'createSecret');
+      assert.match(outcome?.error ?? '', /^ProviderAccountFullError: /);
+      assert.ok(outcome?.error?.includes(env.secretName), outcome?.error);
+      assert.match(outcome?.error ?? '', new RegExp(`allows at most ${fixture.keyLimit}\\b`));
+      assert.match(outcome?.error ?? '', /delete|revoke/i);
+      assert.equal(creates, 0, 'no create request reached the provider');
+      assert.deepEqual(env.seeded.appKeys(), keysBefore);
+      assert.deepEqual(env.aws.secretsManager.stagesOf(env.secretArn)[versionId], ['AWSPENDING']);
+      await assert.rejects(env.read('AWSPENDING'), 'the pending version holds no value');
       assert.deepEqual(env.leakedLines(), []);
     });
 

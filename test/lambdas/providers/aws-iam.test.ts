@@ -200,6 +200,31 @@ describe('AWS IAM access keys adapter', () => {
     assert.ok(logs.lines.some((line) => line.includes('to make room under the two-key limit')));
   });
 
+  it('counts a key rekey revoked but could not delete as room, not as a key, against the two-key limit', async () => {
+    // Prepare: the same half-done revocation as above
+    const old = await client.createKey({ name: 'rekey-billing-7', likeKeyId: current.id });
+    assert.equal((await client.keyQuota!()).held, 2, 'two active keys: the user is full');
+    sandbox.injectFault({
+      status: 503,
+      times: 10,
+      match: (req) => req.body.includes('Action=DeleteAccessKey'),
+    });
+    await assert.rejects(client.revokeKey(old.id));
+    sandbox.clearFaults();
+    // Act
+    const usage = await client.keyQuota!();
+    // Assess: createKey deletes that key first, so a rotation is not refused for it
+    assert.deepEqual(
+      { held: usage.held, cap: usage.cap, account: usage.account },
+      { held: 1, cap: 2, account: `IAM user "${USER}"` },
+    );
+    // Reactivated, it is a key again: then the user is full, and the fix says what to do.
+    sandbox.setStatus(old.id, 'Active');
+    const full = await client.keyQuota!();
+    assert.equal(full.held, 2);
+    assert.match(full.makeRoom, /grace period[\s\S]*deactivate and delete the key you do not need/);
+  });
+
   it('waits for a new key to propagate, but rejects a deleted key at once', async () => {
     // Prepare
     sandbox.propagationMs = 5000;
