@@ -35,6 +35,22 @@ export interface KeyAgeDeps {
   /** Where EMF lines go: stdout in Lambda, where CloudWatch Logs turns them into metrics. */
   emit: (line: string) => void;
   now?: () => Date;
+  /**
+   * Publish only ages of at least this many seconds (default 0: every age). The stack passes its shortest
+   * rotation_frequency: a key on schedule stays younger, so it publishes nothing — a custom metric is billed
+   * for every hour it is published — while every key that can reach its alarm's 1.5 × its own frequency is
+   * published before it does.
+   */
+  publishFromSeconds?: number;
+}
+
+/** The environment variable the stack sets to the shortest rotation_frequency, in seconds. */
+export const PUBLISH_FROM_ENV = 'REKEY_KEY_AGE_PUBLISH_FROM_SECONDS';
+
+/** `publishFromSeconds` from the function's environment; a missing or malformed value publishes every age. */
+export function publishFromOf(env: Record<string, string | undefined>): number {
+  const value = Number(env[PUBLISH_FROM_ENV] ?? 0);
+  return Number.isFinite(value) && value > 0 ? value : 0;
 }
 
 /** Age of the AWSCURRENT version, from version metadata only: the monitor never reads a key value. */
@@ -61,7 +77,8 @@ async function currentVersionAge(
 }
 
 /**
- * Publishes KeyAgeSeconds for every monitored secret (one EMF line each). A secret that cannot be read is
+ * Publishes KeyAgeSeconds for every monitored secret at least `publishFromSeconds` old (one EMF line each),
+ * and returns every age it read. A secret that cannot be read is
  * logged and skipped, then reported by throwing once all others were published, so the function's Errors
  * alarm fires without hiding the ages of the rest.
  */
@@ -69,9 +86,13 @@ export async function publishKeyAges(secrets: MonitoredSecret[], deps: KeyAgeDep
   const now = (deps.now ?? (() => new Date()))();
   const ages: KeyAge[] = [];
   const failed: string[] = [];
+  let published = 0;
   for (const secret of secrets) {
     try {
       const age = await currentVersionAge(deps.secretsManager, secret, now);
+      ages.push(age);
+      if (age.ageSeconds < (deps.publishFromSeconds ?? 0)) continue;
+      published += 1;
       deps.emit(
         JSON.stringify(
           emfRecord(
@@ -82,13 +103,12 @@ export async function publishKeyAges(secrets: MonitoredSecret[], deps: KeyAgeDep
           ),
         ),
       );
-      ages.push(age);
     } catch (error) {
       deps.logger.error('cannot read the key age', { secretId: secret.arn ?? secret.name, error });
       failed.push(secret.name);
     }
   }
-  deps.logger.info('published key ages', { published: ages.length, failed: failed.length });
+  deps.logger.info('published key ages', { read: ages.length, published, failed: failed.length });
   if (failed.length) {
     throw new InvalidInputError(
       'INVALID_SECRET',

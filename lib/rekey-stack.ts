@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { InvalidInputError } from '../lambdas/errors.js';
+import { PUBLISH_FROM_ENV } from '../lambdas/key-age.js';
 import { providerEndpointVariable } from '../lambdas/providers/index.js';
 import { TAGS } from '../lambdas/tags.js';
 import { DIMENSIONS, METRIC_NAMESPACE, METRICS } from '../lambdas/telemetry.js';
@@ -271,6 +272,7 @@ export class RekeyStack extends Stack {
       handler: 'monitor-key-age',
       description: 'rekey: publishes the age of every managed key (KeyAgeSeconds)',
       routes,
+      environment: { [PUBLISH_FROM_ENV]: String(Math.min(...props.keys.map((k) => k.frequencySeconds))) },
     });
     this.keyAgeMonitor.role.addToPrincipalPolicy(
       new iam.PolicyStatement({

@@ -5,7 +5,12 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { monitoredSecretsOf, publishKeyAges } from '../../lambdas/key-age.js';
+import {
+  monitoredSecretsOf,
+  PUBLISH_FROM_ENV,
+  publishFromOf,
+  publishKeyAges,
+} from '../../lambdas/key-age.js';
 import { Logger } from '../../lambdas/logger.js';
 import type { LoopbackAws } from '../../local/aws/server.js';
 import { ManualClock } from '../../local/clock.js';
@@ -68,6 +73,26 @@ describe('key-age monitor', () => {
     assert.equal(records[0].SecretName, 'prod/old');
     assert.equal(records[0].KeyAgeSeconds, 12 * 3600);
     assert.equal(records[1].KeyAgeSeconds, 2 * 3600);
+  });
+
+  it('publishes only ages from publishFromSeconds: a key on schedule costs no custom metric', async () => {
+    const lines: string[] = [];
+    const ages = await publishKeyAges([{ name: 'prod/old' }, { name: 'prod/rotated' }], {
+      secretsManager: sm,
+      logger,
+      emit: (l) => lines.push(l),
+      now: () => clock.now(),
+      publishFromSeconds: 10 * 3600,
+    });
+    assert.equal(ages.length, 2, 'both ages are read');
+    assert.deepEqual(
+      lines.map((l) => [JSON.parse(l).SecretName, JSON.parse(l).KeyAgeSeconds]),
+      [['prod/old', 12 * 3600]],
+      'only the key older than 10 h is published — the one the alarm can see',
+    );
+    assert.equal(publishFromOf({ [PUBLISH_FROM_ENV]: '2592000' }), 2_592_000);
+    for (const bad of [undefined, '', 'soon', '-5'])
+      assert.equal(publishFromOf({ [PUBLISH_FROM_ENV]: bad }), 0, `${bad}: every age is published`);
   });
 
   it('never reads a key value: only version metadata is requested', async () => {

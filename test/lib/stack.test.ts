@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { Stack } from 'aws-cdk-lib';
+import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -803,6 +803,15 @@ describe('the synthesized rekey stack', () => {
         1.5 * 90 * 86_400,
       );
       assert.equal(alarmFor('KeyAgeSeconds', 'prod/legacy/key')!.Properties!.Threshold, 1.5 * 7 * 86_400);
+    });
+
+    it('has the key-age monitor publish ages from the shortest rotation_frequency (7 days here), below every threshold', () => {
+      const monitor =
+        resources[stack.getLogicalId(stack.keyAgeMonitor.function.node.defaultChild as CfnElement)];
+      assert.equal(
+        monitor!.Properties!.Environment.Variables.REKEY_KEY_AGE_PUBLISH_FROM_SECONDS,
+        String(7 * 86_400),
+      );
     });
 
     it('wires the auth-failure alarm to rollback only where rollback_on_failure is true', () => {
