@@ -14,6 +14,15 @@ import { startRotation } from '../lambdas/start-rotation.js';
 import { RehearsalWorld } from '../local/rehearsal/world.js';
 import { coldStart } from './cold-start/cold-start.js';
 import { type Contender, contenders, DESCRIPTIONS, MAX_AGE_S, type Send } from './contenders.js';
+import { COST_HEADER, costTable, GOAL_DOLLARS, GOAL_FLEET, MONTH_MS, PRICES } from './cost-model.js';
+import {
+  CALL_EVERY_MS,
+  DEFAULT_GRACE,
+  peerInstance,
+  type Run,
+  rekeyInstance,
+  simulate,
+} from './cost-simulation.js';
 import { compact, ratio, type Spread, showSpread, spread, table } from './stats.js';
 
 // Short rounds, many of them, the contenders interleaved: the machine's speed drifts (other work on it), and
@@ -321,6 +330,109 @@ function printColdStart(cold: Awaited<ReturnType<typeof coldStart>>): string[] {
   ];
 }
 
+/** rekey's freshness at the default grace: every instance has re-read within grace − 5 min of a promotion. */
+const REKEY_FRESHNESS_S = 55 * 60;
+const HOUR_MS = 3_600_000;
+
+/** The cost model's runs: rekey at its defaults, and each peer at its own default and at rekey's freshness. */
+const COST_RUNS: Run[] = [
+  {
+    name: `rekey, defaults (grace ${DEFAULT_GRACE}, the inventory's default)`,
+    instances: 4,
+    windowMs: MONTH_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: true,
+    make: rekeyInstance,
+  },
+  {
+    name: 'rekey, defaults (grace 2h)',
+    instances: 4,
+    windowMs: MONTH_MS,
+    keys: 1,
+    grace: '2h',
+    stack: true,
+    make: rekeyInstance,
+  },
+  {
+    name: 'rekey getMany, 10 keys an app (grace 2h)',
+    instances: 2,
+    windowMs: MONTH_MS,
+    keys: 10,
+    grace: '2h',
+    stack: true,
+    make: rekeyInstance,
+  },
+  {
+    name: 'powertools, its default maxAge 5 s (1 h scaled)',
+    instances: 4,
+    windowMs: HOUR_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: false,
+    make: peerInstance('powertools', 5),
+  },
+  {
+    name: "sdk+cache, the bench's 5 s (1 h scaled)",
+    instances: 4,
+    windowMs: HOUR_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: false,
+    make: peerInstance('sdk+cache', 5),
+  },
+  {
+    name: "powertools at rekey's freshness (maxAge 55 min)",
+    instances: 4,
+    windowMs: MONTH_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: false,
+    make: peerInstance('powertools', REKEY_FRESHNESS_S),
+  },
+  {
+    name: "sdk+cache at rekey's freshness (55 min)",
+    instances: 4,
+    windowMs: MONTH_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: false,
+    make: peerInstance('sdk+cache', REKEY_FRESHNESS_S),
+  },
+  {
+    name: "middy at rekey's freshness (cacheExpiry 55 min)",
+    instances: 4,
+    windowMs: MONTH_MS,
+    keys: 1,
+    grace: DEFAULT_GRACE,
+    stack: false,
+    make: peerInstance('middy', REKEY_FRESHNESS_S),
+  },
+];
+
+async function costFigures(): Promise<string[]> {
+  const measured = await simulate(COST_RUNS);
+  const rows = COST_RUNS.map((run) => ({ name: run.name, measured: measured.get(run.name)! }));
+  const batch = rows.find((r) => r.name.startsWith('rekey getMany'))!;
+  const perSecret = costTable([{ ...batch, batchBilledPerSecret: true }])[0]!;
+  return [
+    '',
+    `Cost per key per month, reading it — dollars, us-east-1 list prices read 2026-12-02 (bench/cost-model.ts cites them)`,
+    ...table(COST_HEADER, costTable(rows)),
+    `  Counted on the loopback: N instances each calling the provider every ${CALL_EVERY_MS / 1000} s, one rotation mid-month,`,
+    '  the revocation recorded after the grace; "1 h scaled" rows ran a simulated hour (their reads do not depend on',
+    '  the rotation), the others a simulated 730-hour month, ×N/instances simulated. SM: Secrets Manager API calls',
+    `  ($${(PRICES.secretsManagerPerCall * 10_000).toFixed(2)}/10k); KMS: one Decrypt per value returned; metrics: custom metric-hours (fleet-wide: one metric`,
+    "  whoever publishes it); alarms: metric-hours the fleet alarms' Metrics Insights queries analyze (ASSUMED $0.10 a",
+    '  metric-month: the price could not be confirmed); logs: EMF bytes at $0.50/GB. The goal is the read cost',
+    `  ≤ $${GOAL_DOLLARS} at N=${GOAL_FLEET}; "+ secret" adds the secret's own $${PRICES.secretPerMonth.toFixed(2)}. rekey's freshness: every instance has`,
+    "  re-read within the grace less 5 min of a promotion (55 min at 1 h), within 5 min of a scheduled window's close,",
+    "  at once on a 401/403. The peers emit no usage metrics (the revoker has no evidence from them) and middy's",
+    '  default (cacheExpiry −1: read once, never again) cannot pick up a rotation, so it has no row.',
+    `  BatchGetSecretValue is billed here per request (not confirmed); billed per secret, the getMany row is ${perSecret[3]} at N=${GOAL_FLEET}.`,
+  ];
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadavg()[0]!;
@@ -332,6 +444,7 @@ async function main(): Promise<void> {
   } finally {
     await world.stop();
   }
+  const costs = await costFigures();
   const cold = await coldStart(COLD);
 
   const out = [
@@ -340,6 +453,7 @@ async function main(): Promise<void> {
     'Contenders (configured as their docs recommend; bench/contenders.ts cites what was followed):',
     ...Object.entries(DESCRIPTIONS).map(([name, d]) => `  ${name.padEnd(12)} ${d}`),
     ...printClientTables(figures),
+    ...costs,
     ...printColdStart(cold),
     ...(unhandled > 0
       ? [

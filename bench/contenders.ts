@@ -85,18 +85,22 @@ const toKey = (d: KeyDocument | undefined): Key => {
 
 let instances = 0;
 
-/** Fresh contenders (empty caches) on one secret. */
-export function contenders(secretArn: string): Contender[] {
+/**
+ * Fresh contenders (empty caches) on one secret, each at a `maxAgeS` maximum key age; `only` builds just the
+ * one named (middy reads at construction: the others' reads would be counted too).
+ */
+export function contenders(secretArn: string, maxAgeS = MAX_AGE_S, only?: string): Contender[] {
   const n = instances++;
   const list: Contender[] = [];
+  const want = (name: string) => only === undefined || only === name;
 
   // rekey: README "Using keys in your app (client)". Usage metrics stay on (into a sink that drops them) at
   // the default flush interval, so the hot path pays what it pays in production.
-  {
+  if (want('rekey')) {
     const counter = { reads: 0 };
     const client = new KeyClient({
       secretsManager: countReads(new SecretsManagerClient(CLIENT_CONFIG), counter),
-      ttlMs: (MAX_AGE_S - 1) * 1000,
+      ttlMs: (maxAgeS - 1) * 1000,
       jitterMs: 1000,
       metrics: { sink: () => {} },
     });
@@ -120,7 +124,7 @@ export function contenders(secretArn: string): Contender[] {
   // always ensure you fetch the latest parameter from the store regardless if already available in cache,
   // use the `forceFetch` parameter" → the retry after a provider's 401. `awsSdkV3Client` ("Customize AWS SDK
   // v3 for JavaScript client") passes the same client configuration as the others.
-  {
+  if (want('powertools')) {
     const counter = { reads: 0 };
     const provider = new SecretsProvider({
       awsSdkV3Client: countReads(new SecretsManagerClient(CLIENT_CONFIG), counter),
@@ -128,7 +132,7 @@ export function contenders(secretArn: string): Contender[] {
     const read = async (forceFetch = false) =>
       toKey(
         await provider.get<KeyDocument>(secretArn, {
-          maxAge: MAX_AGE_S,
+          maxAge: maxAgeS,
           transform: 'json',
           ...(forceFetch ? { forceFetch } : {}),
         }),
@@ -138,7 +142,7 @@ export function contenders(secretArn: string): Contender[] {
       group: 'client',
       hot: async (n) => {
         for (let i = 0; i < n; i++)
-          await provider.get<KeyDocument>(secretArn, { maxAge: MAX_AGE_S, transform: 'json' });
+          await provider.get<KeyDocument>(secretArn, { maxAge: maxAgeS, transform: 'json' });
       },
       get: () => read(),
       call: async (send) => {
@@ -157,7 +161,7 @@ export function contenders(secretArn: string): Contender[] {
   // The floor: the SDK README's `client.send(new GetSecretValueCommand(…))`
   // (node_modules/@aws-sdk/client-secrets-manager/README.md, "Usage") with the smallest cache that gives a
   // 5 s maximum age.
-  {
+  if (want('sdk+cache')) {
     const counter = { reads: 0 };
     const sm = countReads(new SecretsManagerClient(CLIENT_CONFIG), counter);
     let cached: { key: Key; expiresAt: number } | undefined;
@@ -166,7 +170,7 @@ export function contenders(secretArn: string): Contender[] {
       const out = await sm.send(new GetSecretValueCommand({ SecretId: secretArn }));
       cached = {
         key: toKey(JSON.parse(out.SecretString ?? 'null')),
-        expiresAt: Date.now() + MAX_AGE_S * 1000,
+        expiresAt: Date.now() + maxAgeS * 1000,
       };
       return cached.key;
     };
@@ -187,11 +191,11 @@ export function contenders(secretArn: string): Contender[] {
   // through the counted SDK client at the same TTL; flushIntervalMs 0 as the middleware's own default client
   // (it flushes after every invocation). On a refusal the handler reports it — README: "reportAuthFailure for
   // code that calls the provider itself".
-  {
+  if (want('rekey-middy')) {
     const counter = { reads: 0 };
     const client = new KeyClient({
       secretsManager: countReads(new SecretsManagerClient(CLIENT_CONFIG), counter),
-      ttlMs: (MAX_AGE_S - 1) * 1000,
+      ttlMs: (maxAgeS - 1) * 1000,
       jitterMs: 1000,
       metrics: { sink: () => {}, flushIntervalMs: 0 },
     });
@@ -228,7 +232,7 @@ export function contenders(secretArn: string): Contender[] {
   // same configuration as the others. `fetchRotationDate` (default false) is left off: it ties the expiry to
   // the rotation schedule, not to the 5 s maximum age compared here. The value is JSON-parsed once
   // (jsonSafeParse) and cached.
-  {
+  if (want('middy')) {
     const counter = { reads: 0 };
     class CountedClient extends SecretsManagerClient {
       constructor(config: SecretsManagerClientConfig) {
@@ -247,7 +251,7 @@ export function contenders(secretArn: string): Contender[] {
         awsClientOptions: CLIENT_CONFIG,
         fetchData: { apiKey: secretArn },
         cacheKey,
-        cacheExpiry: MAX_AGE_S * 1000,
+        cacheExpiry: maxAgeS * 1000,
         setToContext: true,
       }),
     );

@@ -306,24 +306,22 @@ export class KeyClient {
   }
 
   /**
-   * The current keys of several secrets, refreshing the ones due in one BatchGetSecretValue per 20 (one
-   * request instead of one per key), then DescribeSecret only for a secret whose version moved or that
-   * this client has not described yet. A secret the batch cannot return is read on its own, with the
+   * The current keys of several secrets: once any is due, all are refreshed in one BatchGetSecretValue per
+   * 20 (one request instead of one per key), then DescribeSecret only for a secret whose version moved or
+   * that this client has not described yet. A secret the batch cannot return is read on its own, with the
    * usual errors and stale-on-error. Counts one use of each.
    */
   async getMany(secretIds: readonly string[]): Promise<ApiKey[]> {
     const now = this.now();
-    const due = [
-      ...new Set(
-        secretIds.filter((id) => {
-          const entry = this.entries.get(id);
-          return !(entry && now < entry.freshUntil) && !this.inflight.has(id);
-        }),
-      ),
-    ];
-    if (due.length > 1) {
-      for (let i = 0; i < due.length; i += BATCH_LIMIT) this.batchRefresh(due.slice(i, i + BATCH_LIMIT));
-    }
+    const ids = [...new Set(secretIds)].filter((id) => !this.inflight.has(id));
+    // Once one is due, all are refreshed together: their jittered TTLs would otherwise drift apart and
+    // every batch would carry one key. Each is refreshed at most its jitter early.
+    const anyDue = ids.some((id) => {
+      const entry = this.entries.get(id);
+      return !(entry && now < entry.freshUntil);
+    });
+    if (anyDue && ids.length > 1)
+      for (let i = 0; i < ids.length; i += BATCH_LIMIT) this.batchRefresh(ids.slice(i, i + BATCH_LIMIT));
     return Promise.all(secretIds.map((id) => this.get(id)));
   }
 

@@ -121,6 +121,13 @@ const RULES: Rule[] = [
   },
 ];
 
+/**
+ * The metrics the fleet alarms' queries analyze (name and dimension set, as SCHEMA matches them): what
+ * CloudWatch bills a Metrics Insights alarm for, per metric analyzed (bench/cost-model.ts).
+ */
+export const FLEET_ALARM_METRICS: ReadonlyArray<{ metric: string; dimensions: readonly string[] }> =
+  RULES.map((rule) => ({ metric: rule.metric, dimensions: rule.dimensions }));
+
 /** One fleet alarm: a Metrics Insights query grouped by SecretName, so each key is a contributor. */
 export interface FleetAlarmSpec {
   /** Construct id: the rule, plus a suffix when the rule needs several alarms. */
