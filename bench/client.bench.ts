@@ -139,7 +139,7 @@ async function clientFigures(world: RehearsalWorld): Promise<Figure[]> {
     gate: false,
     values: await hotPath(list),
     differs:
-      'rekey counts one usage metric per call; Powertools builds its options and a cache-key string per call; sdk+cache compares one timestamp. rekey-middy also writes its usage counts as an EMF line at the end of every invocation (documented: Lambda freezes timers); middy copies its cached value onto the context. A refresh every 5 s falls inside the rounds for all.',
+      'rekey counts one usage metric per call (its key is young here: in steady use a hit only compares two timestamps); Powertools builds its options and a cache-key string per call; sdk+cache compares one timestamp. rekey-middy also writes its usage counts as an EMF line at the end of every invocation (documented: Lambda freezes timers); middy copies its cached value onto the context. A refresh every 5 s falls inside the rounds for all.',
   });
   closeAll(list);
 
@@ -150,12 +150,12 @@ async function clientFigures(world: RehearsalWorld): Promise<Figure[]> {
   await sleep(MAX_AGE_S * 1000 + 100);
   await Promise.all(list.map((c) => Promise.all(Array.from({ length: 100 }, () => c.get()))));
   figures.push({
-    label: 'reads, 100 callers on an expired entry',
+    label: 'Secrets Manager requests, 100 callers on an expired entry',
     better: 'lower',
     gate: true,
     values: new Map(list.map((c) => [c.name, spread([c.reads() - before.get(c.name)!])])),
     differs:
-      'rekey (both forms) shares one in-flight read (single-flight); middy re-reads on a timer before the entry expires, so its callers find it fresh; Powertools and sdk+cache send one read per caller.',
+      'rekey (both forms) shares one in-flight refresh (single-flight: one DescribeSecret, the value unchanged); middy re-reads on a timer before the entry expires, so its callers find it fresh; Powertools and sdk+cache send one GetSecretValue per caller.',
   });
   closeAll(list);
 

@@ -42,14 +42,14 @@ export interface Contender {
   get(): Promise<Key>;
   /** Makes a provider call with the key, with the library's documented handling of a refusal. */
   call(send: Send): Promise<void>;
-  /** GetSecretValue requests this contender sent. */
+  /** Secrets Manager requests this contender sent (GetSecretValue, and rekey's DescribeSecret refreshes). */
   reads(): number;
   close(): void;
 }
 
 /** What each contender is, printed above the tables: what differs between them. */
 export const DESCRIPTIONS: Record<string, string> = {
-  rekey: `KeyClient.get() / withKey(): TTL ${MAX_AGE_S - 1} s + up to 1 s jitter (max age ${MAX_AGE_S} s while Secrets Manager answers), single-flight, stale-on-error up to maxStaleMs (30 min default) with backoff, 401/403 → refresh and retry once (then AWSPREVIOUS inside its grace), usage metrics counted per call`,
+  rekey: `KeyClient.get() / withKey(): TTL ${MAX_AGE_S - 1} s + up to 1 s jitter (max age ${MAX_AGE_S} s while Secrets Manager answers; its default derives the TTL from the grace), a refresh is DescribeSecret and GetSecretValue only when AWSCURRENT moved, single-flight, stale-on-error up to maxStaleMs (30 min default) past the TTL with backoff, 401/403 → refresh and retry once (then AWSPREVIOUS inside its grace), usage metrics counted per call here (its key is young; steady use of a current key is not reported)`,
   powertools: `SecretsProvider.get(arn, { maxAge: ${MAX_AGE_S}, transform: 'json' }): parsed once and cached ${MAX_AGE_S} s; on a 401 get(…, { forceFetch: true }) and retry once; no single-flight, no stale-on-error`,
   'sdk+cache': `hand-written floor, not a library: GetSecretValue, JSON.parse, a module-scope { key, expiresAt } for ${MAX_AGE_S} s — no single-flight, no stale-on-error, no refresh on a 401`,
   'rekey-middy': `middy(handler).use(rekeyKeys({ keys, client })): the KeyClient above under middy, keys on context.keys, usage metrics flushed as EMF at the end of every invocation; on a 401 the handler calls client.reportAuthFailure(), that invocation fails, the next reads the new key`,
@@ -67,8 +67,9 @@ const CLIENT_CONFIG: SecretsManagerClientConfig = { maxAttempts: 1 };
 
 function countReads(client: SecretsManagerClient, counter: { reads: number }): SecretsManagerClient {
   client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'GetSecretValueCommand') counter.reads += 1;
+    (next) => async (args) => {
+      // Every request counts: rekey refreshes with DescribeSecret and reads a value only when it moved.
+      counter.reads += 1;
       return next(args);
     },
     { step: 'initialize', name: 'benchCountReads' },
