@@ -51,13 +51,45 @@ export interface ApiGatewaySandboxOptions {
   /** API keys per account per Region; default 10000. */
   keyQuota?: number;
   /**
-   * Control-plane mutations (POST, PATCH, DELETE) allowed per second, as a token bucket; beyond it the
-   * sandbox answers 429 TooManyRequestsException with Retry-After. Unset: no throttling.
+   * Control-plane mutations (POST, PATCH, DELETE) allowed per second, as one token bucket, instead of the
+   * documented throttles (`API_GATEWAY_CONTROL_PLANE_THROTTLES`); beyond it the sandbox answers 429
+   * TooManyRequestsException with Retry-After.
    */
   mutationsPerSecond?: number;
   /** Bucket capacity for `mutationsPerSecond`; default equal to the rate. */
   mutationBurst?: number;
+  /** False: no control-plane throttling at all. */
+  throttling?: boolean;
 }
+
+/** A token bucket over the control-plane requests it applies to. */
+export interface ControlPlaneThrottle {
+  name: string;
+  ratePerSecond: number;
+  burst: number;
+  applies(req: SandboxRequest): boolean;
+}
+
+/**
+ * The fixed, non-increasable control-plane quotas per account ("Amazon API Gateway quotas", API Gateway
+ * quotas for creating, deploying and managing an API): CreateApiKey and DeleteApiKey 5 requests per second
+ * each; every other operation only within the total of 10 requests per second with a burst of 40.
+ */
+export const API_GATEWAY_CONTROL_PLANE_THROTTLES: readonly ControlPlaneThrottle[] = [
+  {
+    name: 'CreateApiKey',
+    ratePerSecond: 5,
+    burst: 5,
+    applies: (req) => req.method === 'POST' && req.path === '/apikeys',
+  },
+  {
+    name: 'DeleteApiKey',
+    ratePerSecond: 5,
+    burst: 5,
+    applies: (req) => req.method === 'DELETE' && /^\/apikeys\/[^/]+$/.test(req.path),
+  },
+  { name: 'total operations', ratePerSecond: 10, burst: 40, applies: () => true },
+];
 
 type ErrorType =
   | 'BadRequestException'
@@ -105,7 +137,7 @@ export class ApiGatewaySandbox extends ProviderSandbox {
   private readonly keys = new Map<string, ApiKey>();
   private readonly plans = new Map<string, UsagePlan>();
   private readonly uses = new Map<string, number>();
-  private readonly bucket: { rate: number; capacity: number; tokens: number; at: number } | undefined;
+  private readonly buckets: Array<{ throttle: ControlPlaneThrottle; tokens: number; at: number }>;
 
   constructor(
     private readonly clock: Clock = systemClock,
@@ -114,10 +146,21 @@ export class ApiGatewaySandbox extends ProviderSandbox {
     super();
     this.stage = options.stage ?? 'prod';
     this.keyQuota = options.keyQuota ?? API_GATEWAY_KEY_QUOTA;
-    if (options.mutationsPerSecond !== undefined) {
-      const capacity = options.mutationBurst ?? options.mutationsPerSecond;
-      this.bucket = { rate: options.mutationsPerSecond, capacity, tokens: capacity, at: performance.now() };
-    }
+    const rate = options.mutationsPerSecond;
+    const throttles: readonly ControlPlaneThrottle[] =
+      options.throttling === false
+        ? []
+        : rate === undefined
+          ? API_GATEWAY_CONTROL_PLANE_THROTTLES
+          : [
+              {
+                name: 'mutations',
+                ratePerSecond: rate,
+                burst: options.mutationBurst ?? rate,
+                applies: (req) => req.method !== 'GET' && req.method !== 'HEAD',
+              },
+            ];
+    this.buckets = throttles.map((throttle) => ({ throttle, tokens: throttle.burst, at: Number.NaN }));
   }
 
   // ---- seeding and inspection (what an auditor sees in the console) ----
@@ -312,17 +355,26 @@ export class ApiGatewaySandbox extends ProviderSandbox {
     };
   }
 
-  private takeToken(): number | undefined {
-    const bucket = this.bucket;
-    if (!bucket) return undefined;
-    const now = performance.now();
-    bucket.tokens = Math.min(bucket.capacity, bucket.tokens + ((now - bucket.at) / 1000) * bucket.rate);
-    bucket.at = now;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return undefined;
+  /**
+   * Takes a token from every bucket the request counts against; when one is empty, nothing is taken and the
+   * answer is the whole seconds until it has one (Retry-After).
+   */
+  private takeToken(req: SandboxRequest): number | undefined {
+    const now = this.rateClock();
+    const counted = this.buckets.filter((b) => b.throttle.applies(req));
+    for (const bucket of counted) {
+      const { ratePerSecond, burst } = bucket.throttle;
+      const elapsed = Number.isNaN(bucket.at) ? 0 : now - bucket.at;
+      bucket.tokens = Math.min(burst, bucket.tokens + (elapsed / 1000) * ratePerSecond);
+      bucket.at = now;
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / bucket.rate));
+    const empty = counted.find((b) => b.tokens < 1);
+    if (empty) {
+      this.rateLimited += 1;
+      return Math.max(1, Math.ceil((1 - empty.tokens) / empty.throttle.ratePerSecond));
+    }
+    for (const bucket of counted) bucket.tokens -= 1;
+    return undefined;
   }
 
   // ---- routing ----
@@ -363,13 +415,11 @@ export class ApiGatewaySandbox extends ProviderSandbox {
         `User: arn:aws:iam::123456789012:user/rekey-readonly is not authorized to perform: apigateway:${req.method} on resource: ${resource}`,
       );
     }
-    if (mutation) {
-      const retryAfter = this.takeToken();
-      if (retryAfter !== undefined)
-        return this.fail(429, 'TooManyRequestsException', 'Too Many Requests', {
-          'retry-after': String(retryAfter),
-        });
-    }
+    const retryAfter = this.takeToken(req);
+    if (retryAfter !== undefined)
+      return this.fail(429, 'TooManyRequestsException', 'Too Many Requests', {
+        'retry-after': String(retryAfter),
+      });
     let body: Record<string, unknown> = {};
     if (req.method === 'POST' || req.method === 'PATCH') {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json'))

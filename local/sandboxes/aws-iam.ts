@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.js';
-import { ProviderSandbox, type SandboxRequest, type SandboxResponse } from './sandbox.js';
+import { ProviderSandbox, type RateLimit, type SandboxRequest, type SandboxResponse } from './sandbox.js';
 import { sigV4Scope, verifySigV4 } from './sigv4.js';
 
 type KeyStatus = 'Active' | 'Inactive';
@@ -82,9 +82,26 @@ export class AwsIamSandbox extends ProviderSandbox {
   private readonly users = new Map<string, User>();
   private readonly keys = new Map<string, AccessKey>();
   private adminKeyId: string | undefined;
+  /**
+   * IAM's request rate per account, when set. IAM and STS throttle with token buckets whose sizes and refill
+   * rates depend on the API and are not published (AWS Security Blog, "How to monitor and query IAM resources
+   * at scale – Part 2"), so none is enforced by default. Past one, IAM answers "Throttling: Rate exceeded" with
+   * HTTP 400 (AWS knowledge center, "resolve API throttling errors for IAM and AWS STS").
+   */
+  rateLimit: RateLimit | undefined;
 
   constructor(private readonly clock: Clock = systemClock) {
     super();
+  }
+
+  protected override throttle(req: SandboxRequest): SandboxResponse | undefined {
+    if (!this.rateLimit || sigV4Scope(req)?.service !== 'iam') return undefined;
+    if (!this.rateWindows.take('iam', this.rateLimit).over) return undefined;
+    return {
+      status: 400,
+      headers: { 'content-type': 'text/xml' },
+      body: errorXml(IAM_NS, new QueryError(400, 'Throttling', 'Rate exceeded')),
+    };
   }
 
   /** The rotator: a user allowed to manage access keys (in AWS, a role or user with the README's policy). */

@@ -4,6 +4,7 @@ import {
   bearerToken,
   jsonBody,
   ProviderSandbox,
+  type RateLimit,
   type SandboxRequest,
   type SandboxResponse,
 } from './sandbox.js';
@@ -45,6 +46,12 @@ export const CLOUDFLARE_TOKEN_ADMIN_GROUPS = {
 export const CLOUDFLARE_USER_TOKEN_QUOTA = 50;
 export const CLOUDFLARE_ACCOUNT_TOKEN_QUOTA = 500;
 const PER_PAGE_MAX = 50;
+/**
+ * "Client API per user/account token: 1200/5 minutes" (developers.cloudflare.com, "Rate limits"); past it,
+ * "all API calls for the next five minutes will be blocked, receiving a HTTP 429 response", with
+ * `retry-after` (whole seconds) and the `Ratelimit` / `Ratelimit-Policy` headers.
+ */
+export const CLOUDFLARE_RATE_LIMIT: RateLimit = { limit: 1200, windowMs: 5 * 60_000 };
 
 /**
  * Cloudflare's API tokens as documented (cloudflare/api-schemas, developers.cloudflare.com): user-owned
@@ -52,15 +59,33 @@ const PER_PAGE_MAX = 50;
  * policies and condition, get, delete, `…/tokens/verify`), bearer auth, every answer in the
  * `{success, errors, messages, result}` envelope; lists carry `result_info` with `count`, `page`, `per_page`
  * and `total_count` (no `total_pages`). Tokens may have `not_before`/`expires_on`; past `expires_on` a token
- * verifies with status "expired". Token values appear only at creation; `last_used_on` is reported. Quotas: 50 user tokens, 500 account tokens. `GET /client/v4/zones` is the call simulated
+ * verifies with status "expired". Token values appear only at creation; `last_used_on` is reported. Quotas: 50 user tokens, 500 account tokens; 1,200 requests per 5 minutes per token (`rateLimit`). `GET /client/v4/zones` is the call simulated
  * applications make.
  */
 export class CloudflareSandbox extends ProviderSandbox {
   readonly accountId = randomBytes(16).toString('hex');
   private readonly tokens = new Map<string, CloudflareToken>();
+  /** Counted per API token; undefined turns it off. */
+  rateLimit: RateLimit | undefined = CLOUDFLARE_RATE_LIMIT;
 
   constructor(private readonly clock: Clock = systemClock) {
     super();
+  }
+
+  protected override throttle(req: SandboxRequest): SandboxResponse | undefined {
+    if (!this.rateLimit) return undefined;
+    const window = this.rateWindows.take(bearerToken(req) ?? '', this.rateLimit, { blockOnExceed: true });
+    if (!window.over) return undefined;
+    const seconds = Math.ceil(window.resetMs / 1000);
+    return {
+      status: 429,
+      headers: {
+        'retry-after': String(seconds),
+        ratelimit: `"default";r=0;t=${seconds}`,
+        'ratelimit-policy': `"default";q=${window.limit};w=${this.rateLimit.windowMs / 1000}`,
+      },
+      body: this.errorBody(429, 'Rate limited. Please wait and consider throttling your request speed'),
+    };
   }
 
   /** A token made in the dashboard. `owner` is "user" or this sandbox's account id. */

@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../clock.js';
 import {
   jsonBody,
   ProviderSandbox,
+  type RateLimit,
   type SandboxRequest,
   type SandboxResponse,
   type StatusFault,
@@ -36,9 +37,33 @@ export const DATADOG_KEY_ADMIN_PERMISSIONS = ['api_keys_read', 'api_keys_write',
 export class DatadogSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, DatadogApiKey>();
   private readonly appKeys = new Map<string, string[]>();
+  /**
+   * The key-management endpoints' limit per organization, when set. Datadog rate-limits "many API endpoints"
+   * with limits that "vary" and are "included in the headers" (API reference, "Rate Limits"): it publishes no
+   * number for /api/v2/api_keys, so none is enforced by default. Set one to see Datadog's 429, with
+   * X-RateLimit-Limit/Period/Remaining/Reset (seconds until the period resets)/Name.
+   */
+  rateLimit: RateLimit | undefined;
 
   constructor(private readonly clock: Clock = systemClock) {
     super();
+  }
+
+  protected override throttle(req: SandboxRequest): SandboxResponse | undefined {
+    if (!this.rateLimit || !req.path.startsWith('/api/v2/api_keys')) return undefined;
+    const window = this.rateWindows.take('api_keys', this.rateLimit);
+    if (!window.over) return undefined;
+    return {
+      status: 429,
+      headers: {
+        'x-ratelimit-limit': String(window.limit),
+        'x-ratelimit-period': String(this.rateLimit.windowMs / 1000),
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.ceil(window.resetMs / 1000)),
+        'x-ratelimit-name': 'api_keys',
+      },
+      body: this.errorBody(429, 'Too many requests'),
+    };
   }
 
   /** An API key made in the Datadog UI; `keyShown: false` for one whose GET answers `last4` but not `key`. */

@@ -68,7 +68,8 @@ const alnum = (n: number): string => [...randomBytes(n)].map((b) => ALNUM[b % AL
  * `owner` — a user or a service account — and `last_used_at`). An archived project answers 400. Listings omit
  * `first_id`/`last_id` on an empty page (the description makes them optional strings). Project keys
  * (`sk-proj-…`, `sk-svcacct-…`) authenticate model endpoints (`GET /v1/models`), not the Administration
- * API; admin keys cannot be used for non-administration endpoints (both 401).
+ * API; admin keys cannot be used for non-administration endpoints (both 401). OpenAI publishes rate limits
+ * for model endpoints, not for the Administration API, so the sandbox enforces none.
  */
 export class OpenAiSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, AdminKey>();

@@ -48,10 +48,66 @@ export type Fault = StatusFault | ResetFault;
 /** A logged request's status when the connection was cut without an answer. */
 export const NO_ANSWER = 0;
 
+/** A documented request-rate limit: at most `limit` requests in each window of `windowMs` of real time. */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+/** Where a caller stands in its current window, as the rate-limit headers report it. */
+export interface WindowState {
+  /** This request is over the limit (refused, not counted). */
+  over: boolean;
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the window ends and the count starts again. */
+  resetMs: number;
+}
+
+/**
+ * Fixed windows of real time per caller: a caller's first request opens its window, which counts `limit`
+ * requests and refuses the rest until it ends. With `blockOnExceed`, the first refused request starts a
+ * full window in which everything is refused (Cloudflare blocks all calls for the next five minutes).
+ */
+export class RateWindows {
+  private readonly windows = new Map<string, { openedAt: number; count: number; blocked: boolean }>();
+  constructor(private readonly now: () => number) {}
+
+  take(caller: string, limit: RateLimit, { blockOnExceed = false } = {}): WindowState {
+    const now = this.now();
+    let window = this.windows.get(caller);
+    if (!window || now - window.openedAt >= limit.windowMs) {
+      window = { openedAt: now, count: 0, blocked: false };
+      this.windows.set(caller, window);
+    }
+    if (window.count >= limit.limit) {
+      if (blockOnExceed && !window.blocked) {
+        window.openedAt = now;
+        window.blocked = true;
+      }
+      return {
+        over: true,
+        limit: limit.limit,
+        remaining: 0,
+        resetMs: window.openedAt + limit.windowMs - now,
+      };
+    }
+    window.count += 1;
+    return {
+      over: false,
+      limit: limit.limit,
+      remaining: limit.limit - window.count,
+      resetMs: window.openedAt + limit.windowMs - now,
+    };
+  }
+}
+
 /**
  * The base of every provider sandbox: a stateful HTTP server on 127.0.0.1 with fault injection
  * (429 with Retry-After, 5xx, latency, a full outage, an answer lost after the request took effect) and a
- * request log. Subclasses implement `route` following their provider's documented API and error shapes.
+ * request log. Subclasses implement `route` following their provider's documented API and error shapes, and
+ * `throttle` where the provider documents request-rate limits: those are on by default, per window of real
+ * time (`rateClock`), and each sandbox has a setting to change or drop them.
  */
 export abstract class ProviderSandbox {
   private server: Server | undefined;
@@ -62,8 +118,22 @@ export abstract class ProviderSandbox {
   /** Every request with the status its client got (NO_ANSWER when the connection was cut). */
   readonly requests: Array<{ method: string; path: string; status: number }> = [];
   private readonly issued = new Set<string>();
+  /** The real-time clock of the rate limits, in ms (tests may stop it); default performance.now. */
+  rateClock: () => number = () => performance.now();
+  protected readonly rateWindows = new RateWindows(() => this.rateClock());
+  /** Requests being answered right now (a concurrency limit counts them). */
+  protected inFlight = 0;
+  /** Requests refused by the provider's rate limits (not injected faults). */
+  rateLimited = 0;
 
   protected abstract route(req: SandboxRequest): SandboxResponse | Promise<SandboxResponse>;
+  /**
+   * The provider's answer to a request over its documented rate limits (429 in its shape, with its headers),
+   * or undefined; asked before anything else, and a refused request is not processed. Default: no limit.
+   */
+  protected throttle(_req: SandboxRequest): SandboxResponse | undefined {
+    return undefined;
+  }
   /** The provider's error body for a status and message. */
   protected abstract errorBody(status: number, message: string): unknown;
 
@@ -154,10 +224,25 @@ export abstract class ProviderSandbox {
       headers: req.headers,
       body: Buffer.concat(chunks).toString('utf8'),
     };
+    this.inFlight += 1;
+    try {
+      await this.answer(request, res);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  private async answer(request: SandboxRequest, res: ServerResponse): Promise<void> {
+    const throttled = this.down ? undefined : this.throttle(request);
+    if (throttled) this.rateLimited += 1;
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    const fault: Fault | undefined = this.down ? { status: 503, times: 1 } : this.takeFault(request);
+    const fault: Fault | undefined = throttled
+      ? undefined
+      : this.down
+        ? { status: 503, times: 1 }
+        : this.takeFault(request);
     const refused = fault !== undefined && !fault.reset && !fault.after ? fault : undefined;
-    let response = refused ? this.faultResponse(refused) : await this.process(request);
+    let response = throttled ?? (refused ? this.faultResponse(refused) : await this.process(request));
     if (fault?.reset) {
       this.requests.push({ method: request.method, path: request.path, status: NO_ANSWER });
       res.destroy();

@@ -3,6 +3,7 @@ import {
   bearerToken,
   jsonBody,
   ProviderSandbox,
+  type RateLimit,
   type SandboxRequest,
   type SandboxResponse,
   type StatusFault,
@@ -40,6 +41,15 @@ export const SENDGRID_FULL_ACCESS_SCOPES = [
 ];
 const MAX_KEYS = 100;
 
+/**
+ * SendGrid's v3 rate limits ("Rate Limits", SendGrid API reference): each endpoint allows a number of
+ * requests per refresh period, reported in X-RateLimit-Limit/Remaining/Reset (Reset a Unix time); past it a
+ * 429 `{errors:[{field:null,message:"too many requests"}]}` until the period ends. The page gives no number:
+ * 600 per minute is the v3 default (Twilio SendGrid changelog, 2019-10-10), and Mail Send carries no rate
+ * limit headers (it is metered by the plan's email volume instead).
+ */
+export const SENDGRID_RATE_LIMIT: RateLimit = { limit: 600, windowMs: 60_000 };
+
 export interface SendGridSandboxOptions {
   /**
    * Whether a 429 also carries Retry-After (default true, as the suites' fault tests expect). SendGrid documents
@@ -59,9 +69,27 @@ export interface SendGridSandboxOptions {
  */
 export class SendGridSandbox extends ProviderSandbox {
   private readonly keys = new Map<string, SendGridKey>();
+  /** Per endpoint and account; undefined turns it off. */
+  rateLimit: RateLimit | undefined = SENDGRID_RATE_LIMIT;
 
   constructor(private readonly options: SendGridSandboxOptions = {}) {
     super();
+  }
+
+  protected override throttle(req: SandboxRequest): SandboxResponse | undefined {
+    if (!this.rateLimit || req.path === '/v3/mail/send') return undefined;
+    const endpoint = `${req.method} ${req.path.replace(/^\/v3\/api_keys\/[^/]+$/, '/v3/api_keys/{api_key_id}')}`;
+    const window = this.rateWindows.take(endpoint, this.rateLimit);
+    if (!window.over) return undefined;
+    return {
+      status: 429,
+      headers: {
+        'x-ratelimit-limit': String(window.limit),
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.ceil((Date.now() + window.resetMs) / 1000)),
+      },
+      body: this.errorBody(429, 'too many requests'),
+    };
   }
 
   protected override faultResponse(fault: StatusFault): SandboxResponse {

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { ProviderSandbox, type SandboxRequest, type SandboxResponse } from './sandbox.js';
+import { ProviderSandbox, type RateLimit, type SandboxRequest, type SandboxResponse } from './sandbox.js';
+
+/**
+ * Stripe's global API rate limit per account ("Rate limits", docs.stripe.com): 100 requests per second in
+ * live mode, 25 in a sandbox (test mode); past it, 429.
+ */
+export const STRIPE_RATE_LIMITS: Readonly<Record<'live' | 'test', RateLimit>> = {
+  live: { limit: 100, windowMs: 1000 },
+  test: { limit: 25, windowMs: 1000 },
+};
 
 /**
  * Stripe as far as rekey can touch it: secret keys authenticate API calls (Bearer, or HTTP Basic with the
@@ -9,6 +18,21 @@ import { ProviderSandbox, type SandboxRequest, type SandboxResponse } from './sa
  */
 export class StripeSandbox extends ProviderSandbox {
   private readonly keys = new Set<string>();
+  /** Per mode (a key's `sk_live_` or `sk_test_`); undefined turns them off. */
+  rateLimits: Readonly<Record<'live' | 'test', RateLimit>> | undefined = STRIPE_RATE_LIMITS;
+
+  protected override throttle(req: SandboxRequest): SandboxResponse | undefined {
+    if (!this.rateLimits) return undefined;
+    const mode = /\bsk_live_/.test(keyOf(req) ?? '') ? 'live' : 'test';
+    if (!this.rateWindows.take(mode, this.rateLimits[mode]).over) return undefined;
+    return {
+      status: 429,
+      body: this.errorBody(
+        429,
+        'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.',
+      ),
+    };
+  }
 
   /** A person creates (or rolls to) a new secret key in the Dashboard. */
   createKeyInDashboard(mode: 'test' | 'live' = 'test'): string {
@@ -41,10 +65,7 @@ export class StripeSandbox extends ProviderSandbox {
   }
 
   protected route(req: SandboxRequest): SandboxResponse {
-    const auth = String(req.headers.authorization ?? '');
-    const bearer = /^Bearer (\S+)$/.exec(auth)?.[1];
-    const basic = /^Basic (\S+)$/.exec(auth)?.[1];
-    const key = bearer ?? (basic ? Buffer.from(basic, 'base64').toString('utf8').split(':')[0] : undefined);
+    const key = keyOf(req);
     if (!key || !this.keys.has(key)) {
       const shown = key
         ? `${key.slice(0, 8)}${'*'.repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`
@@ -75,4 +96,12 @@ export class StripeSandbox extends ProviderSandbox {
       body: this.errorBody(404, `Unrecognized request URL (${req.method}: ${req.path}).`),
     };
   }
+}
+
+/** The secret key a request authenticates with: Bearer, or HTTP Basic with the key as the username. */
+function keyOf(req: SandboxRequest): string | undefined {
+  const auth = String(req.headers.authorization ?? '');
+  const bearer = /^Bearer (\S+)$/.exec(auth)?.[1];
+  const basic = /^Basic (\S+)$/.exec(auth)?.[1];
+  return bearer ?? (basic ? Buffer.from(basic, 'base64').toString('utf8').split(':')[0] : undefined);
 }

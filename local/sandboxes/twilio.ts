@@ -16,6 +16,13 @@ interface TwilioKey {
 }
 
 const MESSAGES_CREATE = '/twilio/messaging/messages/create';
+/**
+ * Twilio limits how many REST requests an account has in flight at once (error 20429, "Too many requests":
+ * "your account exceeds allowed concurrency to Twilio's REST API"; 429 responses are not processed and are
+ * safe to retry; the Twilio-Concurrent-Requests header reports the load). Twilio publishes no number: 100
+ * concurrent requests is the figure integrators commonly report, so the sandbox uses it by default.
+ */
+export const TWILIO_CONCURRENCY_LIMIT = 100;
 const PAGE_SIZE_MAX = 1000;
 
 /** RFC 2822 in GMT, as Twilio formats dates ("Mon, 13 Jun 2016 22:50:08 +0000"). */
@@ -42,6 +49,8 @@ export class TwilioSandbox extends ProviderSandbox {
   readonly accountSid = `AC${randomBytes(16).toString('hex')}`;
   readonly authToken = randomBytes(16).toString('hex');
   private readonly keys = new Map<string, TwilioKey>();
+  /** Requests an account may have in flight at once; undefined turns the limit off. */
+  concurrencyLimit: number | undefined = TWILIO_CONCURRENCY_LIMIT;
 
   constructor(
     private readonly clock: Clock = systemClock,
@@ -49,6 +58,12 @@ export class TwilioSandbox extends ProviderSandbox {
   ) {
     super();
     this.recordIssued(this.authToken);
+  }
+
+  protected override throttle(): SandboxResponse | undefined {
+    if (this.concurrencyLimit === undefined || this.inFlight <= this.concurrencyLimit) return undefined;
+    const response = this.fail(429, 20429, 'Too Many Requests');
+    return { ...response, headers: { 'twilio-concurrent-requests': String(this.inFlight) } };
   }
 
   /** A key made in the Twilio Console (a Main key for the rotator, or an app's first key); null: unnamed. */
