@@ -528,10 +528,7 @@ export class KeyClient {
     // revoker learns nothing from the current key's steady use, only while it asks about this version.
     let reportUntil = Number.POSITIVE_INFINITY;
     if (graceMs !== undefined && bound !== undefined && ttl + jitter <= bound) {
-      const tags = tagMap(metadata?.Tags);
-      const revoking = tags[TAGS.revokeKeyId];
-      const pending =
-        revoking !== undefined && revoking !== key.keyId && revoking !== tags[TAGS.lastRevokedKeyId];
+      const pending = revocationPending(metadata, key);
       reportUntil = Math.max(createdAt + graceMs + NEW_KEY_REPORT_MS, pending ? freshUntil : 0);
     }
     this.entries.set(secretId, {
@@ -653,7 +650,12 @@ export class KeyClient {
           const out = values.find((v) => v.ARN === secretId || v.Name === secretNameOf(secretId));
           if (!out) return this.refresh(secretId, entry);
           const key = keyOf(out, secretId, 'AWSCURRENT');
-          const unchanged = entry?.metadata && entry.key.versionId === key.versionId;
+          // The cached metadata serves while nothing is moving; a version change or a revocation pending
+          // when it was read (which the revoker may since have recorded) is asked again.
+          const unchanged =
+            entry?.metadata &&
+            entry.key.versionId === key.versionId &&
+            !revocationPending(entry.metadata, key);
           const metadata = unchanged ? entry.metadata : await this.describe(secretId);
           this.store(secretId, key, out.CreatedDate?.getTime() ?? 0, metadata);
           return key;
@@ -710,6 +712,13 @@ function parseDocument(secretString: string | undefined, secretId: string, versi
       { cause: error, ...(versionId ? { versionId } : {}), ...(field ? { field } : {}) },
     );
   }
+}
+
+/** Whether rekey's tags record a revocation of another key than `key` that is not done yet. */
+function revocationPending(metadata: DescribeSecretCommandOutput | undefined, key: ApiKey): boolean {
+  const tags = tagMap(metadata?.Tags);
+  const revoking = tags[TAGS.revokeKeyId];
+  return revoking !== undefined && revoking !== key.keyId && revoking !== tags[TAGS.lastRevokedKeyId];
 }
 
 /** The version carrying `stage` in DescribeSecret's VersionIdsToStages. */

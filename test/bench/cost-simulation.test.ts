@@ -19,7 +19,7 @@ describe('cost simulation on the loopback', () => {
       {
         name: 'many',
         instances: 1,
-        windowMs: 6 * HOUR,
+        windowMs: 12 * HOUR,
         keys: 3,
         grace: '1h',
         stack: true,
@@ -54,11 +54,15 @@ describe('cost simulation on the loopback', () => {
     const many = measured.get('many')!;
     assert.equal(many.getSecretValue, 0, 'three keys through getMany: BatchGetSecretValue only');
     assert.ok(
-      many.batchGetSecretValue >= 7 && many.batchGetSecretValue <= 8,
+      many.batchGetSecretValue >= 13 && many.batchGetSecretValue <= 16,
       `${many.batchGetSecretValue} batches`,
     );
     assert.equal(many.batchSecrets, 3 * many.batchGetSecretValue);
-    assert.equal(many.describeSecret, 6, 'each key described when first read and when its version moved');
+    // Each key described when first read, when its version moved, and while its revocation was pending
+    // (until the revoker has recorded it): then no key is reported any more.
+    assert.ok(many.describeSecret >= 6 && many.describeSecret <= 12, `${many.describeSecret} DescribeSecret`);
+    // KeyCalls for hours 0–3 (the first version) and 6–9 (the rotated one), per key.
+    assert.ok(many.metricHours <= 3 * 8, `${many.metricHours} metric-hours`);
     const peer = measured.get('peer')!;
     // Powertools at maxAge 60 s, called every 5 s for 10 min: a read each time its value expired.
     assert.ok(peer.getSecretValue >= 8 && peer.getSecretValue <= 10, `${peer.getSecretValue} reads`);
