@@ -28,7 +28,7 @@ import { compact, ratio, type Spread, showSpread, spread, table } from './stats.
 // Short rounds, many of them, the contenders interleaved: the machine's speed drifts (other work on it), and
 // fine interleaving lets every contender see the same drift.
 const HOT = { warmup: 5, rounds: 25, roundMs: 60 };
-const SCENARIO_ROUNDS = 3;
+const SCENARIO_ROUNDS = 5;
 const OUTAGE_MS = 15_000;
 const RATE_PER_S = 20;
 const COLD = { warmup: 1, rounds: 7 };
