@@ -190,10 +190,23 @@ export const cloudflare: ProviderDefinition<
       },
 
       async keyQuota() {
-        let held = 0;
-        await eachToken(() => {
-          held += 1;
+        // One smallest page: its result_info.total_count is the count (the rate limit counts every page).
+        const res = await http.request({
+          call: 'count tokens',
+          method: 'GET',
+          path: `${tokens}?page=1&per_page=5`,
+          headers: admin,
         });
+        if (res.status !== 200) adminFailure(res, 'count tokens');
+        const countAll = async () => {
+          let count = 0;
+          await eachToken(() => {
+            count += 1;
+          });
+          return count;
+        };
+        const held =
+          http.parse(ListEnvelope, res, 'count tokens').result_info?.total_count ?? (await countAll());
         const cap = options.accountId ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA;
         return {
           held,
