@@ -19,6 +19,7 @@ import { keyRouteOf, loadInventory, type ManagedKeyPlan } from '../lib/inventory
 import { keyRoleNames, REVOCATION_ACTIONS, ROTATION_ACTIONS } from '../lib/key-actions.js';
 import { LOOPBACK_USER, LoopbackAws, loopbackEnvironment } from './aws/server.js';
 import type { RolePolicy } from './aws/sts.js';
+import { inFlight } from './in-flight.js';
 import { REHEARSAL_PROVIDERS, type RehearsalSandbox } from './rehearsal/providers.js';
 
 /**
@@ -36,6 +37,8 @@ export const FUNCTION_ACCESS_KEY_ID = 'AKIDREKEYFUNCTIONS';
 const STACK_NAME = 'Rekey';
 const SCHEDULE_GROUP = 'rekey';
 const LEASE_TABLE = 'rekey-leases';
+/** Keys deployed at once (RotateSecret, which attaching rotation sends, is limited to 50/s). */
+const DEPLOY_CONCURRENCY = 8;
 
 export interface PlaygroundOptions {
   /** The inventory to deploy, as `cdk deploy` would (default rekey.yaml). */
@@ -199,16 +202,23 @@ export class Playground {
     }
     const routes = deployed.map((plan) => keyRouteOf(plan, keyRoleNames(STACK_NAME, plan.name)));
     for (const plan of deployed) await this.ensureProvider(plan.provider);
-    for (const [i, plan] of deployed.entries()) await this.ensureKey(plan, routes[i]!);
+    // A few keys at a time, as CloudFormation creates independent resources in parallel; the rotator
+    // secrets first, as the keys share them.
+    for (const plan of deployed) await this.ensureRotator(plan);
+    await inFlight(deployed, DEPLOY_CONCURRENCY, (plan, i) => this.ensureKey(plan, routes[i]!));
     await this.deployFunctions(routes);
-    for (const plan of deployed) {
+    const outcomes = await inFlight(deployed, DEPLOY_CONCURRENCY, async (plan) => {
       const key = this.keys.get(plan.name)!;
+      let problem: string | undefined;
       if (plan.imported && !key.rotationAttached) {
-        const problem = await this.attachRotation(plan);
-        if (problem) result.problems.push(problem);
-        else key.rotationAttached = true;
+        problem = await this.attachRotation(plan);
+        if (!problem) key.rotationAttached = true;
       }
-      result.keys.push({ ...key, keyId: (await this.currentKeyId(plan)) ?? key.keyId });
+      return { problem, key: { ...key, keyId: (await this.currentKeyId(plan)) ?? key.keyId } };
+    });
+    for (const { problem, key } of outcomes) {
+      if (problem) result.problems.push(problem);
+      result.keys.push(key);
     }
     return result;
   }
@@ -220,7 +230,7 @@ export class Playground {
     this.sandboxes.set(provider, sandbox);
   }
 
-  private async ensureKey(plan: ManagedKeyPlan, route: KeyRoute): Promise<void> {
+  private async ensureRotator(plan: ManagedKeyPlan): Promise<void> {
     const sandbox = this.sandboxes.get(plan.provider)!;
     if (!this.rotators.has(plan.rotatorSecret)) {
       const created = await this.sm.send(
@@ -232,6 +242,10 @@ export class Playground {
       );
       this.rotators.set(plan.rotatorSecret, created.ARN!);
     }
+  }
+
+  private async ensureKey(plan: ManagedKeyPlan, route: KeyRoute): Promise<void> {
+    const sandbox = this.sandboxes.get(plan.provider)!;
     if (!this.secretArns.has(plan.secretName)) {
       const tags: Array<{ Key: string; Value: string }> = [
         { Key: TAGS.gracePeriod, Value: plan.gracePeriod },

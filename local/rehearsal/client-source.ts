@@ -15,11 +15,12 @@ export const FLEET_CLIENT = {
 
 /**
  * Wires the fleet to rekey's real client: every instance gets its own KeyClient (own cache, own jittered
- * TTL) on the world's compressed clock; their EMF usage lines go to the loopback CloudWatch, where the
+ * TTL, all of the instance's keys) on the world's compressed clock; their EMF usage lines go to the loopback CloudWatch, where the
  * revoker's usage check reads them, and into the log scan for secret values.
  */
 export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraLogs' | 'configureWorld'> {
   const lines: string[] = [];
+  const clients = new Map<number, { client: KeyClient; users: number }>();
   let sm: SecretsManagerClient | undefined;
   return {
     configureWorld(world) {
@@ -27,23 +28,36 @@ export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraL
       const cloudWatch = new CloudWatchClient({});
       return [cloudWatchUsageSource(cloudWatch, () => world.clock.now())];
     },
-    sourceFor(world, _instance, key, random) {
-      const client = new KeyClient({
-        ...FLEET_CLIENT,
-        secretsManager: sm ?? new SecretsManagerClient({}),
-        now: () => world.clock.now().getTime(),
-        random,
-        metrics: {
-          flushIntervalMs: 200,
-          sink: (line) => {
-            lines.push(line);
-            world.aws.cloudWatch.ingestEmf(line);
-          },
-        },
-      });
+    sourceFor(world, instance, key, random) {
+      // One client per instance, serving each of the instance's keys from its one cache.
+      let client = clients.get(instance);
+      if (!client) {
+        client = {
+          users: 0,
+          client: new KeyClient({
+            ...FLEET_CLIENT,
+            secretsManager: sm ?? new SecretsManagerClient({}),
+            now: () => world.clock.now().getTime(),
+            random,
+            metrics: {
+              flushIntervalMs: 200,
+              sink: (line) => {
+                lines.push(line);
+                world.aws.cloudWatch.ingestEmf(line);
+              },
+            },
+          }),
+        };
+        clients.set(instance, client);
+      }
+      const shared = client;
+      shared.users += 1;
       return {
-        withKey: (call) => client.withKey(key.arn, (k) => call({ id: k.keyId, value: k.value })),
-        close: () => client.close(),
+        withKey: (call) => shared.client.withKey(key.arn, (k) => call({ id: k.keyId, value: k.value })),
+        close: () => {
+          shared.users -= 1;
+          if (shared.users === 0) shared.client.close();
+        },
       };
     },
     extraLogs: () => lines,

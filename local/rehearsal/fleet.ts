@@ -19,8 +19,9 @@ export class AuthRejected extends Error {
   }
 }
 
+/** One finished application call. */
 export interface CallRecord {
-  /** Real milliseconds since the fleet started. */
+  /** Real milliseconds since the fleet started, when the call started. */
   at: number;
   /** The instance that made the call. */
   instance: number;
@@ -31,11 +32,31 @@ export interface CallRecord {
   error?: string;
 }
 
+/** What the calls of a window (a scenario) add up to. */
+export interface CallTally {
+  calls: number;
+  failed: number;
+  /** The first few distinct failures ("<secret>: <error>"), for the reader. */
+  failures: string[];
+  /** Provider key ids the calls used. */
+  keyIds: Set<string>;
+}
+
+/** A real second of the timeline: calls by "<provider>#<n>" (made with the n-th key of a secret of it). */
+export interface CallBucket {
+  second: number;
+  byKey: Record<string, number>;
+  failed: number;
+  failedByKey: Record<string, number>;
+}
+
+const FAILURES_KEPT = 3;
+
 export interface FleetOptions {
   instances: number;
   /** Calls per second across the whole fleet. */
   rps: number;
-  /** A key source per instance; each instance serves one key (instances are spread over keys). */
+  /** A key source for one instance's key (an instance serving several keys is asked once per key). */
   sourceFor(instance: number, key: WorldKey): InstanceKeySource;
   /**
    * The application call made with a key, answering the HTTP status; default: the key's provider sandbox's
@@ -44,21 +65,43 @@ export interface FleetOptions {
   appCall?: (key: WorldKey, material: RehearsalKey) => Promise<number>;
 }
 
+/** One key an instance serves, with its source and the instance's latest call with it. */
+interface Slot {
+  instance: number;
+  key: WorldKey;
+  source: InstanceKeySource;
+  appCall: AppCall;
+  latest?: { ok: boolean; keyId: string | undefined };
+}
+
 /**
  * Application instances making authenticated provider calls at a steady rate, each through its own key
- * source. Every call is recorded; a call fails when the provider refused it after the source's retries,
- * or when no key could be had at all.
+ * sources. With more keys than instances an instance serves several keys (key k on instance k mod n) and
+ * calls them in turn, as an app using several providers does; with more instances than keys, each key has
+ * several instances. A call fails when the provider refused it after the source's retries, or when no key
+ * could be had at all.
+ *
+ * Calls are not kept: each is added to per-second buckets by provider and key generation, to the open
+ * windows' tallies and to the set of key ids used, so memory grows with the keys and the run's seconds, not
+ * with the calls.
  */
 export class Fleet {
-  readonly calls: CallRecord[] = [];
   /** Real ms between the starts of two calls of one instance. */
   readonly intervalMs: number;
-  /** Each instance's latest finished call. */
-  private readonly latest = new Map<number, CallRecord>();
+  /** Real ms between two calls with the same key on one instance (it calls its keys in turn). */
+  readonly cycleMs: number;
+  readonly totals = { calls: 0, failed: 0 };
+  private readonly buckets: CallBucket[] = [];
+  private readonly windows = new Set<{ openedAt: number; tally: CallTally }>();
+  /** Key ids some call succeeded with. */
+  private readonly succeededWith = new Set<string>();
+  /** Key id → its label "<provider>#<n>", n counting the keys of its secret in the order calls met them. */
+  private readonly labels = new Map<string, string>();
+  private readonly generations = new Map<string, number>();
+  private readonly slots: Slot[] = [];
   private readonly started = performance.now();
   private running = true;
   private readonly loops: Promise<void>[] = [];
-  private readonly sources: InstanceKeySource[] = [];
 
   constructor(
     keys: WorldKey[],
@@ -67,77 +110,147 @@ export class Fleet {
   ) {
     const intervalMs = (1000 * options.instances) / Math.max(1, options.rps);
     this.intervalMs = intervalMs;
-    for (let i = 0; i < options.instances; i++) {
+    const perInstance = Array.from({ length: options.instances }, () => [] as Slot[]);
+    const pairs = Math.max(options.instances, keys.length);
+    for (let i = 0; i < pairs; i++) {
+      const instance = i % options.instances;
       const key = keys[i % keys.length]!;
-      const source = options.sourceFor(i, key);
-      this.sources.push(source);
-      const appCall: AppCall = options.appCall
-        ? (material) => options.appCall!(key, material)
-        : (material) => sandboxes.get(key.provider)!.appCall(material);
+      const slot: Slot = {
+        instance,
+        key,
+        source: options.sourceFor(instance, key),
+        appCall: options.appCall
+          ? (material) => options.appCall!(key, material)
+          : (material) => sandboxes.get(key.provider)!.appCall(material),
+      };
+      this.slots.push(slot);
+      perInstance[instance]!.push(slot);
+    }
+    this.cycleMs = intervalMs * Math.max(...perInstance.map((slots) => slots.length));
+    for (const [instance, slots] of perInstance.entries()) {
       // Stagger starts so the fleet does not call in lock-step.
-      this.loops.push(this.loop(i, key, appCall, source, intervalMs, (intervalMs * i) / options.instances));
+      this.loops.push(this.loop(slots, intervalMs, (intervalMs * instance) / options.instances));
     }
   }
 
-  private async loop(
-    instance: number,
-    key: WorldKey,
-    appCall: AppCall,
-    source: InstanceKeySource,
-    intervalMs: number,
-    offsetMs: number,
-  ): Promise<void> {
+  private async loop(slots: Slot[], intervalMs: number, offsetMs: number): Promise<void> {
     await sleep(offsetMs);
-    while (this.running) {
+    for (let turn = 0; this.running; turn++) {
       const tick = performance.now();
-      await this.callOnce(instance, key, appCall, source);
+      await this.callOnce(slots[turn % slots.length]!);
       await sleep(Math.max(0, intervalMs - (performance.now() - tick)));
     }
   }
 
-  private async callOnce(
-    instance: number,
-    key: WorldKey,
-    appCall: AppCall,
-    source: InstanceKeySource,
-  ): Promise<void> {
+  private async callOnce(slot: Slot): Promise<void> {
     let used: string | undefined;
     const at = performance.now() - this.started;
-    let record: CallRecord;
+    let error: string | undefined;
     try {
-      await source.withKey(async (k) => {
+      await slot.source.withKey(async (k) => {
         used = k.id;
-        const status = await appCall(k);
+        const status = await slot.appCall(k);
         if (status === 401 || status === 403) throw new AuthRejected(status);
         if (status >= 400) throw new Error(`provider answered ${status}`);
       });
-      record = { at, instance, secret: key.name, keyId: used, ok: true };
-    } catch (error) {
-      record = {
-        at,
-        instance,
-        secret: key.name,
-        keyId: used,
-        ok: false,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      };
+    } catch (caught) {
+      error = caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught);
     }
-    this.calls.push(record);
-    this.latest.set(instance, record);
+    const record: CallRecord = {
+      at,
+      instance: slot.instance,
+      secret: slot.key.name,
+      keyId: used,
+      ok: error === undefined,
+      ...(error === undefined ? {} : { error }),
+    };
+    slot.latest = { ok: record.ok, keyId: used };
+    this.record(slot.key, record);
+  }
+
+  /** Adds a finished call to the totals, its second's bucket and the open windows. */
+  private record(key: WorldKey, call: CallRecord): void {
+    this.totals.calls += 1;
+    if (!call.ok) this.totals.failed += 1;
+    else if (call.keyId) this.succeededWith.add(call.keyId);
+    const second = Math.floor(call.at / 1000);
+    while (this.buckets.length <= second)
+      this.buckets.push({ second: this.buckets.length, byKey: {}, failed: 0, failedByKey: {} });
+    const bucket = this.buckets[second]!;
+    const label = this.labelOf(key, call.keyId);
+    bucket.byKey[label] = (bucket.byKey[label] ?? 0) + 1;
+    if (!call.ok) {
+      bucket.failed += 1;
+      bucket.failedByKey[label] = (bucket.failedByKey[label] ?? 0) + 1;
+    }
+    for (const { openedAt, tally } of this.windows) {
+      if (call.at < openedAt) continue;
+      tally.calls += 1;
+      if (call.keyId) tally.keyIds.add(call.keyId);
+      if (call.ok) continue;
+      tally.failed += 1;
+      const failure = `${call.secret}: ${call.error}`;
+      if (tally.failures.length < FAILURES_KEPT && !tally.failures.includes(failure))
+        tally.failures.push(failure);
+    }
+  }
+
+  private labelOf(key: WorldKey, keyId: string | undefined): string {
+    if (!keyId) return `${key.provider}#?`;
+    let label = this.labels.get(keyId);
+    if (!label) {
+      const n = (this.generations.get(key.name) ?? 0) + 1;
+      this.generations.set(key.name, n);
+      label = `${key.provider}#${n}`;
+      this.labels.set(keyId, label);
+    }
+    return label;
   }
 
   /**
-   * Instances whose latest call did not succeed with their secret's `currentKeyId`. A client re-reads the
-   * vault only when called, so an instance that has not called since a key changed still holds the old key,
-   * however short its TTL.
+   * Starts tallying the calls that start from now; `close()` stops and returns the tally (calls still in
+   * flight then are left out, as they have no outcome yet).
+   */
+  window(): { close(): CallTally } {
+    const entry = {
+      openedAt: this.elapsed(),
+      tally: { calls: 0, failed: 0, failures: [], keyIds: new Set<string>() } as CallTally,
+    };
+    this.windows.add(entry);
+    return {
+      close: () => {
+        this.windows.delete(entry);
+        return entry.tally;
+      },
+    };
+  }
+
+  /** Whether some call succeeded with the provider key `keyId`. */
+  used(keyId: string): boolean {
+    return this.succeededWith.has(keyId);
+  }
+
+  /** Calls that started in the last whole real second. */
+  callsPerSecond(): number {
+    const bucket = this.buckets[Math.floor(this.elapsed() / 1000) - 1];
+    return bucket ? Object.values(bucket.byKey).reduce((n, c) => n + c, 0) : 0;
+  }
+
+  /** Calls per real second by "<provider>#<n>" (the n-th key of a secret of that provider the fleet used). */
+  timeline(): CallBucket[] {
+    return this.buckets;
+  }
+
+  /**
+   * Instances with a key whose latest call did not succeed with its secret's `currentKeyId`. A client
+   * re-reads the vault only when called, so an instance that has not called with a key since it changed
+   * still holds the old one, however short its TTL.
    */
   behind(currentKeyId: (secret: string) => string | undefined): number[] {
-    return this.sources
-      .map((_, i) => i)
-      .filter((i) => {
-        const last = this.latest.get(i);
-        return !last?.ok || last.keyId !== currentKeyId(last.secret);
-      });
+    const behind = new Set<number>();
+    for (const slot of this.slots)
+      if (!slot.latest?.ok || slot.latest.keyId !== currentKeyId(slot.key.name)) behind.add(slot.instance);
+    return [...behind].sort((a, b) => a - b);
   }
 
   /** Real ms since the fleet started (the timeline's x axis). */
@@ -148,7 +261,7 @@ export class Fleet {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
-    for (const source of this.sources) source.close?.();
+    for (const slot of this.slots) slot.source.close?.();
   }
 }
 

@@ -34,6 +34,8 @@ export class InvariantMonitor {
   readonly breaches: Breach[] = [];
   private readonly current = new Map<string, string>();
   private readonly live = new Map<string, Set<string>>();
+  /** Key ids seen refused after being live: noted as revoked once. */
+  private readonly revoked = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   /** Keys a scenario broke on purpose (a fault it injects): their rejection is the fault, not a breach. */
   private readonly injected = new Set<string>();
@@ -52,7 +54,13 @@ export class InvariantMonitor {
     }
   }
 
-  start(intervalMs = 25): void {
+  /**
+   * Samples every `intervalMs` real ms; by default every 25 ms up to 100 keys, then less often in proportion
+   * (250 ms for 1,000 keys), so sampling costs the same share of the machine at any size. What it catches
+   * persists until someone repairs it (a revoked key stays revoked, a missing label stays missing), so a
+   * slower sample finds it later, not never.
+   */
+  start(intervalMs = 25 * Math.max(1, this.world.keys.length / 100)): void {
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
 
@@ -96,11 +104,13 @@ export class InvariantMonitor {
     }
     const live = this.live.get(key.name) ?? new Set<string>();
     live.add(current.id);
-    for (const id of this.world.referencedKeyIds(key)) live.add(id);
+    // A revoked key may stay labelled (AWSPREVIOUS) for a while: it is noted once, not at every sample.
+    for (const id of this.world.referencedKeyIds(key)) if (!this.revoked.has(id)) live.add(id);
     for (const id of [...live]) {
       if (!sandbox.accepts({ id, value: this.valueOf(key, id) ?? '' }) && id !== current.id) {
         this.note('revoke', `key ${id} no longer authenticates`, key.name);
         live.delete(id);
+        this.revoked.add(id);
       }
     }
     this.live.set(key.name, live);

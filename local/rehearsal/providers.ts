@@ -10,8 +10,12 @@ import type { ProviderDefinition } from '../../lambdas/providers/types.js';
 import type { Clock } from '../clock.js';
 import { ApiGatewaySandbox } from '../sandboxes/api-gateway.js';
 import { AwsIamSandbox } from '../sandboxes/aws-iam.js';
-import { CLOUDFLARE_TOKEN_ADMIN_GROUPS, CloudflareSandbox } from '../sandboxes/cloudflare.js';
-import { DatadogSandbox } from '../sandboxes/datadog.js';
+import {
+  CLOUDFLARE_TOKEN_ADMIN_GROUPS,
+  CLOUDFLARE_USER_TOKEN_QUOTA,
+  CloudflareSandbox,
+} from '../sandboxes/cloudflare.js';
+import { DATADOG_MAX_API_KEYS, DatadogSandbox } from '../sandboxes/datadog.js';
 import { HttpKeysSandbox } from '../sandboxes/http-keys.js';
 import { OpenAiSandbox } from '../sandboxes/openai.js';
 import type { ProviderSandbox, SandboxRequest } from '../sandboxes/sandbox.js';
@@ -19,15 +23,24 @@ import { SendGridSandbox } from '../sandboxes/sendgrid.js';
 import { signedHeaders, sigV4Scope } from '../sandboxes/sigv4.js';
 import { TwilioSandbox } from '../sandboxes/twilio.js';
 
+/** SendGrid's cap on API keys per account (its API reference, "Create API keys"; local/sandboxes/sendgrid.ts). */
+const SENDGRID_MAX_API_KEYS = 100;
+
 /** A key as the rehearsal's fleet and invariant monitors use it. */
 export interface RehearsalKey {
   id: string;
   value: string;
 }
 
+/** What the rehearsal uses of a sandbox's server: its endpoint, faults, and every secret value it issued. */
+export type RehearsalSandboxServer = Pick<
+  ProviderSandbox,
+  'url' | 'stop' | 'issuedSecrets' | 'injectFault' | 'clearFaults'
+>;
+
 /** A provider's sandbox as the rehearsal drives it: seeds, the app's call, and what an auditor would see. */
-export interface RehearsalSandbox {
-  readonly sandbox: ProviderSandbox;
+export interface RehearsalSandbox<Server extends RehearsalSandboxServer = RehearsalSandboxServer> {
+  readonly sandbox: Server;
   /** The rotator credential document. */
   readonly credential: Record<string, unknown>;
   /** The key document's `options` for keys of this provider. */
@@ -36,7 +49,9 @@ export interface RehearsalSandbox {
    * Creates the key an application uses before rekey manages it, with the key's own `options` where they
    * differ per key (an IAM access key belongs to its own user).
    */
-  seedAppKey(name: string): RehearsalKey & { options?: Record<string, unknown> };
+  seedAppKey(
+    name: string,
+  ): RehearsalKey & { options?: Record<string, unknown>; credential?: Record<string, unknown> };
   accepts(key: RehearsalKey): boolean;
   /** Every key at the provider except the rotator's credential, with its name (rekey names the keys it makes). */
   appKeys(): Array<{ id: string; name: string | undefined }>;
@@ -48,18 +63,25 @@ export interface RehearsalSandbox {
   breakKey(keyId: string): void;
   /** Makes the key-management API answer 503 (true) or work again (false); app calls keep working. */
   failKeyManagement(down: boolean): void;
-  /** Makes the next key validation (testSecret's call) answer 401. */
-  failNextValidation(): void;
+  /** Makes the next key validation (testSecret's call) in the account holding `keyId` answer 401. */
+  failNextValidation(keyId: string): void;
 }
 
 export interface RehearsalProvider {
   definition: ProviderDefinition;
   /** Starts the sandbox on the world's clock (last-used stamps must compare with promotion times). */
-  start(clock: Clock): Promise<RehearsalSandbox>;
+  start(clock: Clock): Promise<RehearsalSandbox<ProviderSandbox>>;
+  /**
+   * Managed keys one account can hold, where the provider caps keys per account: the cap less the rotator's
+   * own key, halved, as each managed key holds two provider keys during its grace period.
+   */
+  keysPerAccount?: number;
 }
 
 const sendgridRehearsal: RehearsalProvider = {
   definition: sendgrid,
+  // SendGrid: 100 API keys per account, the rotator's admin key among them.
+  keysPerAccount: Math.floor((SENDGRID_MAX_API_KEYS - 1) / 2),
   async start() {
     const sandbox = new SendGridSandbox();
     await sandbox.start();
@@ -139,6 +161,8 @@ const twilioRehearsal: RehearsalProvider = {
 
 const datadogRehearsal: RehearsalProvider = {
   definition: datadog,
+  // Datadog: 50 API keys per organization, the rotator's among them.
+  keysPerAccount: Math.floor((DATADOG_MAX_API_KEYS - 1) / 2),
   async start(clock) {
     const sandbox = new DatadogSandbox(clock);
     await sandbox.start();
@@ -172,6 +196,8 @@ const datadogRehearsal: RehearsalProvider = {
 
 const cloudflareRehearsal: RehearsalProvider = {
   definition: cloudflare,
+  // Cloudflare: 50 user tokens per user, the rotator's among them.
+  keysPerAccount: Math.floor((CLOUDFLARE_USER_TOKEN_QUOTA - 1) / 2),
   async start(clock) {
     const sandbox = new CloudflareSandbox(clock);
     await sandbox.start();

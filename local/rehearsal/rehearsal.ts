@@ -1,4 +1,5 @@
-import { Fleet, type InstanceKeySource } from './fleet.js';
+import { linesContaining } from '../captured-logs.js';
+import { type CallBucket, Fleet, type InstanceKeySource } from './fleet.js';
 import { InvariantMonitor, type TimelineEvent } from './monitor.js';
 import { fleetOnCurrentKeys, SCENARIOS, type Scenario, until } from './scenarios.js';
 import { RehearsalWorld, type WorldKey, type WorldOptions } from './world.js';
@@ -83,15 +84,10 @@ export interface RehearsalReport {
   scenarios: ScenarioResult[];
   timeline: {
     /**
-     * Calls per real second, by key label ("<secret>#<n>": the n-th key of that secret); failed calls in
-     * all and by key label (labels without failures left out).
+     * Calls per real second, by key label ("<provider>#<n>": made with the n-th key of a secret of that
+     * provider); failed calls in all and by key label (labels without failures left out).
      */
-    buckets: Array<{
-      second: number;
-      byKey: Record<string, number>;
-      failed: number;
-      failedByKey: Record<string, number>;
-    }>;
+    buckets: CallBucket[];
     events: TimelineEvent[];
   };
   verdict: { ok: boolean; breaches: string[] };
@@ -152,22 +148,20 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
   const selected = options.scenarios.map((name) => SCENARIOS.find((s) => s.name === name)!);
   let current = { name: 'warm-up', index: 0 };
   const progressTimer = setInterval(() => {
-    const now = fleet.elapsed();
-    const recent = fleet.calls.filter((c) => c.at > now - 1000).length;
     options.onProgress?.({
       scenario: current.name,
       index: current.index,
       total: selected.length,
       keys: world.keys.length,
-      callsPerSecond: recent,
-      calls: fleet.calls.length,
-      failed: fleet.calls.filter((c) => !c.ok).length,
+      callsPerSecond: fleet.callsPerSecond(),
+      calls: fleet.totals.calls,
+      failed: fleet.totals.failed,
     });
   }, 250);
   try {
     // Let every instance warm its cache before the first scenario: a fixed pause is not enough when a large
     // fleet takes longer than it to make its first calls, and a rotation would then meet that burst.
-    await fleetOnCurrentKeys(world, fleet, Math.max(5000, 3 * fleet.intervalMs));
+    await fleetOnCurrentKeys(world, fleet, Math.max(5000, 3 * fleet.cycleMs));
     for (const [index, scenario] of selected.entries()) {
       current = { name: scenario.name, index: index + 1 };
       results.push(await runScenario(scenario, world, fleet, monitor, options.seed));
@@ -181,7 +175,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
 
   const logLines = [...world.logs.lines, ...(options.extraLogs?.() ?? [])];
   const secrets = world.issuedSecrets();
-  const leaked = logLines.filter((line) => secrets.some((s) => line.includes(s)));
+  const leaked = linesContaining(logLines, secrets);
   const leakResult: InvariantResult = {
     invariant: '5: no secret value in any log line',
     ok: leaked.length === 0,
@@ -229,6 +223,7 @@ async function runScenario(
   seed: number,
 ): Promise<ScenarioResult> {
   const startedAt = fleet.elapsed();
+  const window = fleet.window();
   // Its own generator: a scenario makes the same choices whichever scenarios ran before it.
   const random = seededRandom(seed ^ hashOf(scenario.name));
   const breachesBefore = monitor.breaches.length;
@@ -248,13 +243,15 @@ async function runScenario(
     };
   }
   // Let revocations and rotations the scenario started finish before judging orphans.
-  const settled = await until(() => world.aws.scheduler.list('rekey').length === 0, 15_000);
+  const settled = await until(
+    () => world.aws.scheduler.list('rekey').length === 0,
+    Math.max(15_000, 30 * world.keys.length),
+  );
   await world.aws.secretsManager.settled();
   // Let every instance make calls on the settled state before the window closes.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const endedAt = fleet.elapsed();
-  const calls = fleet.calls.filter((c) => c.at >= startedAt && c.at < endedAt);
-  const failed = calls.filter((c) => !c.ok);
+  const calls = window.close();
   const breaches = monitor.breaches.slice(breachesBefore);
   const orphans = orphanedKeys(world);
   const invariants: InvariantResult[] = [
@@ -282,8 +279,8 @@ async function runScenario(
   if (scenario.zeroDowntime) {
     invariants.push({
       invariant: 'zero failed calls (zero downtime)',
-      ok: failed.length === 0,
-      detail: `${failed.length} of ${calls.length} calls failed`,
+      ok: calls.failed === 0,
+      detail: `${calls.failed} of ${calls.calls} calls failed`,
     });
   }
   const ok = invariants.every((i) => i.ok) && outcome.checks.every((c) => c.ok);
@@ -293,10 +290,10 @@ async function runScenario(
     zeroDowntime: scenario.zeroDowntime,
     startedAt,
     endedAt,
-    calls: calls.length,
-    failed: failed.length,
-    failures: [...new Set(failed.map((c) => `${c.secret}: ${c.error}`))].slice(0, 3),
-    versionsSeen: new Set(calls.map((c) => c.keyId).filter(Boolean)).size,
+    calls: calls.calls,
+    failed: calls.failed,
+    failures: calls.failures,
+    versionsSeen: calls.keyIds.size,
     providerKeysAtEnd: [...world.sandboxes.values()].reduce((n, s) => n + s.appKeys().length, 0),
     ...(outcome.timeToRevokeMs === undefined ? {} : { timeToRevokeMs: Math.round(outcome.timeToRevokeMs) }),
     ...(outcome.interruptionMs === undefined
@@ -320,35 +317,5 @@ function orphanedKeys(world: RehearsalWorld): string[] {
 }
 
 function timeline(fleet: Fleet, monitor: InvariantMonitor): RehearsalReport['timeline'] {
-  return { buckets: callBuckets(fleet), events: monitor.events };
-}
-
-/** Calls per real second by key label ("<secret>#<n>": the n-th key of that secret the fleet used). */
-export function callBuckets(fleet: Fleet): RehearsalReport['timeline']['buckets'] {
-  const generation = new Map<string, string>();
-  const perSecret = new Map<string, number>();
-  const label = (secret: string, keyId: string | undefined): string => {
-    if (!keyId) return `${secret}#?`;
-    const known = generation.get(keyId);
-    if (known) return known;
-    const n = (perSecret.get(secret) ?? 0) + 1;
-    perSecret.set(secret, n);
-    const name = `${secret}#${n}`;
-    generation.set(keyId, name);
-    return name;
-  };
-  const buckets: RehearsalReport['timeline']['buckets'] = [];
-  for (const call of [...fleet.calls].sort((a, b) => a.at - b.at)) {
-    const second = Math.floor(call.at / 1000);
-    while (buckets.length <= second)
-      buckets.push({ second: buckets.length, byKey: {}, failed: 0, failedByKey: {} });
-    const bucket = buckets[second]!;
-    const key = label(call.secret, call.keyId);
-    bucket.byKey[key] = (bucket.byKey[key] ?? 0) + 1;
-    if (!call.ok) {
-      bucket.failed += 1;
-      bucket.failedByKey[key] = (bucket.failedByKey[key] ?? 0) + 1;
-    }
-  }
-  return buckets;
+  return { buckets: fleet.timeline(), events: monitor.events };
 }

@@ -43,7 +43,7 @@ export function formatVerdict(report: RehearsalReport): string {
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Version of the JSON report's shape: raised when a field is renamed or removed or changes meaning. */
-export const REPORT_SCHEMA_VERSION = 1;
+export const REPORT_SCHEMA_VERSION = 2;
 
 /**
  * What each number in the JSON report measures. The rehearsal runs on a compressed clock: "real" is wall-clock
@@ -60,9 +60,10 @@ export const REPORT_UNITS = {
   'scenarios[].timeToRevokeMs': 'ms, real',
   'scenarios[].interruptionMs': 'ms, real',
   'timeline.buckets[].second': 's, real, since the fleet started (the bucket counts that second)',
-  'timeline.buckets[].byKey': 'calls in that real second, by key label',
+  'timeline.buckets[].byKey':
+    'calls in that real second, by key label "<provider>#<n>" (made with the n-th key of a secret of that provider)',
   'timeline.buckets[].failed': 'failed calls in that real second',
-  'timeline.buckets[].failedByKey': 'failed calls in that real second, by key label',
+  'timeline.buckets[].failedByKey': 'failed calls in that real second, by the same key labels',
   'timeline.events[].at': 'ms, real, since the fleet started',
 } as const;
 
@@ -161,17 +162,17 @@ function providerGroups(
   return [...groups].map(([provider, secrets]) => ({ provider, secrets }));
 }
 
-const secretOf = (label: string): string => label.slice(0, label.lastIndexOf('#'));
+const providerOf = (label: string): string => label.slice(0, label.lastIndexOf('#'));
 
 /**
  * Series of the chart: calls per second by key generation (the n-th key of each secret), across the given
- * secrets (all when absent).
+ * provider's keys (all when absent).
  */
 export function chartSeries(
   report: RehearsalReport,
-  secrets?: ReadonlySet<string>,
+  provider?: string,
 ): Array<{ name: string; generation: string; points: number[] }> {
-  const inScope = (label: string) => !secrets || secrets.has(secretOf(label));
+  const inScope = (label: string) => provider === undefined || providerOf(label) === provider;
   const generations = new Set<string>();
   for (const b of report.timeline.buckets)
     for (const label of Object.keys(b.byKey)) if (inScope(label)) generations.add(label.split('#')[1] ?? '?');
@@ -198,12 +199,15 @@ function seriesColors(report: RehearsalReport): Map<string, string> {
   return new Map(chartSeries(report).map((s, i) => [s.generation, SERIES_COLORS[i % SERIES_COLORS.length]!]));
 }
 
-/** Failed calls per bucket among the given secrets (all when absent). */
-function failedPoints(report: RehearsalReport, secrets?: ReadonlySet<string>): number[] {
+/** Failed calls per bucket among the given provider's keys (all when absent). */
+function failedPoints(report: RehearsalReport, provider?: string): number[] {
   return report.timeline.buckets.map((b) =>
-    secrets
-      ? Object.entries(b.failedByKey).reduce((n, [label, c]) => (secrets.has(secretOf(label)) ? n + c : n), 0)
-      : b.failed,
+    provider === undefined
+      ? b.failed
+      : Object.entries(b.failedByKey).reduce(
+          (n, [label, c]) => (providerOf(label) === provider ? n + c : n),
+          0,
+        ),
   );
 }
 
@@ -227,8 +231,8 @@ interface ChartOptions {
   id: string;
   width: number;
   plotHeight: number;
-  /** Secrets drawn (all when absent). */
-  secrets?: ReadonlySet<string>;
+  /** The provider whose keys are drawn, and their secrets (all when absent). */
+  scope?: { provider: string; secrets: ReadonlySet<string> };
   /** The main chart names the scenario bands and titles the time axis; the per-provider charts share both. */
   main: boolean;
 }
@@ -244,7 +248,8 @@ interface ChartOptions {
  * keeps the details). Scenario names go in rows above the bands, a row higher only where they would touch.
  */
 function timelineSvg(report: RehearsalReport, chart: ChartOptions): string {
-  const { width, plotHeight, main, secrets } = chart;
+  const { width, plotHeight, main, scope } = chart;
+  const secrets = scope?.secrets;
   const scale = report.options.scale;
   const seconds = Math.max(1, report.timeline.buckets.length);
   const left = GUTTER;
@@ -282,7 +287,7 @@ function timelineSvg(report: RehearsalReport, chart: ChartOptions): string {
 
   const inScope = (secret: string | undefined) => !secrets || secret === undefined || secrets.has(secret);
   const events = report.timeline.events.filter((e) => e.kind !== 'scenario' && inScope(e.secret));
-  const failed = failedPoints(report, secrets);
+  const failed = failedPoints(report, scope?.provider);
   const lanes = [
     ...MOMENTS.filter((m) => events.some((e) => e.kind === m.kind)).map((m) => ({
       ...m,
@@ -316,7 +321,7 @@ function timelineSvg(report: RehearsalReport, chart: ChartOptions): string {
     ),
   );
 
-  const series = chartSeries(report, secrets);
+  const series = chartSeries(report, scope?.provider);
   const colors = seriesColors(report);
   const totals = report.timeline.buckets.map((_, t) => series.reduce((n, s) => n + s.points[t]!, 0));
   const max = Math.max(1, ...totals);
@@ -424,7 +429,7 @@ function timelineSvg(report: RehearsalReport, chart: ChartOptions): string {
     svg.push(
       `<text class="axis-title" x="${((left + right) / 2).toFixed(1)}" y="${axisTop + 34}" font-size="12" text-anchor="middle" fill="#111827">${escapeHtml(axisTitle(report))}</text>`,
     );
-  return `<svg id="${chart.id}" class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="${escapeHtml(`rehearsal timeline${secrets ? ` of ${[...secrets].join(', ')}` : ''}`)}">
+  return `<svg id="${chart.id}" class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="${escapeHtml(`rehearsal timeline${scope ? ` of the ${scope.provider} keys` : ''}`)}">
 ${svg.join('\n')}
 </svg>`;
 }
@@ -444,7 +449,7 @@ function providerCharts(report: RehearsalReport): string {
       const scope = new Set(secrets);
       const events = report.timeline.events.filter((e) => e.secret !== undefined && scope.has(e.secret));
       const count = (kind: TimelineEventKind) => events.filter((e) => e.kind === kind).length;
-      const failed = failedPoints(report, scope).reduce((n, c) => n + c, 0);
+      const failed = failedPoints(report, provider).reduce((n, c) => n + c, 0);
       const caption = [
         provider,
         secrets.length === 1 ? secrets[0]! : `${secrets.length} keys`,
@@ -453,7 +458,7 @@ function providerCharts(report: RehearsalReport): string {
         `${failed} failed call(s)`,
       ].join(' · ');
       return `<figure class="provider" data-provider="${escapeHtml(provider)}"><figcaption>${escapeHtml(caption)}</figcaption>
-${timelineSvg(report, { id: `timeline-${provider.replace(/[^a-z0-9-]/gi, '-')}`, width: 560, plotHeight: 64, secrets: scope, main: false })}
+${timelineSvg(report, { id: `timeline-${provider.replace(/[^a-z0-9-]/gi, '-')}`, width: 560, plotHeight: 64, scope: { provider, secrets: scope }, main: false })}
 </figure>`;
     })
     .join('\n');

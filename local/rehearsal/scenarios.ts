@@ -9,11 +9,12 @@ import { type StartedRotation, startRotation } from '../../lambdas/start-rotatio
 import { SINGLE_KEY_OPT_IN, TAGS, tagMap } from '../../lambdas/tags.js';
 import type { RotationStep } from '../aws/secrets-manager.js';
 import type { AwsFault } from '../aws/server.js';
+import { inFlight } from '../in-flight.js';
 import type { Fault, SandboxRequest } from '../sandboxes/sandbox.js';
 import { FLEET_CLIENT } from './client-source.js';
 import type { Fleet } from './fleet.js';
 import type { InvariantMonitor } from './monitor.js';
-import { REHEARSAL_PROVIDERS } from './providers.js';
+import { REHEARSAL_PROVIDERS, type RehearsalKey } from './providers.js';
 import type { RehearsalWorld, WorldKey } from './world.js';
 
 export interface ScenarioContext {
@@ -83,6 +84,42 @@ export async function fleetOnCurrentKeys(
   return behind();
 }
 
+/**
+ * Rotations a scenario runs at once. Many keys are rotated as `rekey rotate --all` paces them (about ten in
+ * flight), not all at once: Secrets Manager allows 50 PutSecretValue + UpdateSecretVersionStage requests per
+ * second for the whole account, and the loopback enforces it.
+ */
+const ROTATIONS_IN_FLIGHT = 8;
+/**
+ * Real ms a started rotation may take to promote its key: a few seconds on an idle machine, but a busy one
+ * (a thousand keys, their fleet and every function in this one process) stretches it.
+ */
+const PROMOTION_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts a rotation of each of `keys`, a few at a time, each waiting for its new key to be AWSCURRENT; per
+ * key, whether it was promoted and whether old and new key both authenticated right after (the grace period).
+ */
+async function rotatePaced(
+  ctx: ScenarioContext,
+  keys: WorldKey[],
+  emergency: boolean,
+): Promise<Array<{ old: RehearsalKey; promoted: boolean; bothValid: boolean }>> {
+  return inFlight(keys, ROTATIONS_IN_FLIGHT, async (key) => {
+    const old = ctx.world.keyAt(key)!;
+    ctx.monitor.note('rotate', emergency ? 'emergency rotation' : 'scheduled-style rotation', key.name);
+    await startRotation(
+      key.name,
+      emergency ? { emergency: true, graceSeconds: 0 } : {},
+      ctx.world.revocationDeps(),
+    );
+    const promoted = await until(() => ctx.world.keyAt(key)!.id !== old.id, PROMOTION_TIMEOUT_MS);
+    const current = ctx.world.keyAt(key)!;
+    const sandbox = sandboxOf(ctx, key);
+    return { old, promoted, bothValid: promoted && sandbox.accepts(old) && sandbox.accepts(current) };
+  });
+}
+
 /** Rotates `keys` (emergency or scheduled-style) and waits until each old key is rejected; returns the ms it took. */
 async function rotateAndAwaitRevocation(
   ctx: ScenarioContext,
@@ -90,18 +127,12 @@ async function rotateAndAwaitRevocation(
   emergency: boolean,
 ): Promise<{ ms: number; ok: boolean }> {
   const started = performance.now();
-  const olds = keys.map((key) => ctx.world.keyAt(key)!);
-  for (const key of keys) {
-    ctx.monitor.note('rotate', emergency ? 'emergency rotation' : 'rotation', key.name);
-    await startRotation(key.name, emergency ? { emergency: true, graceSeconds: 0 } : {}, {
-      ...ctx.world.revocationDeps(),
-    });
-  }
+  const rotated = await rotatePaced(ctx, keys, emergency);
   const ok = await until(
-    () => keys.every((key, i) => !sandboxOf(ctx, key).accepts(olds[i]!)),
+    () => keys.every((key, i) => !sandboxOf(ctx, key).accepts(rotated[i]!.old)),
     revocationWindowMs(ctx),
   );
-  return { ms: performance.now() - started, ok };
+  return { ms: performance.now() - started, ok: ok && rotated.every((r) => r.promoted) };
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -113,34 +144,27 @@ export const SCENARIOS: Scenario[] = [
       // Secrets Manager and Scheduler may deliver twice: make them, and expect one key per rotation.
       ctx.world.aws.secretsManager.deliverTwice('createSecret');
       ctx.world.aws.scheduler.deliverTwice();
-      const before = ctx.keys.map((key) => ctx.world.keyAt(key)!);
       const started = performance.now();
       // Judge the grace period per key, right after its own promotion: with many keys, the first ones'
       // grace may rightly be over before the last one is promoted.
-      let promoted = true;
-      let bothValid = true;
-      const rotatedProviders = new Set<string>();
-      for (const [i, key] of ctx.keys.entries()) {
-        ctx.monitor.note('rotate', 'scheduled-style rotation', key.name);
-        await startRotation(key.name, {}, ctx.world.revocationDeps());
-        const moved = await until(() => ctx.world.keyAt(key)!.id !== before[i]!.id, 5000);
-        promoted &&= moved;
-        if (moved) rotatedProviders.add(key.provider);
-        bothValid &&=
-          moved &&
-          sandboxOf(ctx, key).accepts(before[i]!) &&
-          sandboxOf(ctx, key).accepts(ctx.world.keyAt(key)!);
-      }
+      const rotated = await rotatePaced(ctx, ctx.keys, false);
+      const before = rotated.map((r) => r.old);
+      const promoted = rotated.every((r) => r.promoted);
+      const bothValid = rotated.every((r) => r.bothValid);
+      const rotatedProviders = new Set(
+        ctx.keys.filter((_, i) => rotated[i]!.promoted).map((k) => k.provider),
+      );
       const revoked = await until(
         () => ctx.keys.every((key, i) => !sandboxOf(ctx, key).accepts(before[i]!)),
         revocationWindowMs(ctx),
       );
       const timeToRevokeMs = performance.now() - started;
       // The revoker logs its outcome just after the provider call; give the last line a moment.
+      const oldIds = new Set(before.map((k) => k.id));
       const evidenceOf = () =>
         ctx.world.logs
           .records()
-          .filter((r) => r.outcome === 'revoked' && before.some((k) => r.keyId === k.id))
+          .filter((r) => r.outcome === 'revoked' && oldIds.has(String(r.keyId)))
           .map((r) => String(r.evidence));
       await until(() => evidenceOf().length >= ctx.keys.length, 2000);
       const evidence = evidenceOf();
@@ -255,7 +279,7 @@ export const SCENARIOS: Scenario[] = [
       const behind = await fleetOnCurrentKeys(
         ctx.world,
         ctx.fleet,
-        ctx.world.clock.realMs(FLEET_CLIENT.ttlMs + FLEET_CLIENT.jitterMs) + 2 * ctx.fleet.intervalMs + 1000,
+        ctx.world.clock.realMs(FLEET_CLIENT.ttlMs + FLEET_CLIENT.jitterMs) + 2 * ctx.fleet.cycleMs + 1000,
       );
       const outageMs = Math.max(600, ctx.world.clock.realMs(15 * 60_000));
       ctx.world.aws.setOutage('unavailable');
@@ -319,7 +343,7 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const key = ctx.keys[ctx.keys.length - 1]!;
       const sandbox = sandboxOf(ctx, key);
-      sandbox.failNextValidation();
+      sandbox.failNextValidation(ctx.world.keyAt(key)!.id);
       ctx.monitor.note('fault', 'the next key validation fails (testSecret)', key.name);
       await startRotation(key.name, {}, ctx.world.revocationDeps());
       await ctx.world.aws.secretsManager.settled();

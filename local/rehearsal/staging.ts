@@ -20,7 +20,7 @@ import { TAGS, tagMap } from '../../lambdas/tags.js';
 import { CapturedLogs } from '../captured-logs.js';
 import { AuthRejected, Fleet } from './fleet.js';
 import type { TimelineEvent, TimelineEventKind } from './monitor.js';
-import { callBuckets, type InvariantResult, type RehearsalReport, type ScenarioResult } from './rehearsal.js';
+import type { InvariantResult, RehearsalReport, ScenarioResult } from './rehearsal.js';
 import type { WorldKey } from './world.js';
 
 /**
@@ -453,6 +453,7 @@ export async function runStagingRehearsal(
     for (const name of scenarios) {
       const scenario = STAGING_SCENARIOS.find((s) => s.name === name)!;
       const windowStart = fleet.elapsed();
+      const window = fleet.window();
       const breachesBefore = breaches.length;
       event('scenario', name);
       const perSecret = await Promise.all(
@@ -472,7 +473,7 @@ export async function runStagingRehearsal(
             graceTimeoutMs:
               (options.graceTimeoutSeconds ??
                 (name === 'emergency-rotation' ? 0 : t.plan.graceSeconds) + 600) * 1000,
-            fleetUsed: (keyId) => fleet.calls.some((c) => c.ok && c.keyId === keyId),
+            fleetUsed: (keyId) => fleet.used(keyId),
             onRevoked: (keyName) => {
               if (keyName) revokedNames.get(t.plan.name)!.add(keyName);
             },
@@ -493,8 +494,7 @@ export async function runStagingRehearsal(
       await sample();
       await sleep(Math.min(pollMs, 1000));
       const windowEnd = fleet.elapsed();
-      const calls = fleet.calls.filter((c) => c.at >= windowStart && c.at < windowEnd);
-      const failed = calls.filter((c) => !c.ok);
+      const calls = window.close();
       const scenarioBreaches = breaches.slice(breachesBefore);
       const first = (n: string) => scenarioBreaches.find((b) => b.invariant === n);
       const describe = (b: Breach | undefined, fallback: string) =>
@@ -517,8 +517,8 @@ export async function runStagingRehearsal(
         },
         {
           invariant: 'zero failed calls (zero downtime)',
-          ok: failed.length === 0,
-          detail: `${failed.length} of ${calls.length} calls failed`,
+          ok: calls.failed === 0,
+          detail: `${calls.failed} of ${calls.calls} calls failed`,
         },
       ];
       const checks = perSecret.flatMap((r) => r.checks);
@@ -535,10 +535,10 @@ export async function runStagingRehearsal(
         zeroDowntime: scenario.zeroDowntime,
         startedAt: windowStart,
         endedAt: windowEnd,
-        calls: calls.length,
-        failed: failed.length,
-        failures: [...new Set(failed.map((c) => `${c.secret}: ${c.error}`))].slice(0, 3),
-        versionsSeen: new Set(calls.map((c) => c.keyId).filter(Boolean)).size,
+        calls: calls.calls,
+        failed: calls.failed,
+        failures: calls.failures,
+        versionsSeen: calls.keyIds.size,
         providerKeysAtEnd: stillAccepted,
         ...(revokeTimes.length > 0 ? { timeToRevokeMs: Math.round(Math.max(...revokeTimes)) } : {}),
         checks,
@@ -576,7 +576,7 @@ export async function runStagingRehearsal(
     },
     durationMs: Date.now() - startedAt.getTime(),
     scenarios: results,
-    timeline: { buckets: callBuckets(fleet), events },
+    timeline: { buckets: fleet.timeline(), events },
     verdict: { ok: true, breaches: [] },
   };
 

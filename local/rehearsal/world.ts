@@ -20,6 +20,7 @@ import type { UsageSource } from '../../lambdas/usage.js';
 import { type LoopbackAws, startLoopbackAws } from '../aws/server.js';
 import { CapturedLogs } from '../captured-logs.js';
 import { CompressedClock } from '../clock.js';
+import { startAccounts } from './accounts.js';
 import { REHEARSAL_PROVIDERS, type RehearsalKey, type RehearsalSandbox } from './providers.js';
 
 export interface WorldOptions {
@@ -118,7 +119,10 @@ export class RehearsalWorld {
         throw new Error(
           `the rehearsal has no sandbox for provider "${name}"; known: ${Object.keys(REHEARSAL_PROVIDERS).join(', ')}`,
         );
-      this.sandboxes.set(name, await provider.start(this.clock));
+      const keys = Array.from({ length: this.options.keys }, (_, i) => i).filter(
+        (i) => this.options.providers[i % this.options.providers.length] === name,
+      ).length;
+      this.sandboxes.set(name, await startAccounts(provider, this.clock, keys));
       this.rotationArns.set(
         name,
         this.aws.lambdas.register(`rekey-rotate-${name}`, (event) =>
@@ -126,27 +130,36 @@ export class RehearsalWorld {
         ),
       );
     }
-    const rotators = new Map<string, string>();
-    for (const [name, sandbox] of this.sandboxes) {
+    // One rotator credential per provider account (a provider with a key cap may have several accounts):
+    // `rekey/rotator/<provider>` for the first, `rekey/rotator/<provider>-<n>` for the n-th.
+    const rotators = new Map<string, { name: string; arn: string }>();
+    const accounts = new Map<string, number>();
+    const rotatorFor = async (provider: string, credential: Record<string, unknown>) => {
+      const known = rotators.get(JSON.stringify(credential));
+      if (known) return known;
+      const n = (accounts.get(provider) ?? 0) + 1;
+      accounts.set(provider, n);
+      const name = `rekey/rotator/${provider}${n === 1 ? '' : `-${n}`}`;
       const created = await this.sm.send(
-        new CreateSecretCommand({
-          Name: `rekey/rotator/${name}`,
-          SecretString: JSON.stringify(sandbox.credential),
-        }),
+        new CreateSecretCommand({ Name: name, SecretString: JSON.stringify(credential) }),
       );
-      rotators.set(name, created.ARN!);
-    }
+      const rotator = { name, arn: created.ARN! };
+      rotators.set(JSON.stringify(credential), rotator);
+      return rotator;
+    };
+    for (const [name, sandbox] of this.sandboxes) await rotatorFor(name, sandbox.credential);
     for (let i = 0; i < this.options.keys; i++) {
       const provider = this.options.providers[i % this.options.providers.length]!;
       const sandbox = this.sandboxes.get(provider)!;
       const name = `rehearsal/${provider}/key-${String(i + 1).padStart(2, '0')}`;
       const key = sandbox.seedAppKey(`app-${provider}-${i + 1}`);
+      const rotator = await rotatorFor(provider, key.credential ?? sandbox.credential);
       const doc = {
         provider,
         key: key.value,
         keyId: key.id,
         createdAt: this.clock.now().toISOString(),
-        rotatorSecretArn: rotators.get(provider)!,
+        rotatorSecretArn: rotator.arn,
         options: key.options ?? sandbox.options,
       };
       const created = await this.sm.send(
@@ -164,7 +177,7 @@ export class RehearsalWorld {
           name: `key-${i + 1}`,
           secretName: name,
           provider,
-          rotatorSecret: `rekey/rotator/${provider}`,
+          rotatorSecret: rotator.name,
           options: doc.options,
           singleKey: false,
           gracePeriod: formatDuration(this.options.graceSeconds),
@@ -267,18 +280,33 @@ export class RehearsalWorld {
   keyAt(key: WorldKey, stage = 'AWSCURRENT'): (RehearsalKey & { secretString: string }) | undefined {
     const value = this.aws.secretsManager.peekValue(key.arn, stage);
     if (value === undefined) return undefined;
-    const doc = parseManagedKey(value, { secretId: key.name });
+    const doc = this.parsed(key, value);
     return { id: doc.keyId, value: doc.key, secretString: value };
   }
 
   /** Key ids any labelled version of any managed key refers to. */
   referencedKeyIds(key: WorldKey): Set<string> {
     return new Set(
-      this.aws.secretsManager
-        .labelledValues(key.arn)
-        .map((value) => parseManagedKey(value, { secretId: key.name }).keyId),
+      this.aws.secretsManager.labelledValues(key.arn).map((value) => this.parsed(key, value).keyId),
     );
   }
+
+  /**
+   * A stored value's key document, parsed once: the monitors read every key many times a second, and a
+   * thousand keys' documents parsed on each read would be most of the rehearsal's work.
+   */
+  private parsed(key: WorldKey, value: string): { keyId: string; key: string } {
+    let doc = this.documents.get(value);
+    if (!doc) {
+      const parsed = parseManagedKey(value, { secretId: key.name });
+      doc = { keyId: parsed.keyId, key: parsed.key };
+      // Bounded: old versions' documents are dropped wholesale, then re-parsed if read again.
+      if (this.documents.size >= 20_000) this.documents.clear();
+      this.documents.set(value, doc);
+    }
+    return doc;
+  }
+  private readonly documents = new Map<string, { keyId: string; key: string }>();
 
   /** Every secret value any sandbox ever issued (app keys and rotator credentials). */
   issuedSecrets(): string[] {

@@ -208,14 +208,19 @@ function rehearsalReport({ keys, failing }: { keys: number; failing: boolean }):
   }
   timeline.events.sort((a, b) => a.at - b.at);
 
-  const calls: Array<{ at: number; label: string; ok: boolean }> = [];
+  const calls: Array<{ at: number; label: string; version: string; ok: boolean }> = [];
   for (let second = 0; second * 1000 < clock; second++)
     for (const secret of secrets)
       for (let n = 0; n < CALLS_PER_KEY_PER_SECOND; n++) {
         const at = second * 1000 + ((n + 0.5) * 1000) / CALLS_PER_KEY_PER_SECOND;
         if (at >= clock) continue;
         const { generation, ok } = timeline.servedAt(secret, at);
-        calls.push({ at, label: `${secret}#${generation}`, ok });
+        calls.push({
+          at,
+          label: `${secret.split('/')[1]}#${generation}`,
+          version: `${secret}#${generation}`,
+          ok,
+        });
       }
   const buckets: RehearsalReport['timeline']['buckets'] = [];
   for (const call of calls) {
@@ -263,7 +268,7 @@ function rehearsalReport({ keys, failing }: { keys: number; failing: boolean }):
       calls: inWindow.length,
       failed,
       failures: failed > 0 ? [`${secrets[0]}: AuthRejected: provider answered 401`] : [],
-      versionsSeen: new Set(inWindow.map((c) => c.label)).size,
+      versionsSeen: new Set(inWindow.map((c) => c.version)).size,
       providerKeysAtEnd: keys,
       checks: [],
       invariants,
@@ -339,8 +344,8 @@ describe('rehearsal report (HTML and JSON)', () => {
       await writeReport(report, join(dir, 'r'));
       const written = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as Record<string, unknown>;
       const { schemaVersion, units, ...rest } = written;
-      assert.equal(schemaVersion, 1);
-      assert.equal(REPORT_SCHEMA_VERSION, 1);
+      assert.equal(schemaVersion, 2);
+      assert.equal(REPORT_SCHEMA_VERSION, 2);
       assert.deepEqual(
         rest,
         JSON.parse(JSON.stringify(report)),
@@ -365,7 +370,7 @@ describe('rehearsal report (HTML and JSON)', () => {
         JSON.parse(reportText(report, join(dir, 'r'), true)) as Record<string, unknown>,
         embeddedJson(await readFile(join(dir, 'r.html'), 'utf8')),
       ]) {
-        assert.equal(document.schemaVersion, 1, '--json and the embedded data carry it too');
+        assert.equal(document.schemaVersion, 2, '--json and the embedded data carry it too');
         assert.deepEqual(document.units, REPORT_UNITS);
       }
     } finally {
