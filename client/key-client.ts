@@ -182,11 +182,11 @@ interface Entry {
 }
 
 /** Below the grace period: clock skew between hosts, a refresh in flight, CloudWatch's ingestion delay. */
-export const GRACE_MARGIN_MS = 5 * 60_000;
+const GRACE_MARGIN_MS = 5 * 60_000;
 /** A version's use is reported this long past its grace: the revoker re-checks up to 8 × 15 min after it. */
-export const NEW_KEY_REPORT_MS = 2 * 3_600_000;
+const NEW_KEY_REPORT_MS = 2 * 3_600_000;
 /** After a scheduled rotation window closes, the fleet's refreshes spread over this much. */
-export const WINDOW_SPREAD_MS = 5 * 60_000;
+const WINDOW_SPREAD_MS = 5 * 60_000;
 /** The TTL (and jitter) for a secret without a valid grace period, as before rotation-aware refresh. */
 const LEGACY_TTL_MS = 300_000;
 const LEGACY_JITTER_MS = 60_000;
@@ -199,7 +199,7 @@ const BATCH_LIMIT = 20;
  * The grace period a client may rely on, from the secret's tags: the inventory's, shortened by a pending
  * emergency's. Undefined when a tag is missing or not a duration — then nothing is derived from it.
  */
-export function graceMsOf(metadata: DescribeSecretCommandOutput | undefined): number | undefined {
+function graceMsOf(metadata: DescribeSecretCommandOutput | undefined): number | undefined {
   if (!metadata) return undefined;
   const tags = tagMap(metadata.Tags);
   const grace = parseDurationSeconds(tags[TAGS.gracePeriod] ?? '');
