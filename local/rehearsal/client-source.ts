@@ -20,23 +20,27 @@ export const FLEET_CLIENT = {
  */
 export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraLogs' | 'configureWorld'> {
   const lines: string[] = [];
-  const clients = new Map<number, { client: KeyClient; users: number }>();
-  let sm: SecretsManagerClient | undefined;
+  const clients = new Map<
+    number,
+    { client: KeyClient; secretsManager: SecretsManagerClient; users: number }
+  >();
   return {
     configureWorld(world) {
-      sm = new SecretsManagerClient({});
       const cloudWatch = new CloudWatchClient({});
       return [cloudWatchUsageSource(cloudWatch, () => world.clock.now())];
     },
     sourceFor(world, instance, key, random) {
-      // One client per instance, serving each of the instance's keys from its one cache.
+      // One client per instance, serving each of the instance's keys from its one cache, over its own SDK
+      // client (its own connections, as each instance of an app has).
       let client = clients.get(instance);
       if (!client) {
+        const secretsManager = new SecretsManagerClient({});
         client = {
           users: 0,
+          secretsManager,
           client: new KeyClient({
             ...FLEET_CLIENT,
-            secretsManager: sm ?? new SecretsManagerClient({}),
+            secretsManager,
             now: () => world.clock.now().getTime(),
             random,
             metrics: {
@@ -56,7 +60,9 @@ export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraL
         withKey: (call) => shared.client.withKey(key.arn, (k) => call({ id: k.keyId, value: k.value })),
         close: () => {
           shared.users -= 1;
-          if (shared.users === 0) shared.client.close();
+          if (shared.users > 0) return;
+          shared.client.close();
+          shared.secretsManager.destroy();
         },
       };
     },

@@ -104,10 +104,14 @@ export class InvariantMonitor {
     }
     const live = this.live.get(key.name) ?? new Set<string>();
     live.add(current.id);
+    this.values.set(current.id, current.value);
     // A revoked key may stay labelled (AWSPREVIOUS) for a while: it is noted once, not at every sample.
-    for (const id of this.world.referencedKeyIds(key)) if (!this.revoked.has(id)) live.add(id);
-    for (const id of [...live]) {
-      if (!sandbox.accepts({ id, value: this.valueOf(key, id) ?? '' }) && id !== current.id) {
+    for (const labelled of this.world.labelledKeys(key)) {
+      this.values.set(labelled.id, labelled.value);
+      if (!this.revoked.has(labelled.id)) live.add(labelled.id);
+    }
+    for (const id of live) {
+      if (id !== current.id && !sandbox.accepts({ id, value: this.values.get(id) ?? '' })) {
         this.note('revoke', `key ${id} no longer authenticates`, key.name);
         live.delete(id);
         this.revoked.add(id);
@@ -116,15 +120,8 @@ export class InvariantMonitor {
     this.live.set(key.name, live);
   }
 
+  /** The value of every key id this monitor has seen stored (kept so revocation shows after unlabelling). */
   private readonly values = new Map<string, string>();
-  /** The value of a key id this monitor has seen stored (kept so revocation can be observed after unlabelling). */
-  private valueOf(key: WorldKey, id: string): string | undefined {
-    for (const stage of ['AWSCURRENT', 'AWSPREVIOUS', 'AWSPENDING']) {
-      const k = this.world.keyAt(key, stage);
-      if (k) this.values.set(k.id, k.value);
-    }
-    return this.values.get(id);
-  }
 
   private breach(invariant: string, secret: string, detail: string): void {
     const last = this.breaches.at(-1);

@@ -278,17 +278,24 @@ export class RehearsalWorld {
 
   /** The key labelled `stage` now, read in-process (cheap enough to sample many times a second). */
   keyAt(key: WorldKey, stage = 'AWSCURRENT'): (RehearsalKey & { secretString: string }) | undefined {
-    const value = this.aws.secretsManager.peekValue(key.arn, stage);
+    // By name: the endpoint finds a secret by name at once, by ARN only by looking through them all.
+    const value = this.aws.secretsManager.peekValue(key.name, stage);
     if (value === undefined) return undefined;
     const doc = this.parsed(key, value);
     return { id: doc.keyId, value: doc.key, secretString: value };
   }
 
+  /** The keys of every labelled version of `key`. */
+  labelledKeys(key: WorldKey): RehearsalKey[] {
+    return this.aws.secretsManager.labelledValues(key.name).map((value) => {
+      const doc = this.parsed(key, value);
+      return { id: doc.keyId, value: doc.key };
+    });
+  }
+
   /** Key ids any labelled version of any managed key refers to. */
   referencedKeyIds(key: WorldKey): Set<string> {
-    return new Set(
-      this.aws.secretsManager.labelledValues(key.arn).map((value) => this.parsed(key, value).keyId),
-    );
+    return new Set(this.labelledKeys(key).map((k) => k.id));
   }
 
   /**
