@@ -22,13 +22,14 @@ export const DEFAULT_FLEET_PACE: PaceLimits = { ratePerSecond: 5, concurrency: 1
  */
 export const PROVIDER_PACE: Readonly<Record<string, PaceLimits>> = {
   // 1,200 requests per 5 minutes per token (Cloudflare API docs, "Rate limits") = 4/s, and past it every call
-  // of the token is blocked for five minutes. The rotator token makes about 6 calls a rotation (list, count,
-  // read, create, and later the revocation's read and delete; testSecret's verify counts against the new
-  // token): 0.25 rotations/s × 6 = 1.5 calls/s, under half of 4/s.
+  // of the token is blocked for five minutes. The rotator token makes about 5 calls a rotation (the list,
+  // which also counts the tokens against the quota, the read, the create, and later the revocation's read
+  // and delete; testSecret's verify counts against the new token): 0.25 rotations/s × 5 = 1.25 calls/s,
+  // under half of 4/s.
   cloudflare: { ratePerSecond: 0.25, concurrency: 2 },
   // 600 requests per minute per endpoint on the v3 API (Twilio SendGrid changelog, 2019-10-10; the API
-  // reference documents the X-RateLimit-* headers, not the numbers). The busiest endpoint is GET
-  // /v3/api_keys, twice a rotation (list by name, count against the 100-key cap): 1/s × 2 = 2/s of its 10/s.
+  // reference documents the X-RateLimit-* headers, not the numbers). Each endpoint is called about once a
+  // rotation (GET /v3/api_keys lists by name and counts against the 100-key cap in one call): 1/s of 10/s.
   sendgrid: { ratePerSecond: 1, concurrency: 4 },
   // CreateApiKey and DeleteApiKey 5 requests per second per account, every operation within a total of 10/s
   // with a burst of 40, none adjustable (API Gateway quotas). A rotation makes about 8 control-plane calls

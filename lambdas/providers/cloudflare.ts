@@ -142,8 +142,32 @@ export const cloudflare: ProviderDefinition<
       }
     };
 
+    /** How many tokens the owner holds: one smallest page's result_info.total_count, else every page. */
+    const countTokens = async (): Promise<number> => {
+      const res = await http.request({
+        call: 'count tokens',
+        method: 'GET',
+        path: `${tokens}?page=1&per_page=5`,
+        headers: admin,
+      });
+      if (res.status !== 200) adminFailure(res, 'count tokens');
+      const total = http.parse(ListEnvelope, res, 'count tokens').result_info?.total_count;
+      if (total !== undefined) return total;
+      let count = 0;
+      await eachToken(() => {
+        count += 1;
+      });
+      return count;
+    };
+    /**
+     * The tokens findKeysByName just paged through, less those revoked since, until a create: the count
+     * against the quota createSecret asks for next (the rate limit counts every call).
+     */
+    let lastListed: Set<string> | undefined;
+
     return {
       async createKey({ name, likeKeyId }) {
+        lastListed = undefined;
         const current = await getToken(likeKeyId, 'read current token');
         if (!current.policies?.length) {
           throw new ProviderRejectedError(
@@ -183,30 +207,18 @@ export const cloudflare: ProviderDefinition<
 
       async findKeysByName(name) {
         const found: Array<{ id: string; name: string }> = [];
+        const listed = new Set<string>();
         await eachToken((token) => {
+          listed.add(token.id);
           if (token.name === name) found.push({ id: token.id, name });
         });
+        lastListed = listed;
         return found;
       },
 
       async keyQuota() {
-        // One smallest page: its result_info.total_count is the count (the rate limit counts every page).
-        const res = await http.request({
-          call: 'count tokens',
-          method: 'GET',
-          path: `${tokens}?page=1&per_page=5`,
-          headers: admin,
-        });
-        if (res.status !== 200) adminFailure(res, 'count tokens');
-        const countAll = async () => {
-          let count = 0;
-          await eachToken(() => {
-            count += 1;
-          });
-          return count;
-        };
-        const held =
-          http.parse(ListEnvelope, res, 'count tokens').result_info?.total_count ?? (await countAll());
+        const held = lastListed?.size ?? (await countTokens());
+        lastListed = undefined;
         const cap = options.accountId ? CLOUDFLARE_ACCOUNT_TOKEN_QUOTA : CLOUDFLARE_USER_TOKEN_QUOTA;
         return {
           held,
@@ -259,15 +271,18 @@ export const cloudflare: ProviderDefinition<
       },
 
       async revokeKey(keyId) {
+        const listed = lastListed;
+        lastListed = undefined;
         const res = await http.request({
           call: 'delete token',
           method: 'DELETE',
           path: tokenPath(keyId),
           headers: admin,
         });
-        if (res.status === 200) return 'revoked';
-        if (res.status === 404) return 'already-gone';
-        return adminFailure(res, 'delete token');
+        if (res.status !== 200 && res.status !== 404) return adminFailure(res, 'delete token');
+        listed?.delete(keyId);
+        lastListed = listed;
+        return res.status === 404 ? 'already-gone' : 'revoked';
       },
 
       async lastUsed(keyId) {

@@ -127,11 +127,17 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       if (res.status !== 200) adminFailure(res, 'list keys');
       return http.parse(ListSchema, res, 'list keys').result;
     };
+    /**
+     * The listing findKeysByName just read, less the keys revoked since, until a create: the count against the
+     * cap that createSecret asks for next is that list (one call on the rate-limited endpoint, not two).
+     */
+    let lastListing: Awaited<ReturnType<typeof listKeys>> | undefined;
 
     return {
       describePermissions: async (keyId) => options.scopes ?? scopesOf(keyId),
 
       async createKey({ name, likeKeyId, permissions }) {
+        lastListing = undefined;
         const given = z.array(z.string()).check(z.minLength(1)).safeParse(permissions);
         const scopes = options.scopes ?? (given.success ? given.data : await scopesOf(likeKeyId));
         const res = await http.request({
@@ -148,15 +154,18 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       },
 
       async findKeysByName(name) {
-        return (await listKeys())
+        lastListing = await listKeys();
+        return lastListing
           .filter((key) => key.name === name)
           .map((key) => ({ id: key.api_key_id, name: key.name }));
       },
 
       async keyQuota() {
         // The rotator's own key counts: SendGrid caps the account's keys, whoever made them.
+        const listed = lastListing ?? (await listKeys());
+        lastListing = undefined;
         return {
-          held: (await listKeys()).length,
+          held: listed.length,
           cap: SENDGRID_MAX_KEYS,
           account: options.onBehalfOf
             ? `subuser ${options.onBehalfOf}`
@@ -224,15 +233,19 @@ export const sendgrid: ProviderDefinition<z.infer<typeof CredentialSchema>, z.in
       },
 
       async revokeKey(keyId) {
+        const listed = lastListing;
+        lastListing = undefined;
         const res = await http.request({
           call: 'delete key',
           method: 'DELETE',
           path: `/v3/api_keys/${encodeURIComponent(keyId)}`,
           headers: admin,
         });
-        if (res.status === 204 || res.status === 200) return 'revoked';
-        if (res.status === 404) return 'already-gone';
-        return adminFailure(res, 'delete key');
+        if (res.status !== 204 && res.status !== 200 && res.status !== 404)
+          return adminFailure(res, 'delete key');
+        // The key is gone: the listing still holds the rest as they are.
+        lastListing = listed?.filter((key) => key.api_key_id !== keyId);
+        return res.status === 404 ? 'already-gone' : 'revoked';
       },
     };
   },
