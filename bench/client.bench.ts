@@ -183,7 +183,7 @@ async function clientFigures(world: RehearsalWorld): Promise<Figure[]> {
     better: 'lower',
     gate: true,
     values: new Map([...outage].map(([name, r]) => [name, spread([r.filter((x) => !x.ok).length])])),
-    differs: `not the same maximum age here: rekey keeps serving the cached key past ${MAX_AGE_S} s (stale-on-error, up to maxStaleMs = 30 min by default, re-reading with backoff); Powertools and sdk+cache throw once their ${MAX_AGE_S} s are up; middy drops its value when a timer re-read fails.`,
+    differs: `not the same maximum age here: rekey keeps serving the cached key past ${MAX_AGE_S} s (stale-on-error, up to maxStaleMs = 30 min by default past its TTL, re-reading with backoff); Powertools and sdk+cache throw once their ${MAX_AGE_S} s are up; middy drops its value when a timer re-read fails.`,
   });
   closeAll(list);
 
