@@ -229,6 +229,8 @@ async function runScenario(
   const breachesBefore = monitor.breaches.length;
   monitor.note('scenario', scenario.name);
   let outcome: Awaited<ReturnType<Scenario['run']>>;
+  // A scenario may change how Secrets Manager re-attempts failed rotations; the next one starts as AWS is.
+  const reattemptDelaysMs = world.aws.secretsManager.reattemptDelaysMs;
   try {
     outcome = await scenario.run({ world, fleet, monitor, keys: world.keys, random });
   } catch (error) {
@@ -242,6 +244,7 @@ async function runScenario(
       ],
     };
   }
+  world.aws.secretsManager.reattemptDelaysMs = reattemptDelaysMs;
   // Let revocations and rotations the scenario started finish before judging orphans.
   const settled = await until(
     () => world.aws.scheduler.list('rekey').length === 0,

@@ -239,6 +239,10 @@ export const SCENARIOS: Scenario[] = [
       const sandbox = sandboxOf(ctx, key);
       const old = ctx.world.keyAt(key)!;
       const keysBefore = sandbox.appKeys().length;
+      // The operator's recovery is what is rehearsed: Secrets Manager's own re-attempt of the failed
+      // rotation would race the emergency rotation below (and, on a busy machine, win it). Restored by the
+      // runner after the scenario.
+      ctx.world.aws.secretsManager.reattemptDelaysMs = [];
       sandbox.failKeyManagement(true);
       ctx.monitor.note('fault', 'provider key-management API down (503)', key.name);
       const outcomesBefore = ctx.world.aws.secretsManager.outcomes.length;
@@ -343,6 +347,9 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const key = ctx.keys[ctx.keys.length - 1]!;
       const sandbox = sandboxOf(ctx, key);
+      // Stuck: the failed rotation is not re-attempted (Secrets Manager has given up on it); the runner
+      // restores the re-attempts after the scenario.
+      ctx.world.aws.secretsManager.reattemptDelaysMs = [];
       sandbox.failNextValidation(ctx.world.keyAt(key)!.id);
       ctx.monitor.note('fault', 'the next key validation fails (testSecret)', key.name);
       await startRotation(key.name, {}, ctx.world.revocationDeps());
