@@ -145,7 +145,8 @@ export function documentedQuotas(region: string): RateQuota[] {
     },
     // IAM user guide, "IAM and AWS STS quotas": 600 requests per second per account per Region, shared by
     // AssumeRole, GetCallerIdentity, GetSessionToken, GetFederationToken, DecodeAuthorizationMessage and
-    // GetAccessKeyInfo (role assumptions AWS services make for you do not count). STS answers "Throttling:
+    // GetAccessKeyInfo (role assumptions AWS services make for you do not count) — as several references
+    // quote the page; the stored copy of the page ends before its request quotas. STS answers "Throttling:
     // Rate exceeded" with HTTP 400 (AWS knowledge center, "resolve API throttling errors for IAM and AWS STS").
     {
       name: 'AWS STS request quota',
