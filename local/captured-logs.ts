@@ -42,3 +42,44 @@ export function linesContaining(lines: readonly string[], values: Iterable<strin
   };
   return lines.filter(holds);
 }
+
+/**
+ * Scans lines for secret values as they are written, keeping only the lines that hold one: for a component
+ * that writes many lines for a long run (a fleet's usage lines), where keeping every line would grow without
+ * bound. Lines wait in a batch until it fills (or `flush`); a batch is scanned against every value issued by
+ * then, which includes every value a line in it could hold — a line cannot hold a key issued after it.
+ */
+export class LeakScan {
+  private batch: string[] = [];
+  private readonly found: string[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly issued: () => Iterable<string>,
+    private readonly batchSize = 5000,
+  ) {}
+
+  readonly sink = (line: string): void => {
+    this.batch.push(line);
+    if (this.batch.length >= this.batchSize) this.flush();
+  };
+
+  flush(): void {
+    if (this.batch.length === 0) return;
+    this.found.push(...linesContaining(this.batch, this.issued()));
+    this.count += this.batch.length;
+    this.batch = [];
+  }
+
+  /** Lines scanned so far, after a flush of what is waiting. */
+  scanned(): number {
+    this.flush();
+    return this.count;
+  }
+
+  /** The lines that held a secret value. */
+  leaks(): string[] {
+    this.flush();
+    return [...this.found];
+  }
+}

@@ -2,6 +2,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KeyClient } from '../../client/index.js';
 import { cloudWatchUsageSource } from '../../lambdas/usage-metrics.js';
+import { LeakScan } from '../captured-logs.js';
 import type { RehearsalOptions } from './rehearsal.js';
 
 /** Simulated client settings: the defaults an app would run with, on the world's compressed clock. */
@@ -19,13 +20,15 @@ export const FLEET_CLIENT = {
  * revoker's usage check reads them, and into the log scan for secret values.
  */
 export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraLogs' | 'configureWorld'> {
-  const lines: string[] = [];
+  let issued: () => string[] = () => [];
+  const usageLines = new LeakScan(() => issued());
   const clients = new Map<
     number,
     { client: KeyClient; secretsManager: SecretsManagerClient; users: number }
   >();
   return {
     configureWorld(world) {
+      issued = () => world.issuedSecrets();
       const cloudWatch = new CloudWatchClient({});
       return [cloudWatchUsageSource(cloudWatch, () => world.clock.now())];
     },
@@ -46,7 +49,7 @@ export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraL
             metrics: {
               flushIntervalMs: 200,
               sink: (line) => {
-                lines.push(line);
+                usageLines.sink(line);
                 world.aws.cloudWatch.ingestEmf(line);
               },
             },
@@ -66,6 +69,6 @@ export function rekeyClientFleet(): Pick<RehearsalOptions, 'sourceFor' | 'extraL
         },
       };
     },
-    extraLogs: () => lines,
+    extraLogs: usageLines,
   };
 }

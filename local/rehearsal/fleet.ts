@@ -171,6 +171,9 @@ export class Fleet {
   /** Adds a finished call to the totals, its second's bucket and the open windows. */
   private record(key: WorldKey, call: CallRecord): void {
     this.totals.calls += 1;
+    const now = this.elapsed();
+    this.finishedAt.push(now);
+    if (this.finishedAt.length > 4096) this.finishedAt = this.finishedAt.filter((t) => t >= now - 1000);
     if (!call.ok) this.totals.failed += 1;
     else if (call.keyId) this.succeededWith.add(call.keyId);
     const second = Math.floor(call.at / 1000);
@@ -230,11 +233,14 @@ export class Fleet {
     return this.succeededWith.has(keyId);
   }
 
-  /** Calls that started in the last whole real second. */
+  /** Calls that finished in the last real second. */
   callsPerSecond(): number {
-    const bucket = this.buckets[Math.floor(this.elapsed() / 1000) - 1];
-    return bucket ? Object.values(bucket.byKey).reduce((n, c) => n + c, 0) : 0;
+    const since = this.elapsed() - 1000;
+    while (this.finishedAt.length > 0 && this.finishedAt[0]! < since) this.finishedAt.shift();
+    return this.finishedAt.length;
   }
+  /** When the calls of about the last second finished (pruned by callsPerSecond and as calls finish). */
+  private finishedAt: number[] = [];
 
   /** Calls per real second by "<provider>#<n>" (the n-th key of a secret of that provider the fleet used). */
   timeline(): CallBucket[] {

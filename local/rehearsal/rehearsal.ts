@@ -1,4 +1,4 @@
-import { linesContaining } from '../captured-logs.js';
+import { type LeakScan, linesContaining } from '../captured-logs.js';
 import { type CallBucket, Fleet, type InstanceKeySource } from './fleet.js';
 import { InvariantMonitor, type TimelineEvent } from './monitor.js';
 import { fleetOnCurrentKeys, SCENARIOS, type Scenario, until } from './scenarios.js';
@@ -19,8 +19,8 @@ export interface RehearsalOptions extends Omit<WorldOptions, 'usageSources'> {
     key: WorldKey,
     random: () => number,
   ) => InstanceKeySource;
-  /** Lines other components logged (the fleet's clients) that the secret scan must also read. */
-  extraLogs?: () => string[];
+  /** What other components logged (the fleet's clients), scanned for secret values as they wrote it. */
+  extraLogs?: Pick<LeakScan, 'scanned' | 'leaks'>;
   onProgress?: (progress: RehearsalProgress) => void;
   /** Wires usage evidence for the revoker once the world exists (client metrics on the loopback endpoint). */
   configureWorld?: (world: RehearsalWorld) => WorldOptions['usageSources'];
@@ -173,15 +173,15 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     await world.stop();
   }
 
-  const logLines = [...world.logs.lines, ...(options.extraLogs?.() ?? [])];
   const secrets = world.issuedSecrets();
-  const leaked = linesContaining(logLines, secrets);
+  const leaked = [...linesContaining(world.logs.lines, secrets), ...(options.extraLogs?.leaks() ?? [])];
+  const scanned = world.logs.lines.length + (options.extraLogs?.scanned() ?? 0);
   const leakResult: InvariantResult = {
     invariant: '5: no secret value in any log line',
     ok: leaked.length === 0,
     detail:
       leaked.length === 0
-        ? `${logLines.length} lines scanned for ${secrets.length} secret values`
+        ? `${scanned} lines scanned for ${secrets.length} secret values`
         : `${leaked.length} line(s) carry a secret value`,
   };
   for (const result of results) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { linesContaining } from '../../local/captured-logs.js';
+import { LeakScan, linesContaining } from '../../local/captured-logs.js';
 
 /** The scan the rehearsal's invariant 5 rests on, against the obvious one: every line with any value in it. */
 const naive = (lines: string[], values: string[]) =>
@@ -42,5 +42,46 @@ describe('linesContaining (the secret scan of log lines)', () => {
       JSON.stringify({ level: 'error', message: `provider said: bad key ${values[2999]}` }),
     ];
     assert.deepEqual(linesContaining(lines, values), [lines[1]]);
+  });
+
+  it('LeakScan, batched as lines are written, finds what a scan of every line at the end finds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ issue: fc.stringMatching(/^[A-Za-z0-9]{4,12}$/) }),
+            fc.record({
+              // Punctuation only: a line holds a value only where one is planted in it.
+              line: fc
+                .array(fc.constantFrom(...' {}:",'.split('')), { maxLength: 20 })
+                .map((c) => c.join('')),
+              plant: fc.option(fc.nat()),
+            }),
+          ),
+          { maxLength: 60 },
+        ),
+        fc.integer({ min: 1, max: 7 }),
+        (events, batchSize) => {
+          const issued: string[] = [];
+          const lines: string[] = [];
+          const scan = new LeakScan(() => issued, batchSize);
+          for (const event of events) {
+            if ('issue' in event) {
+              issued.push(event.issue);
+              continue;
+            }
+            // A line can hold only a value issued before it was written.
+            const planted =
+              event.plant !== null && issued.length > 0 ? issued[event.plant % issued.length]! : '';
+            const line = `${event.line}${planted}`;
+            lines.push(line);
+            scan.sink(line);
+          }
+          assert.deepEqual(scan.leaks(), naive(lines, issued));
+          assert.equal(scan.scanned(), lines.length);
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });
