@@ -10,6 +10,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { KeyRejectedError } from '../client/index.js';
+import { formatDuration, parseDurationSeconds } from '../lambdas/duration.js';
 import { startRotation } from '../lambdas/start-rotation.js';
 import { RehearsalWorld } from '../local/rehearsal/world.js';
 import { coldStart } from './cold-start/cold-start.js';
@@ -331,7 +332,8 @@ function printColdStart(cold: Awaited<ReturnType<typeof coldStart>>): string[] {
 }
 
 /** rekey's freshness at the default grace: every instance has re-read within grace − 5 min of a promotion. */
-const REKEY_FRESHNESS_S = 55 * 60;
+const REKEY_FRESHNESS_S = parseDurationSeconds(DEFAULT_GRACE)! - 5 * 60;
+const FRESHNESS = formatDuration(REKEY_FRESHNESS_S);
 const HOUR_MS = 3_600_000;
 
 /** The cost model's runs: rekey at its defaults, and each peer at its own default and at rekey's freshness. */
@@ -346,20 +348,20 @@ const COST_RUNS: Run[] = [
     make: rekeyInstance,
   },
   {
-    name: 'rekey, defaults (grace 2h)',
+    name: 'rekey, defaults but grace_period: 1h',
     instances: 4,
     windowMs: MONTH_MS,
     keys: 1,
-    grace: '2h',
+    grace: '1h',
     stack: true,
     make: rekeyInstance,
   },
   {
-    name: 'rekey getMany, 10 keys an app (grace 2h)',
+    name: `rekey getMany, 10 keys an app (grace ${DEFAULT_GRACE})`,
     instances: 2,
     windowMs: MONTH_MS,
     keys: 10,
-    grace: '2h',
+    grace: DEFAULT_GRACE,
     stack: true,
     make: rekeyInstance,
   },
@@ -382,7 +384,7 @@ const COST_RUNS: Run[] = [
     make: peerInstance('sdk+cache', 5),
   },
   {
-    name: "powertools at rekey's freshness (maxAge 55 min)",
+    name: `powertools at rekey's freshness (maxAge ${FRESHNESS})`,
     instances: 4,
     windowMs: MONTH_MS,
     keys: 1,
@@ -391,7 +393,7 @@ const COST_RUNS: Run[] = [
     make: peerInstance('powertools', REKEY_FRESHNESS_S),
   },
   {
-    name: "sdk+cache at rekey's freshness (55 min)",
+    name: `sdk+cache at rekey's freshness (${FRESHNESS})`,
     instances: 4,
     windowMs: MONTH_MS,
     keys: 1,
@@ -400,7 +402,7 @@ const COST_RUNS: Run[] = [
     make: peerInstance('sdk+cache', REKEY_FRESHNESS_S),
   },
   {
-    name: "middy at rekey's freshness (cacheExpiry 55 min)",
+    name: `middy at rekey's freshness (cacheExpiry ${FRESHNESS})`,
     instances: 4,
     windowMs: MONTH_MS,
     keys: 1,
@@ -426,7 +428,7 @@ async function costFigures(): Promise<string[]> {
     "  whoever publishes it); alarms: metric-hours the fleet alarms' Metrics Insights queries analyze (ASSUMED $0.10 a",
     '  metric-month: the price could not be confirmed); logs: EMF bytes at $0.50/GB. The goal is the read cost',
     `  ≤ $${GOAL_DOLLARS} at N=${GOAL_FLEET}; "+ secret" adds the secret's own $${PRICES.secretPerMonth.toFixed(2)}. rekey's freshness: every instance has`,
-    "  re-read within the grace less 5 min of a promotion (55 min at 1 h), within 5 min of a scheduled window's close,",
+    `  re-read within the grace less 5 min of a promotion (${FRESHNESS} at ${DEFAULT_GRACE}), within 5 min of a scheduled window's close,`,
     "  at once on a 401/403. The peers emit no usage metrics (the revoker has no evidence from them) and middy's",
     '  default (cacheExpiry −1: read once, never again) cannot pick up a rotation, so it has no row.',
     `  BatchGetSecretValue is billed here per request (not confirmed); billed per secret, the getMany row is ${perSecret[3]} at N=${GOAL_FLEET}.`,

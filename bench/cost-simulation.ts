@@ -22,6 +22,7 @@ import { publishKeyAges } from '../lambdas/key-age.js';
 import { Logger } from '../lambdas/logger.js';
 import { TAGS } from '../lambdas/tags.js';
 import { FLEET_ALARM_METRICS } from '../lib/fleet-alarms.js';
+import { DEFAULT_GRACE_PERIOD } from '../lib/inventory.js';
 import { startLoopbackAws } from '../local/aws/server.js';
 import { ManualClock } from '../local/clock.js';
 import { contenders } from './contenders.js';
@@ -32,8 +33,8 @@ const HOUR = 3_600_000;
 export const CALL_EVERY_MS = 5_000;
 /** The rekey client's default flush interval (KeyClientOptions.metrics). */
 const FLUSH_EVERY_MS = 60_000;
-/** The inventory's default grace period and a rotation_frequency of 30 days (the monitor's threshold). */
-export const DEFAULT_GRACE = '1h';
+/** The inventory's default grace period, and a rotation_frequency of 30 days (the monitor's threshold). */
+export const DEFAULT_GRACE = DEFAULT_GRACE_PERIOD;
 const ROTATION_FREQUENCY_S = 30 * 86_400;
 
 /** One simulated app instance: reads its keys the library's way. */

@@ -113,12 +113,12 @@ describe('inventory: valid inventories', () => {
     assert.equal(byName.get('sendgrid-marketing-key')?.rollbackOnFailure, false);
   });
 
-  it('defaults: no schedule entry → rate from rotation_frequency, 1h grace, alerts on, no rollback', () => {
+  it('defaults: no schedule entry → rate from rotation_frequency, 2h grace (DEFAULT_GRACE_PERIOD), alerts on, no rollback', () => {
     const inv = valid();
     inv.rotation_schedules = [];
     const [plan] = resolveInventory(parseInventory(inv), ['sendgrid']);
     assert.equal(plan?.schedule.expression, 'rate(90 days)');
-    assert.equal(plan?.gracePeriod, '1h');
+    assert.equal(plan?.gracePeriod, '2h');
     assert.equal(plan?.alertOnFailure, true);
     assert.equal(plan?.rollbackOnFailure, false);
     assert.equal(plan?.imported, false);

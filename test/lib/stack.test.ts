@@ -422,7 +422,7 @@ describe('the synthesized rekey stack', () => {
       assert.match(fresh.Properties!.SecretString, /rekey import/);
       assert.deepEqual(fresh.Properties!.Tags, [
         { Key: 'rekey:deployment', Value: stack.stackName },
-        { Key: 'rekey:grace-period', Value: '1h' },
+        { Key: 'rekey:grace-period', Value: '2h' },
       ]);
     });
 
