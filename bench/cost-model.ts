@@ -29,6 +29,7 @@
  *   page did not show its Logs tab. Archive storage ($0.03/GB-month) is left out: the retention is the
  *   app's choice.
  */
+import type { EmfMetadata } from '../lambdas/emf.js';
 
 export const PRICES = {
   secretPerMonth: 0.4,
@@ -102,15 +103,7 @@ export function costOf(
 
 /** A custom metric's identity in an EMF line: namespace, name, dimension names and their values. */
 function metricsOfLine(record: Record<string, unknown>): string[] {
-  const aws = record._aws as
-    | {
-        CloudWatchMetrics?: Array<{
-          Namespace: string;
-          Dimensions: string[][];
-          Metrics: Array<{ Name: string }>;
-        }>;
-      }
-    | undefined;
+  const aws = record._aws as EmfMetadata | undefined;
   const ids: string[] = [];
   for (const directive of aws?.CloudWatchMetrics ?? [])
     for (const set of directive.Dimensions)

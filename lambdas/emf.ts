@@ -13,6 +13,16 @@ export interface EmfMetric {
   unit?: MetricUnit;
 }
 
+/** An EMF document's `_aws` metadata, as readers of EMF lines (the loopback's CloudWatch, the bench) see it. */
+export interface EmfMetadata {
+  Timestamp?: number;
+  CloudWatchMetrics?: Array<{
+    Namespace: string;
+    Dimensions: string[][];
+    Metrics: Array<{ Name: string }>;
+  }>;
+}
+
 /**
  * Builds one EMF document: every metric is published under each of `dimensionSets` (default: all of
  * `dimensions` together); `properties` ride along unindexed.

@@ -1,3 +1,4 @@
+import type { EmfMetadata } from '../../lambdas/emf.js';
 import type { Clock } from '../clock.js';
 import {
   type AwsRequest,
@@ -49,16 +50,7 @@ export class CloudWatchService implements AwsService {
     } catch {
       return;
     }
-    const aws = record._aws as
-      | {
-          Timestamp?: number;
-          CloudWatchMetrics?: Array<{
-            Namespace: string;
-            Dimensions: string[][];
-            Metrics: Array<{ Name: string }>;
-          }>;
-        }
-      | undefined;
+    const aws = record._aws as EmfMetadata | undefined;
     if (!aws?.CloudWatchMetrics) return;
     const at = aws.Timestamp ?? this.clock.now().getTime();
     for (const directive of aws.CloudWatchMetrics) {

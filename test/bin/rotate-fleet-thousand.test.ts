@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import type { JournalDocument } from '../../bin/commands/journal.js';
 import { Playground } from '../../local/playground.js';
-import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
+import { gatewayEntries, sendgridEntries } from '../support/fleet-inventory.js';
 
 /**
  * The issue's bar for fleet rotation: `rekey rotate --all` on 1,000 loopback keys, run as the CLI in its own
@@ -25,25 +25,8 @@ const KEYS = GATEWAY_KEYS + SENDGRID_KEYS;
 const PACE = ['--rate', '10', '--provider-rate', 'http=10', '--provider-rate', 'sendgrid=2'];
 
 function inventoryYaml(): string {
-  const gateway = Array.from({ length: GATEWAY_KEYS }, (_, i) => ({
-    name: `gateway-${i + 1}`,
-    provider: 'Internal API Gateway',
-    adapter: 'http',
-    vault_path: `prod/gateway/key-${i + 1}`,
-    rotation_frequency: '30d',
-    provider_api: 'https://gateway.internal/admin/keys',
-    rotator_secret: 'rekey/rotator/gateway',
-    options: INTERNAL_GATEWAY_DESCRIPTION,
-    imported: true,
-  }));
-  const sendgrid = Array.from({ length: SENDGRID_KEYS }, (_, i) => ({
-    name: `sendgrid-${i + 1}`,
-    provider: 'SendGrid',
-    vault_path: `prod/sendgrid/key-${i + 1}`,
-    rotation_frequency: '30d',
-    rotator_secret: 'rekey/rotator/sendgrid',
-    imported: true,
-  }));
+  const gateway = gatewayEntries(GATEWAY_KEYS);
+  const sendgrid = sendgridEntries(SENDGRID_KEYS);
   // Written out in full: a YAML alias per shared object would trip the loader's alias-count guard.
   return stringify({ api_keys: [...gateway, ...sendgrid] }, { aliasDuplicateObjects: false });
 }

@@ -20,7 +20,7 @@ import { parseManagedKey } from '../../lambdas/secret-format.js';
 import { loadInventory } from '../../lib/inventory.js';
 import { LOOPBACK_USER } from '../../local/aws/server.js';
 import { Playground } from '../../local/playground.js';
-import { INTERNAL_GATEWAY_DESCRIPTION } from '../../local/rehearsal/providers.js';
+import { gatewayEntries, sendgridEntries } from '../support/fleet-inventory.js';
 
 /**
  * `rekey rotate --all | --tag | --provider` against the playground (the loopback endpoint with Secrets
@@ -49,25 +49,8 @@ function captureIO(options: { isTTY?: boolean; onOut?: (line: string) => void } 
 }
 
 function inventoryYaml(): string {
-  const gateway = Array.from({ length: GATEWAY_KEYS }, (_, i) => ({
-    name: `gateway-${i + 1}`,
-    provider: 'Internal API Gateway',
-    adapter: 'http',
-    vault_path: `prod/gateway/key-${i + 1}`,
-    rotation_frequency: '30d',
-    provider_api: 'https://gateway.internal/admin/keys',
-    rotator_secret: 'rekey/rotator/gateway',
-    options: INTERNAL_GATEWAY_DESCRIPTION,
-    imported: true,
-  }));
-  const sendgrid = Array.from({ length: SENDGRID_KEYS }, (_, i) => ({
-    name: `sendgrid-${i + 1}`,
-    provider: 'SendGrid',
-    vault_path: `prod/sendgrid/key-${i + 1}`,
-    rotation_frequency: '30d',
-    rotator_secret: 'rekey/rotator/sendgrid',
-    imported: true,
-  }));
+  const gateway = gatewayEntries(GATEWAY_KEYS);
+  const sendgrid = sendgridEntries(SENDGRID_KEYS);
   const skipped = [
     {
       name: 'sendgrid-new',
