@@ -63,7 +63,7 @@ async function accountsOf(accounts: RehearsalSandbox[], keysPerAccount: number):
       const account = accounts[Math.floor(seeded / keysPerAccount)];
       if (!account)
         throw new Error(
-          `${accounts.length} accounts of ${keysPerAccount} keys are full: start the provider for more keys`,
+          `${accounts.length} account(s) with room for ${keysPerAccount} key(s) each are full: start the provider for more keys`,
         );
       seeded += 1;
       return { ...account.seedAppKey(name), credential: account.credential };
@@ -157,8 +157,12 @@ class AccountFront implements RehearsalSandboxServer {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'host']);
 
-/** The values a request could authenticate with: every header value, bearer tokens, basic credentials' halves. */
+/**
+ * The values a request could authenticate with: bearer tokens and basic credentials' halves first, then every
+ * header value (Datadog's keys travel in headers of their own).
+ */
 function credentialValues(req: IncomingMessage): string[] {
+  const tokens: string[] = [];
   const values: string[] = [];
   for (const [name, raw] of Object.entries(req.headers)) {
     if (raw === undefined || HOP_BY_HOP.has(name)) continue;
@@ -166,9 +170,9 @@ function credentialValues(req: IncomingMessage): string[] {
       values.push(value);
       const [scheme, token] = value.split(' ', 2);
       if (!token) continue;
-      if (/^bearer$/i.test(scheme!)) values.push(token);
-      if (/^basic$/i.test(scheme!)) values.push(...Buffer.from(token, 'base64').toString().split(':'));
+      if (/^bearer$/i.test(scheme!)) tokens.push(token);
+      if (/^basic$/i.test(scheme!)) tokens.push(...Buffer.from(token, 'base64').toString().split(':'));
     }
   }
-  return values;
+  return [...tokens, ...values];
 }
