@@ -10,6 +10,7 @@ import {
   RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { FUNCTION_AWS_RETRY } from '../lambdas/aws-retry.js';
 import { PROVIDERS, providerEndpointVariable } from '../lambdas/providers/index.js';
 import { rotationHandler } from '../lambdas/rotation-handler.js';
 import { type KeyRoute, ROUTES_FILE } from '../lambdas/routes.js';
@@ -101,7 +102,9 @@ export class Playground {
 
   constructor(readonly options: PlaygroundOptions) {
     this.aws = new LoopbackAws();
-    this.sm = new SecretsManagerClient({ credentials: LOOPBACK_USER });
+    // Deploying many keys meets Secrets Manager's 50 writes/s, as CloudFormation does: retried like the
+    // functions' clients (lambdas/aws-retry.ts), not given up after the SDK's default three attempts.
+    this.sm = new SecretsManagerClient({ credentials: LOOPBACK_USER, ...FUNCTION_AWS_RETRY });
   }
 
   /** Starts the endpoint, deploys the inventory, and writes the environment file. */
