@@ -13,13 +13,13 @@ import {
 
 const CONTENT_TYPE = 'application/x-amz-json-1.0';
 
-interface Datapoint {
-  namespace: string;
-  metric: string;
-  /** Sorted "Name=Value" pairs: one entry per dimension set the datapoint was published under. */
-  dimensions: string;
-  at: number;
-  value: number;
+/**
+ * One series' datapoints, as two parallel arrays: the series key already names the namespace, metric and
+ * dimensions, and a long rehearsal ingests millions of points (an object each was most of its memory).
+ */
+interface Series {
+  at: number[];
+  value: number[];
 }
 
 /**
@@ -34,7 +34,7 @@ export class CloudWatchService implements AwsService {
   readonly signingNames = ['monitoring'] as const;
   private readonly alarms = new Map<string, LoopbackAlarm>();
   /** By metric identity (namespace, name, dimension set): a query reads only its own series. */
-  private readonly series = new Map<string, Datapoint[]>();
+  private readonly series = new Map<string, Series>();
 
   constructor(
     private readonly clock: Clock,
@@ -63,9 +63,13 @@ export class CloudWatchService implements AwsService {
           const value = Number(record[metric.Name]);
           if (!Number.isFinite(value)) continue;
           const key = seriesKey(directive.Namespace, metric.Name, dimensions);
-          const points = this.series.get(key) ?? [];
-          points.push({ namespace: directive.Namespace, metric: metric.Name, dimensions, at, value });
-          this.series.set(key, points);
+          let series = this.series.get(key);
+          if (!series) {
+            series = { at: [], value: [] };
+            this.series.set(key, series);
+          }
+          series.at.push(at);
+          series.value.push(value);
         }
       }
     }
@@ -206,12 +210,14 @@ export class CloudWatchService implements AwsService {
           .join(',');
         const periodMs = Period * 1000;
         const buckets = new Map<number, number[]>();
-        for (const p of this.series.get(seriesKey(Metric.Namespace, Metric.MetricName, dimensions)) ?? []) {
-          if (p.at < start || p.at >= end) continue;
-          const bucket = start + Math.floor((p.at - start) / periodMs) * periodMs;
+        const series = this.series.get(seriesKey(Metric.Namespace, Metric.MetricName, dimensions));
+        for (let i = 0; i < (series?.at.length ?? 0); i++) {
+          const at = series!.at[i]!;
+          if (at < start || at >= end) continue;
+          const bucket = start + Math.floor((at - start) / periodMs) * periodMs;
           const values = buckets.get(bucket);
-          if (values) values.push(p.value);
-          else buckets.set(bucket, [p.value]);
+          if (values) values.push(series!.value[i]!);
+          else buckets.set(bucket, [series!.value[i]!]);
         }
         const times = [...buckets.keys()].sort((a, b) => b - a);
         return {
