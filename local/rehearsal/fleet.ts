@@ -171,9 +171,8 @@ export class Fleet {
   /** Adds a finished call to the totals, its second's bucket and the open windows. */
   private record(key: WorldKey, call: CallRecord): void {
     this.totals.calls += 1;
-    const now = this.elapsed();
-    this.finishedAt.push(now);
-    if (this.finishedAt.length > 4096) this.finishedAt = this.finishedAt.filter((t) => t >= now - 1000);
+    this.finishedAt.push(this.elapsed());
+    this.pruneFinished();
     if (!call.ok) this.totals.failed += 1;
     else if (call.keyId) this.succeededWith.add(call.keyId);
     const second = Math.floor(call.at / 1000);
@@ -235,12 +234,15 @@ export class Fleet {
 
   /** Calls that finished in the last real second. */
   callsPerSecond(): number {
-    const since = this.elapsed() - 1000;
-    while (this.finishedAt.length > 0 && this.finishedAt[0]! < since) this.finishedAt.shift();
+    this.pruneFinished();
     return this.finishedAt.length;
   }
-  /** When the calls of about the last second finished (pruned by callsPerSecond and as calls finish). */
-  private finishedAt: number[] = [];
+  /** When the calls of the last second finished, oldest first. */
+  private readonly finishedAt: number[] = [];
+  private pruneFinished(): void {
+    const since = this.elapsed() - 1000;
+    while (this.finishedAt.length > 0 && this.finishedAt[0]! < since) this.finishedAt.shift();
+  }
 
   /** Calls per real second by "<provider>#<n>" (the n-th key of a secret of that provider the fleet used). */
   timeline(): CallBucket[] {
