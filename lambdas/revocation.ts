@@ -25,6 +25,7 @@ import {
   ProviderRejectedError,
   RekeyError,
 } from './errors.js';
+import { forgetKeyOwner, keyOwner } from './key-owners.js';
 import { type LeaseDeps, SecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition } from './providers/types.js';
@@ -35,21 +36,18 @@ import {
   recordRevocationDue,
 } from './rotation.js';
 import type { KeyRoute, KeyRoutes, ScopeFor } from './routes.js';
-import { type ManagedKey, PLACEHOLDER, parseManagedKey } from './secret-format.js';
+import type { ManagedKey } from './secret-format.js';
 import {
   AWSCURRENT,
-  AWSPENDING,
   AWSPREVIOUS,
   connectionFor,
   connectionTo,
   connectProvider,
   describeSecret,
-  getSecretValueIfPresent,
-  isAwsError,
   type ProviderConnection,
   type ProviderRegistry,
   readManagedKey,
-  versionWithStage,
+  stageHoldingKey,
 } from './secrets.js';
 import { emergencyFor, TAGS, tagMap, tagText, versionList } from './tags.js';
 import { DIMENSIONS, METRICS, type RevocationOutcome } from './telemetry.js';
@@ -398,6 +396,11 @@ class RevocationRun {
       return this.abort(`version ${request.previousVersionId} became AWSCURRENT during the checks`);
     const result = definition.assisted ? 'already-gone' : await provider.revokeKey(request.previousKeyId);
     await recordRevocation(request, metadata, this.now, deps);
+    // A dead key's record is only clutter: failing the finished revocation over it would re-run it.
+    if (deps.lease)
+      await forgetKeyOwner(deps.lease, route, request.previousKeyId).catch((error: unknown) =>
+        log.warn('could not forget the owner record of the revoked key', { error }),
+      );
     log.info('audit: key revoked', {
       audit: 'rekey.key-revoked',
       providerResult: result,
@@ -427,36 +430,30 @@ class RevocationRun {
   /**
    * Secrets whose keys live in the same provider account (same adapter and rotator credential) must not
    * hold the key as AWSCURRENT, AWSPENDING or AWSPREVIOUS: a document naming another secret's key id must
-   * not revoke it.
+   * not revoke it. rekey's record of the key's owner (lambdas/key-owners.ts) answers in one read; a key
+   * without one is looked for in every sibling.
    */
   private async checkNotLiveElsewhere(route: KeyRoute): Promise<RevocationReport | undefined> {
     const { previousKeyId } = this.request;
+    // rekey's own record of whose key this is: one strongly consistent read instead of every sibling's.
+    const owner = this.deps.lease ? await keyOwner(this.deps.lease, route, previousKeyId) : undefined;
+    if (owner?.secretName === route.secretName) return undefined;
+    if (owner)
+      return this.abort(
+        `key ${previousKeyId} belongs to ${owner.secretName}, which shares this provider account; the request is not rekey's`,
+      );
     for (const sibling of this.deps.routes.siblingsOf(route)) {
       const sm = (this.deps.scopeFor?.(sibling) ?? this.deps).secretsManager;
-      const id = sibling.secretArn ?? sibling.secretName;
-      let metadata: DescribeSecretCommandOutput;
-      try {
-        metadata = await describeSecret(sm, id);
-      } catch (error) {
-        if (isAwsError(error, 'ResourceNotFoundException')) continue; // not created yet
-        throw error;
-      }
-      // AWSPREVIOUS too: a labelled previous key is in its grace period (the revoker unlabels revoked keys).
-      for (const stage of [AWSCURRENT, AWSPENDING, AWSPREVIOUS]) {
-        const versionId = versionWithStage(metadata, stage);
-        if (!versionId) continue;
-        // A sibling deployed but not imported yet holds the stack's placeholder: no key at all. Anything
-        // else unreadable still fails closed (it might hold this very key).
-        const value = await getSecretValueIfPresent(sm, { SecretId: id, VersionId: versionId });
-        if (!value || value.SecretString === PLACEHOLDER) continue;
-        this.log.protect(value.SecretString);
-        const held = parseManagedKey(value.SecretString, { secretId: sibling.secretName, versionId });
-        this.log.protect(held.key);
-        if (held.keyId === previousKeyId)
-          return this.abort(
-            `key ${previousKeyId} is ${stage} of ${sibling.secretName}, which shares this provider account; the request is not rekey's`,
-          );
-      }
+      const stage = await stageHoldingKey(
+        sm,
+        this.log,
+        sibling.secretArn ?? sibling.secretName,
+        previousKeyId,
+      );
+      if (stage)
+        return this.abort(
+          `key ${previousKeyId} is ${stage} of ${sibling.secretName}, which shares this provider account; the request is not rekey's`,
+        );
     }
     return undefined;
   }

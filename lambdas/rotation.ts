@@ -17,6 +17,7 @@ import {
   RotationStateError,
   RoutingMismatchError,
 } from './errors.js';
+import { recordKeyOwner } from './key-owners.js';
 import { type LeaseDeps, withSecretLease } from './lease.js';
 import type { Logger } from './logger.js';
 import type { CreatedKey, ProviderClient } from './providers/types.js';
@@ -317,6 +318,18 @@ async function createSecret(
     throw error;
   });
   log.protect(created.value);
+  // Before the key is stored anywhere: the revoker trusts this record, not a document, for whose key it is.
+  // Without it the revoker checks every sibling secret instead, so a failed write only costs it time.
+  if (deps.lease)
+    await recordKeyOwner(deps.lease, deps.route, created.id).catch((error: unknown) =>
+      log.warn(
+        'could not record the new key as belonging to this secret; its revocation will check every sibling',
+        {
+          keyId: created.id,
+          error,
+        },
+      ),
+    );
 
   const now = clock(deps)();
   const doc: ManagedKey = {

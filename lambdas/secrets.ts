@@ -10,7 +10,7 @@ import { InvalidInputError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ProviderClient, ProviderDefinition, ProviderHttpSettings } from './providers/types.js';
 import { checkCredentialOrigin, checkDocument, type KeyRoute } from './routes.js';
-import { describeIssue, type ManagedKey, parseManagedKey } from './secret-format.js';
+import { describeIssue, type ManagedKey, PLACEHOLDER, parseManagedKey } from './secret-format.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
 export const AWSPENDING = 'AWSPENDING';
@@ -65,6 +65,38 @@ export async function readManagedKey(
   });
   logger.protect(doc.key);
   return { doc, versionId: value.VersionId! };
+}
+
+/**
+ * The label under which secret `secretId` holds provider key `keyId` — AWSCURRENT, AWSPENDING or AWSPREVIOUS
+ * (a labelled previous key is in its grace period; the revoker unlabels revoked keys) — or undefined. A
+ * secret that does not exist, or holds the stack's placeholder, holds no key; anything else unreadable
+ * throws (it might hold this very key, so callers fail closed).
+ */
+export async function stageHoldingKey(
+  sm: SecretsManagerClient,
+  logger: Logger,
+  secretId: string,
+  keyId: string,
+): Promise<string | undefined> {
+  let metadata: DescribeSecretCommandOutput;
+  try {
+    metadata = await describeSecret(sm, secretId);
+  } catch (error) {
+    if (isAwsError(error, 'ResourceNotFoundException')) return undefined; // not created yet
+    throw error;
+  }
+  for (const stage of [AWSCURRENT, AWSPENDING, AWSPREVIOUS]) {
+    const versionId = versionWithStage(metadata, stage);
+    if (!versionId) continue;
+    const value = await getSecretValueIfPresent(sm, { SecretId: secretId, VersionId: versionId });
+    if (!value || value.SecretString === PLACEHOLDER) continue;
+    logger.protect(value.SecretString);
+    const held = parseManagedKey(value.SecretString, { secretId, versionId });
+    logger.protect(held.key);
+    if (held.keyId === keyId) return stage;
+  }
+  return undefined;
 }
 
 export interface ProviderConnection {

@@ -1,11 +1,12 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
 export interface LeaseTableProps {
   /**
-   * Whether the table keeps point-in-time backups. Leases live for minutes, so there is nothing to restore.
+   * Whether the table keeps point-in-time backups. Leases live for minutes, and without a key-owner record
+   * the revoker checks every sibling secret instead, so there is nothing to restore.
    * @default false
    */
   readonly pointInTimeRecovery?: boolean;
@@ -14,7 +15,8 @@ export interface LeaseTableProps {
 /**
  * The per-secret lease table: one item per secret being changed (partition key `secret`, the secret's ARN),
  * written with conditional PutItem/DeleteItem so that one actor at a time — a rotation step, the revoker,
- * rollback, an emergency rotation, import — changes a secret. On demand, encrypted, and swept by TTL on
+ * rollback, an emergency rotation, import — changes a secret. It also holds rekey's record of which secret
+ * each provider key belongs to (`key:<provider>:<rotator>:<key id>`, lambdas/key-owners.ts). On demand, encrypted, and swept by TTL on
  * `ttl` (leases nobody released, an hour after they expired; rekey never relies on the sweep).
  */
 export class LeaseTable extends Construct {
@@ -34,7 +36,7 @@ export class LeaseTable extends Construct {
       Validations.of(this.table).acknowledge({
         id: 'AwsSolutions-DDB3',
         reason:
-          'The table holds only leases that live for minutes; a restored lease would be stale, so there is nothing to recover.',
+          'Leases live for minutes (a restored one would be stale), and a lost key-owner record only makes the revoker check the sibling secrets instead: there is nothing to recover.',
       });
   }
 
@@ -43,8 +45,19 @@ export class LeaseTable extends Construct {
     return { REKEY_LEASE_TABLE: this.table.tableName };
   }
 
-  /** Take, renew and give back leases: conditional PutItem and DeleteItem on this table, nothing else. */
+  /**
+   * Take, renew and give back leases, and write and forget key-owner records: conditional PutItem and
+   * DeleteItem on this table; and GetItem of key-owner records only (items whose key starts `key:`), which
+   * the revocation check reads (lambdas/key-owners.ts). Nothing else.
+   */
   grantLease(grantee: iam.IGrantable): iam.Grant {
-    return this.table.grant(grantee, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    const lease = this.table.grant(grantee, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['key:*'] } },
+    });
+    return lease;
   }
 }

@@ -11,6 +11,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { FUNCTION_AWS_RETRY } from '../lambdas/aws-retry.js';
+import { type KeyOwnerTable, recordKeyOwner } from '../lambdas/key-owners.js';
 import { PROVIDERS, providerEndpointVariable } from '../lambdas/providers/index.js';
 import { rotationHandler } from '../lambdas/rotation-handler.js';
 import { type KeyRoute, ROUTES_FILE } from '../lambdas/routes.js';
@@ -90,6 +91,8 @@ export class Playground {
   readonly sandboxes = new Map<string, RehearsalSandbox>();
   readonly keys = new Map<string, PlaygroundKey>();
   private readonly sm: SecretsManagerClient;
+  /** Where `rekey import` records which secret a key belongs to (lambdas/key-owners.ts). */
+  private readonly keyOwners: KeyOwnerTable;
   private readonly rotators = new Map<string, string>();
   private readonly secretArns = new Map<string, string>();
   private readonly functionArns = new Map<string, string>();
@@ -105,6 +108,10 @@ export class Playground {
     // Deploying many keys meets Secrets Manager's 50 writes/s, as CloudFormation does: retried like the
     // functions' clients (lambdas/aws-retry.ts), not given up after the SDK's default three attempts.
     this.sm = new SecretsManagerClient({ credentials: LOOPBACK_USER, ...FUNCTION_AWS_RETRY });
+    this.keyOwners = {
+      dynamodb: new DynamoDBClient({ credentials: LOOPBACK_USER, ...FUNCTION_AWS_RETRY }),
+      config: { tableName: LEASE_TABLE },
+    };
   }
 
   /** Starts the endpoint, deploys the inventory, and writes the environment file. */
@@ -183,6 +190,7 @@ export class Playground {
     await this.deploying;
     if (this.timer) clearInterval(this.timer);
     this.sm.destroy();
+    this.keyOwners.dynamodb.destroy();
     await this.aws.stop();
     for (const s of this.sandboxes.values()) await s.sandbox.stop();
   }
@@ -279,7 +287,7 @@ export class Playground {
         rotationAttached: false,
       });
       // An entry already marked imported starts imported, as though `rekey import` had run before.
-      if (plan.imported) await this.storeKey(plan, seeded);
+      if (plan.imported) await this.storeKey(plan, route, seeded);
     }
     this.defineRoles(plan, route);
   }
@@ -392,7 +400,12 @@ export class Playground {
     }
   }
 
-  private async storeKey(plan: ManagedKeyPlan, key: { id: string; value: string }): Promise<void> {
+  private async storeKey(
+    plan: ManagedKeyPlan,
+    route: KeyRoute,
+    key: { id: string; value: string },
+  ): Promise<void> {
+    await recordKeyOwner(this.keyOwners, route, key.id);
     await this.sm.send(
       new PutSecretValueCommand({
         SecretId: this.secretArns.get(plan.secretName)!,

@@ -6,6 +6,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { InvalidInputError } from '../../lambdas/errors.js';
+import { recordKeyOwner } from '../../lambdas/key-owners.js';
 import { type LeaseDeps, leaseFromEnv, withSecretLease } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { PROVIDERS, providerEndpointsFromEnv } from '../../lambdas/providers/index.js';
@@ -16,6 +17,7 @@ import {
   connectProvider,
   getSecretValueIfPresent,
   isAwsError,
+  stageHoldingKey,
   versionWithStage,
 } from '../../lambdas/secrets.js';
 import { TAGS } from '../../lambdas/tags.js';
@@ -122,7 +124,7 @@ export async function importKey(
   const secretArn = meta.ARN!;
   if (!lease) return storeImportedKey(sm, request, secretArn, rotator.ARN!, logger, async () => {});
   return withSecretLease(lease, secretArn, 'import', (held) =>
-    storeImportedKey(sm, request, secretArn, rotator.ARN!, logger, () => held.fence()),
+    storeImportedKey(sm, request, secretArn, rotator.ARN!, logger, () => held.fence(), lease),
   );
 }
 
@@ -134,6 +136,7 @@ async function storeImportedKey(
   rotatorArn: string,
   logger: Logger,
   fence: () => Promise<void>,
+  lease?: LeaseDeps,
 ): Promise<ImportResult> {
   const { plan, value, keyId } = request;
   const where = { secretId: plan.secretName };
@@ -156,6 +159,7 @@ async function storeImportedKey(
     existing = undefined; // the stack's placeholder, or a value from before rekey
   }
   if (existing?.keyId === keyId && existing.key === value) {
+    if (lease) await recordImportedKeyOwner(sm, lease, plan, keyId, logger);
     return { outcome: 'already-imported', secretArn, versionId: stored!.VersionId! };
   }
   if (existing && !request.force) {
@@ -199,6 +203,7 @@ async function storeImportedKey(
         ? `key id ${keyId} of "${plan.name}" could not be fully checked at ${provider.displayName}: ${identity.checked}; make sure it is ${identity.find}.`
         : undefined;
   await fence();
+  if (lease) await recordImportedKeyOwner(sm, lease, plan, keyId, logger);
   const put = await sm.send(
     new PutSecretValueCommand({ SecretId: secretArn, SecretString: serializeManagedKey(doc) }),
   );
@@ -214,6 +219,32 @@ async function storeImportedKey(
     versionId: put.VersionId!,
     ...(keyIdWarning ? { keyIdWarning } : {}),
   };
+}
+
+/**
+ * Records the imported key as this secret's (the revoker trusts the record, not a document). A key another
+ * managed secret still holds is refused — two secrets sharing one key would revoke it under each other;
+ * a record left by a secret that no longer holds the key moves.
+ */
+async function recordImportedKeyOwner(
+  sm: SecretsManagerClient,
+  lease: LeaseDeps,
+  plan: ManagedKeyPlan,
+  keyId: string,
+  logger: Logger,
+): Promise<void> {
+  const refused = await recordKeyOwner(
+    lease,
+    keyRouteOf(plan),
+    keyId,
+    async (other) => (await stageHoldingKey(sm, logger, other, keyId)) === undefined,
+  );
+  if (refused)
+    throw new InvalidInputError(
+      'INVALID_INPUT',
+      `key ${keyId} is already managed by secret ${refused.secretName}, in the same provider account; one key belongs to one secret (two would revoke it under each other). Import a key of its own for "${plan.name}". Nothing was stored.`,
+      { secretId: plan.secretName, field: '--key-id' },
+    );
 }
 
 const USAGE = `Usage: rekey import <name> --key-id <provider key id> [--created-at <ISO date>] [--force]

@@ -87,6 +87,10 @@ export class DynamoDbService implements AwsService {
       new AwsServiceError(`com.amazonaws.dynamodb.v20120810#${e.type}`, e.message, e.status),
       CONTENT_TYPE,
     );
+    if (e instanceof ConditionFailedError && e.item) {
+      const body = JSON.parse(response.body) as Record<string, unknown>;
+      return { ...response, body: JSON.stringify({ ...body, Item: e.item }) };
+    }
     if (!reason) return response;
     const resource = this.tables.get(reason.tableName)?.arn ?? reason.tableName;
     const body = JSON.parse(response.body) as Record<string, unknown>;
@@ -243,7 +247,20 @@ export class DynamoDbService implements AwsService {
       values: (input.ExpressionAttributeValues as Record<string, AttributeValue> | undefined) ?? {},
     };
     if (!evaluateCondition(expression, existing ?? {}, context))
-      throw new AwsServiceError('ConditionalCheckFailedException', 'The conditional request failed');
+      throw new ConditionFailedError(
+        input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' ? existing : undefined,
+      );
+  }
+}
+
+/**
+ * ConditionalCheckFailedException, carrying the item as it was when the request asked for it
+ * (ReturnValuesOnConditionCheckFailure ALL_OLD: "the item attributes are returned in the exception",
+ * API reference, PutItem / DeleteItem).
+ */
+class ConditionFailedError extends AwsServiceError {
+  constructor(readonly item: Item | undefined) {
+    super('ConditionalCheckFailedException', 'The conditional request failed');
   }
 }
 

@@ -65,6 +65,8 @@ export interface RotationOutcome {
 export class SecretsManagerService implements AwsService {
   readonly signingNames = ['secretsmanager'] as const;
   private readonly secrets = new Map<string, Secret>();
+  /** Secrets by full ARN and by partial ARN (without the random suffix): a lookup by ARN is one get. */
+  private readonly byArn = new Map<string, Secret>();
   private readonly running = new Set<Promise<void>>();
   private readonly redeliveries = new Map<RotationStep, number>();
   private readonly reattempts: Array<{
@@ -161,10 +163,8 @@ export class SecretsManagerService implements AwsService {
   private find(secretId: string): Secret {
     const byName = this.secrets.get(secretId);
     if (byName) return byName;
-    for (const secret of this.secrets.values()) {
-      // A full ARN, or a partial ARN without the random suffix.
-      if (secret.arn === secretId || secret.arn.slice(0, -7) === secretId) return secret;
-    }
+    const byArn = this.byArn.get(secretId);
+    if (byArn) return byArn;
     throw new AwsServiceError(
       'ResourceNotFoundException',
       "Secrets Manager can't find the specified secret.",
@@ -203,6 +203,9 @@ export class SecretsManagerService implements AwsService {
     if (typeof input.KmsKeyId === 'string') secret.kmsKeyId = input.KmsKeyId;
     for (const tag of tagList(input.Tags)) secret.tags.set(tag.Key, tag.Value);
     this.secrets.set(name, secret);
+    this.byArn.set(secret.arn, secret);
+    const partial = secret.arn.slice(0, -7);
+    if (!this.byArn.has(partial)) this.byArn.set(partial, secret);
     const value = optionalStr(input, 'SecretString');
     if (value === undefined) return { ARN: secret.arn, Name: name };
     const id = clientRequestToken(input) ?? randomUUID();
@@ -532,7 +535,7 @@ export class SecretsManagerService implements AwsService {
     for (const [i, due] of [...this.reattempts.entries()].reverse()) {
       if (due.at > now) continue;
       this.reattempts.splice(i, 1);
-      const secret = [...this.secrets.values()].find((s) => s.arn === due.arn);
+      const secret = this.byArn.get(due.arn);
       const version = secret?.versions.get(due.token);
       if (!secret || secret.rotating || !version?.stages.has(PENDING) || version.stages.has(CURRENT))
         continue;
@@ -545,7 +548,7 @@ export class SecretsManagerService implements AwsService {
   /** Failed rotations Secrets Manager will re-attempt, and when. */
   pendingReattempts(): ReadonlyArray<{ secretName: string; versionId: string; at: Date }> {
     return this.reattempts.map((r) => ({
-      secretName: [...this.secrets.values()].find((s) => s.arn === r.arn)?.name ?? r.arn,
+      secretName: this.byArn.get(r.arn)?.name ?? r.arn,
       versionId: r.token,
       at: new Date(r.at),
     }));
@@ -634,6 +637,8 @@ export class SecretsManagerService implements AwsService {
   private deleteSecret(input: Record<string, unknown>): unknown {
     const secret = this.find(str(input, 'SecretId'));
     this.secrets.delete(secret.name);
+    for (const arn of [secret.arn, secret.arn.slice(0, -7)])
+      if (this.byArn.get(arn) === secret) this.byArn.delete(arn);
     return { ARN: secret.arn, Name: secret.name, DeletionDate: epochSeconds(this.clock.now()) };
   }
 }

@@ -9,6 +9,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { publishAlert } from '../../lambdas/alerts.js';
 import { FUNCTION_AWS_RETRY } from '../../lambdas/aws-retry.js';
 import { formatDuration } from '../../lambdas/duration.js';
+import { recordKeyOwner } from '../../lambdas/key-owners.js';
 import type { LeaseDeps } from '../../lambdas/lease.js';
 import { Logger } from '../../lambdas/logger.js';
 import { type RevocationDeps, revocationHandOver, revokePreviousKey } from '../../lambdas/revocation.js';
@@ -169,21 +170,20 @@ export class RehearsalWorld {
           Tags: [{ Key: TAGS.gracePeriod, Value: formatDuration(this.options.graceSeconds) }],
         }),
       );
+      const route: KeyRoute = {
+        name: `key-${i + 1}`,
+        secretName: name,
+        provider,
+        rotatorSecret: rotator.name,
+        options: doc.options,
+        singleKey: false,
+        gracePeriod: formatDuration(this.options.graceSeconds),
+        rollbackOnFailure: true,
+      };
+      // Stored as `rekey import` stores a key: with rekey's record of the secret it belongs to.
+      await recordKeyOwner(this.lease, route, key.id);
       // Deployed as the stack would: the route first (attaching rotation runs the configuration test).
-      this.redeploy(
-        name,
-        {},
-        {
-          name: `key-${i + 1}`,
-          secretName: name,
-          provider,
-          rotatorSecret: rotator.name,
-          options: doc.options,
-          singleKey: false,
-          gracePeriod: formatDuration(this.options.graceSeconds),
-          rollbackOnFailure: true,
-        },
-      );
+      this.redeploy(name, {}, route);
       await this.sm.send(
         new RotateSecretCommand({
           SecretId: created.ARN,

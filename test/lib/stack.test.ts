@@ -276,9 +276,15 @@ describe('the synthesized rekey stack', () => {
           .filter((st) => JSON.stringify(st.Resource).includes(tableId()));
         assert.deepEqual(
           statements.flatMap((st) => [st.Action].flat()).sort(),
-          ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
-          `${fn.node.path}: lease actions only`,
+          ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+          `${fn.node.path}: lease and key-owner actions only`,
         );
+        // Reading is for key-owner records only: a function cannot read a lease's holder.
+        const read = statements.find((st) => [st.Action].flat().includes('dynamodb:GetItem'))!;
+        assert.deepEqual([read.Action].flat(), ['dynamodb:GetItem']);
+        assert.deepEqual(read.Condition, {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['key:*'] },
+        });
       }
     });
 
