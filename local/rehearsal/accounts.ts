@@ -18,7 +18,12 @@ export async function startAccounts(
   const perAccount = provider.keysPerAccount ?? Number.POSITIVE_INFINITY;
   const count = Math.max(1, Math.ceil(keys / perAccount));
   const accounts: RehearsalSandbox[] = [];
-  for (let i = 0; i < count; i++) accounts.push(await provider.start(clock));
+  for (let i = 0; i < count; i++) {
+    const account = await provider.start(clock);
+    // The rehearsal reads no request log: one kept per call would grow with the run.
+    account.sandbox.keepRequests = false;
+    accounts.push(account);
+  }
   return accountsOf(accounts, perAccount);
 }
 
@@ -85,6 +90,8 @@ class AccountFront implements RehearsalSandboxServer {
   private server: Server | undefined;
   /** Set by accountsOf: the account a request's credential values belong to. */
   accountOf: (values: string[]) => RehearsalSandbox = () => this.accounts[0]!;
+  /** The front forwards; it keeps no request log of its own. */
+  readonly keepRequests = false;
 
   constructor(private readonly accounts: RehearsalSandbox[]) {}
 

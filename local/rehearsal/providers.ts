@@ -35,7 +35,7 @@ export interface RehearsalKey {
 /** What the rehearsal uses of a sandbox's server: its endpoint, faults, and every secret value it issued. */
 export type RehearsalSandboxServer = Pick<
   ProviderSandbox,
-  'url' | 'stop' | 'issuedSecrets' | 'injectFault' | 'clearFaults'
+  'url' | 'stop' | 'issuedSecrets' | 'injectFault' | 'clearFaults' | 'keepRequests'
 >;
 
 /** A provider's sandbox as the rehearsal drives it: seeds, the app's call, and what an auditor would see. */

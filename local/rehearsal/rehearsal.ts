@@ -81,6 +81,11 @@ export interface RehearsalReport {
   /** The managed keys' providers, for the report's per-provider charts (a staging report has target.secrets). */
   keys?: Array<{ secret: string; provider: string }>;
   durationMs: number;
+  /**
+   * The process's peak resident set size at the end, in bytes: the loopback endpoint, the sandboxes and the
+   * fleet all run in it. Absent where it was not measured.
+   */
+  peakRssBytes?: number;
   scenarios: ScenarioResult[];
   timeline: {
     /**
@@ -209,6 +214,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     },
     keys: world.keys.map((key) => ({ secret: key.name, provider: key.provider })),
     durationMs: Date.now() - startedAt.getTime(),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
     scenarios: results,
     timeline: timeline(fleet, monitor),
     verdict: { ok: breaches.length === 0, breaches },

@@ -33,6 +33,15 @@ export function formatTable(report: RehearsalReport): string {
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** What the run took: wall time, and peak memory where measured. */
+export function formatCost(report: RehearsalReport): string {
+  const seconds = Math.round(report.durationMs / 1000);
+  const wall = seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
+  const rss =
+    report.peakRssBytes === undefined ? '' : `, peak RSS ${Math.round(report.peakRssBytes / 2 ** 20)} MiB`;
+  return `ran ${wall} wall${rss} (${report.options.keys} keys, ${report.options.instances} instances)`;
+}
+
 export function formatVerdict(report: RehearsalReport): string {
   if (report.verdict.ok) {
     return `VERDICT: PASS — every invariant held in every scenario (${report.scenarios.length} scenarios, ${report.scenarios.reduce((n, s) => n + s.calls, 0)} calls, 0 failed where zero downtime is promised)`;
@@ -52,6 +61,7 @@ export const REPORT_SCHEMA_VERSION = 2;
 export const REPORT_UNITS = {
   startedAt: 'ISO 8601 wall-clock time the run started',
   durationMs: 'ms, real',
+  peakRssBytes: 'bytes, peak resident set size of the process (the endpoint, sandboxes and fleet run in it)',
   'options.rps': 'calls per real second, across the fleet',
   'options.scale': 'simulated ms per real ms (1: the clock is not compressed)',
   'options.graceSeconds': 's, simulated',
@@ -551,6 +561,7 @@ export function reportText(report: RehearsalReport, path: string, json: boolean,
     '',
     formatVerdict(report),
     '',
+    formatCost(report),
     `report: ${path}.json, ${path}.html`,
   ].join('\n');
 }

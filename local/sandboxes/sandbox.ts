@@ -117,6 +117,11 @@ export abstract class ProviderSandbox {
   private down = false;
   /** Every request with the status its client got (NO_ANSWER when the connection was cut). */
   readonly requests: Array<{ method: string; path: string; status: number }> = [];
+  /**
+   * Whether `requests` is kept. A long run that never reads it (the rehearsal: hundreds of thousands of
+   * calls) turns it off, so the sandbox's memory does not grow with every call.
+   */
+  keepRequests = true;
   private readonly issued = new Set<string>();
   /** The real-time clock of the rate limits, in ms (tests may stop it); default performance.now. */
   rateClock: () => number = () => performance.now();
@@ -244,12 +249,14 @@ export abstract class ProviderSandbox {
     const refused = fault !== undefined && !fault.reset && !fault.after ? fault : undefined;
     let response = throttled ?? (refused ? this.faultResponse(refused) : await this.process(request));
     if (fault?.reset) {
-      this.requests.push({ method: request.method, path: request.path, status: NO_ANSWER });
+      if (this.keepRequests)
+        this.requests.push({ method: request.method, path: request.path, status: NO_ANSWER });
       res.destroy();
       return;
     }
     if (fault?.after) response = this.faultResponse(fault);
-    this.requests.push({ method: request.method, path: request.path, status: response.status });
+    if (this.keepRequests)
+      this.requests.push({ method: request.method, path: request.path, status: response.status });
     const headers: Record<string, string> = { ...response.headers };
     let body: string | undefined;
     if (typeof response.body === 'string') body = response.body;

@@ -337,6 +337,17 @@ describe('rehearsal report (HTML and JSON)', () => {
     for (const breach of breaches) assert.ok(textOf(banner).includes(breach), `the banner reads "${breach}"`);
   });
 
+  it('ends the text with what the run took: wall time and peak RSS', () => {
+    const report = { ...rehearsalReport({ keys: 8, failing: false }), durationMs: 353_090 };
+    const measured = reportText({ ...report, peakRssBytes: 581_218_304 }, 'r', false);
+    assert.match(measured, /^ran 5 min 53 s wall, peak RSS 554 MiB \(8 keys, \d+ instances\)$/m);
+    assert.match(
+      reportText(report, 'r', false),
+      /^ran 5 min 53 s wall \(8 keys/m,
+      'no RSS where not measured',
+    );
+  });
+
   it("writes the JSON with its schema version and the unit of every timed field, readers' fields unchanged", async () => {
     const report = rehearsalReport({ keys: 8, failing: false });
     const dir = await mkdtemp(join(tmpdir(), 'rekey-report-'));
