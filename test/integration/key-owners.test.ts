@@ -135,26 +135,14 @@ describe('key-owner records: the revoker knows whose key it is without reading e
     assert.deepEqual(await recordKeyOwner(env.lease!, route, b.key.id, stillHeld), { secretName: b.name });
     assert.deepEqual(await keyOwner(env.lease!, route, b.key.id), { secretName: b.name });
     // B moved on (its current is another key, and no label holds the old one): the record moves to A.
-    await env.sm.send(
-      new PutSecretValueCommand({
-        SecretId: b.arn,
-        SecretString: JSON.stringify({
-          ...(await env.read('AWSCURRENT')),
-          versionId: undefined,
-          keyId: 'other',
+    // Two writes: the old key goes from AWSCURRENT to AWSPREVIOUS, then off every label.
+    for (const keyId of ['other', 'other2'])
+      await env.sm.send(
+        new PutSecretValueCommand({
+          SecretId: b.arn,
+          SecretString: JSON.stringify({ ...(await env.read('AWSCURRENT')), versionId: undefined, keyId }),
         }),
-      }),
-    );
-    await env.sm.send(
-      new PutSecretValueCommand({
-        SecretId: b.arn,
-        SecretString: JSON.stringify({
-          ...(await env.read('AWSCURRENT')),
-          versionId: undefined,
-          keyId: 'other2',
-        }),
-      }),
-    );
+      );
     assert.equal(await recordKeyOwner(env.lease!, route, b.key.id, stillHeld), undefined);
     assert.deepEqual(await keyOwner(env.lease!, route, b.key.id), { secretName: env.secretName });
     // The item is where the stack's grant allows reading it: a `key:` partition key.
